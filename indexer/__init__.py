@@ -1,0 +1,1 @@
+"""Document ingestion and the FAISS store (never imports ``services``)."""

@@ -1,0 +1,183 @@
+"""One settings object for every part of ragtune.
+
+Values come, highest priority first, from: keyword arguments, environment variables
+(prefix ``RAGTUNE_``, nested sections joined with ``__``, e.g. ``RAGTUNE_ENGINE__KIND=local``),
+a TOML file (``ragtune.toml`` in the working directory, or the path in ``RAGTUNE_CONFIG``),
+and the defaults below.
+
+``indexer`` and ``training`` receive plain section objects from here; they never import
+``services``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_GENERATOR = "smollm2-135m-instruct"
+DEFAULT_EMBEDDER = "all-minilm-l6-v2"
+
+
+class ModelSettings(BaseModel):
+    """Which models to use. Each is a built-in alias, a Hugging Face hub id or a local folder."""
+
+    generator: str = DEFAULT_GENERATOR
+    embedder: str = DEFAULT_EMBEDDER
+    reranker: str | None = None
+    """Optional cross-encoder for re-ranking retrieved chunks (hub id or local folder)."""
+
+
+class IndexSettings(BaseModel):
+    """How documents are chunked, embedded, stored and searched."""
+
+    kind: Literal["flat", "hnsw", "ivf"] = "flat"
+    chunk_tokens: int = Field(200, ge=16, le=8192)
+    chunk_overlap: int = Field(32, ge=0, le=1024)
+    retrieval: Literal["dense", "bm25", "hybrid"] = "hybrid"
+    top_k: int = Field(4, ge=1, le=50)
+    min_score: float = 0.30
+    """Dense cosine similarity under which a hit counts as irrelevant ("I don't know")."""
+    read_only: bool = False
+    """Open the index for reading only (replicas of a published index)."""
+    max_document_bytes: int = 20_000_000
+
+
+class EngineSettings(BaseModel):
+    """The generation engine: vLLM (child process or external URL) or local transformers."""
+
+    kind: Literal["vllm", "local"] = "vllm"
+    url: str | None = None
+    """An external OpenAI-compatible vLLM server; when set, ragtune starts no child process."""
+    api_key: str | None = None
+    start_timeout_s: float = Field(420.0, gt=0)
+    kv_cache_gib: int = Field(1, ge=1)
+    max_loras: int = Field(4, ge=1)
+    max_lora_rank: int = Field(64, ge=1)
+    max_model_len: int = Field(4096, ge=256)
+    cpu_threads: str | None = None
+    """vLLM CPU OpenMP binding, e.g. ``0-1``; default: all cores of this machine."""
+    dtype: str = "auto"
+    extra_args: list[str] = Field(default_factory=list)
+
+
+class PriceSettings(BaseModel):
+    """The cost model: explicit $/1M tokens, or self-hosted engine seconds × $/hour."""
+
+    usd_per_hour: float = Field(0.10, ge=0)
+    """What the serving machine costs per hour (self-hosted estimate)."""
+    train_usd_per_hour: float = Field(0.10, ge=0)
+    per_model: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    """Model or adapter name -> (USD per 1M input tokens, USD per 1M output tokens)."""
+
+
+class TenantSettings(BaseModel):
+    """What one API key may reach."""
+
+    name: str
+    namespace: str = "default"
+    adapters: list[str] = Field(default_factory=lambda: ["*"])
+    rate_limit_per_minute: int = Field(120, ge=1)
+
+
+class GatewaySettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    api_keys: dict[str, TenantSettings] = Field(default_factory=dict)
+    """API key -> tenant. With no keys the gateway serves loopback only."""
+    max_question_chars: int = Field(4000, ge=1)
+    max_tokens_limit: int = Field(1024, ge=1)
+    default_max_tokens: int = Field(128, ge=1)
+    max_body_bytes: int = Field(25_000_000, ge=1024)
+    rate_limit_per_minute: int = Field(600, ge=1)
+
+
+class TrainSettings(BaseModel):
+    method: Literal["lora", "qlora", "full"] = "lora"
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    learning_rate: float = Field(2e-4, gt=0)
+    epochs: float = Field(3.0, gt=0)
+    max_steps: int | None = None
+    batch_size: int = Field(4, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_seq_len: int = Field(512, ge=32)
+    eval_fraction: float = Field(0.1, ge=0, lt=1)
+    seed: int = 42
+    early_stopping_patience: int = Field(2, ge=0)
+
+
+class Settings(BaseSettings):
+    """Everything ragtune can be told. See the module docstring for the sources."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAGTUNE_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        toml_file="ragtune.toml",
+    )
+
+    home: Path = Field(default_factory=lambda: Path("~/.cache/ragtune"))
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    prices: PriceSettings = Field(default_factory=PriceSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = os.environ.get("RAGTUNE_CONFIG", "ragtune.toml")
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_path)
+        return (init_settings, env_settings, toml, file_secret_settings)
+
+    # --- the folders under RAGTUNE_HOME -------------------------------------------------
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.home / "adapters"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    def ensure_dirs(self) -> None:
+        """Create the home folder and its sub-folders if they are missing."""
+        for folder in (self.models_dir, self.index_dir, self.adapters_dir, self.runs_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Generation engines and the FastAPI gateway; composes ``indexer`` and ``training``."""

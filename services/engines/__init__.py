@@ -1,0 +1,1 @@
+"""Generation engines: one protocol, a vLLM and a local transformers+peft implementation."""

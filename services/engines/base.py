@@ -1,0 +1,108 @@
+"""The engine protocol: what the gateway needs from any generation backend.
+
+Two implementations: ``services.engines.vllm_engine.VLLMEngine`` (vLLM's OpenAI-compatible server,
+a supervised child process or an external URL) and ``services.engines.local_engine.LocalEngine``
+(transformers + peft in process). Both choose the adapter per request, stream text, and report
+exact token counts and time to first token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from ragtune.errors import RagtuneError
+
+
+class EngineError(RagtuneError):
+    """The engine failed (crashed, timed out, refused); status 503 unless the caller was wrong."""
+
+    status_code = 503
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class GenerationRequest(BaseModel):
+    """One chat generation. ``adapter`` None means the base model."""
+
+    messages: list[ChatMessage]
+    adapter: str | None = None
+    max_tokens: int = Field(128, ge=1)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    stop: list[str] | None = None
+    seed: int | None = None
+
+
+class GenerationResult(BaseModel):
+    """The finished generation with its exact accounting."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None = None
+    ttft_ms: float
+    """From the engine call's start to the first generated token."""
+    total_ms: float
+    """From the engine call's start to the last token."""
+
+    @property
+    def generation_ms(self) -> float:
+        """Time spent producing tokens after the first one arrived."""
+        return max(self.total_ms - self.ttft_ms, 0.0)
+
+
+class StreamDelta(BaseModel):
+    """A piece of generated text; the last event of a stream is a GenerationResult instead."""
+
+    text: str
+
+
+class AdapterInfo(BaseModel):
+    name: str
+    path: str
+
+
+class EngineHealth(BaseModel):
+    kind: str
+    ready: bool
+    base_model: str
+    url: str | None = None
+    adapters: list[str] = Field(default_factory=list)
+    detail: str | None = None
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A generation backend. All methods are safe to call from one asyncio event loop."""
+
+    kind: str
+    base_model: str
+    """The name requests use for the base model (the served model name)."""
+
+    async def start(self) -> None:
+        """Bring the engine up (load weights / start and await the child process)."""
+
+    async def stop(self) -> None:
+        """Release everything; idempotent."""
+
+    async def health(self) -> EngineHealth: ...
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult: ...
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta | GenerationResult]:
+        """Yield StreamDelta pieces, then exactly one GenerationResult (the full accounting)."""
+        ...
+
+    async def load_adapter(self, name: str, path: Path) -> None:
+        """Make adapter ``name`` (a peft folder) available to requests; loading twice is an error."""
+
+    async def unload_adapter(self, name: str) -> None: ...
+
+    def adapters(self) -> list[AdapterInfo]: ...

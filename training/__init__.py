@@ -1,0 +1,1 @@
+"""Data preparation and LoRA training of brand-voice adapters (never imports ``services``)."""
