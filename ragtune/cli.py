@@ -59,11 +59,13 @@ def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."
 def _register_subcommands() -> None:
     from indexer.cli import register as register_indexer
     from services.cli import register as register_services
+    from services.evaluation.cli import register as register_evaluation
     from training.cli import register as register_training
 
     register_indexer(app)
     register_training(app)
     register_services(app)
+    register_evaluation(app)
 
 
 _register_subcommands()

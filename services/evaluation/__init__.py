@@ -1,0 +1,1 @@
+"""Benchmarks and quality evaluation of the gateway (bench + eval commands)."""
