@@ -56,6 +56,18 @@ def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."
         print(f"{m.name:28} {m.kind:10} {m.bytes / 1e6:8.1f} MB  sha256 {m.sha256[:12]}")
 
 
+@app.command("demo")
+def demo(
+    host: str = typer.Option(None, help="Bind address (default: settings.gateway.host)."),
+    port: int = typer.Option(None, help="Port (default: settings.gateway.port)."),
+    no_serve: bool = typer.Option(False, "--no-serve", help="Prepare models, corpus and adapter only."),
+) -> None:
+    """Provision models, index the sample corpus, train/reuse the sample adapter, then serve."""
+    from services.demo import run_demo
+
+    run_demo(get_settings(), host=host, port=port, serve=not no_serve)
+
+
 def _register_subcommands() -> None:
     from indexer.cli import register as register_indexer
     from services.cli import register as register_services
