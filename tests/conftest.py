@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -67,3 +68,60 @@ def home_with_models(home: Path, models_dir: Path) -> Path:
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+# --- engines (services/engines) ----------------------------------------------------------------
+def make_tiny_adapter(base_dir: Path, out_dir: Path, seed: int) -> Path:
+    """A small random LoRA (r=8 on q/v, non-zero B so it changes the output) saved to ``out_dir``."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
+                        task_type="CAUSAL_LM")
+    peft_model = get_peft_model(base, config)
+    peft_model.save_pretrained(out_dir)
+    return out_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter(generator_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A peft LoRA adapter folder made on the real SmolLM2 base (random weights, seed 1)."""
+    return make_tiny_adapter(generator_path, tmp_path_factory.mktemp("adapters") / "tiny", seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter_2(generator_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second, different peft LoRA adapter folder (seed 2)."""
+    return make_tiny_adapter(generator_path, tmp_path_factory.mktemp("adapters") / "tiny2", seed=2)
+
+
+@pytest.fixture(scope="session")
+def vllm_server(generator_path: Path, tmp_path_factory: pytest.TempPathFactory):
+    """ONE vLLM server for the whole test run: the base model with LoRA enabled (max-loras 4,
+    1 GiB KV cache). Yields the ``VLLMProcess`` (``.url``, ``.served_model_name``, ``.log_path``);
+    create ``VLLMEngine(served_model_name=..., url=vllm_server.url)`` objects against it.
+    Adapters loaded through it stay loaded for later tests: use unique adapter names."""
+    pytest.importorskip("vllm")
+    from services.engines.vllm_process import VLLMLaunchConfig, VLLMProcess
+
+    config = VLLMLaunchConfig(model_dir=generator_path, served_model_name="smollm2-135m-instruct",
+                              enable_lora=True, max_loras=4, max_lora_rank=64, kv_cache_gib=1)
+    process = VLLMProcess(config, tmp_path_factory.mktemp("vllm-runs"), start_timeout_s=420)
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def local_engine(generator_path: Path, tiny_adapter: Path):
+    """ONE started LocalEngine (transformers + peft) with ``tiny_adapter`` loaded as ``tiny``."""
+    from services.engines.local_engine import LocalEngine
+
+    engine = LocalEngine(model_dir=generator_path, served_model_name="smollm2-135m-instruct",
+                         adapters={"tiny": tiny_adapter})
+    await engine.start()
+    yield engine
+    await engine.stop()

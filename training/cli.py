@@ -1,10 +1,183 @@
-"""CLI commands of `training` (registered on the `ragtune` root app)."""
+"""CLI commands of `training` (registered on the `ragtune` root app).
+
+``ragtune data prep IN OUT`` · ``ragtune train --data FILE --name NAME`` ·
+``ragtune adapters list`` · ``ragtune adapters merge NAME``. Heavy libraries load inside commands.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+
+data_app = typer.Typer(help="Prepare brand-voice training data (validate, dedup, mask PII, split).",
+                       no_args_is_help=True)
+adapters_app = typer.Typer(help="List and merge trained adapters.", no_args_is_help=True)
+
+
+def _print_report(report) -> None:
+    from rich.table import Table
+
+    from ragtune.console import console
+
+    table = Table(title=f"data prep: {report.source}", show_header=False)
+    table.add_row("records read", str(report.input_records))
+    table.add_row("kept", f"{report.kept} ({report.train} train / {report.eval} eval)")
+    for reason, count in sorted(report.dropped.items()):
+        table.add_row(f"dropped: {reason}", str(count))
+    table.add_row("encoding repaired", str(report.encoding_fixed))
+    pii = ", ".join(f"{kind} {count}" for kind, count in report.pii_found.items()) or "none"
+    table.add_row("PII masked", pii)
+    if report.tokens:
+        t = report.tokens
+        table.add_row("tokens per example", f"min {t.min} · p50 {t.p50} · p90 {t.p90} · p95 {t.p95} · "
+                                            f"max {t.max} · mean {t.mean} ({t.tokenizer})")
+        table.add_row(f"over max_seq_len {t.max_seq_len}", str(t.over_max_seq_len))
+    table.add_row("data sha256", report.data_sha256[:16] + "…")
+    console.print(table)
+    for issue in report.issues[:20]:
+        console.print(f"  line {issue.line}: {issue.reason}")
+    if len(report.issues) > 20:
+        console.print(f"  … {len(report.issues) - 20} more in the report file")
+
+
+def data_prep(
+    source: Path = typer.Argument(..., help="Chat examples: .jsonl/.json (messages, ShareGPT, Alpaca, "
+                                            "prompt/completion) or .csv (two columns)."),
+    out: Path = typer.Argument(..., help="Output JSONL in ragtune's normal form (report written beside it)."),
+    eval_fraction: float = typer.Option(None, help="Share held out for evaluation (default: settings)."),
+    seed: int = typer.Option(None, help="Seed of the deterministic split (default: settings)."),
+    strict: bool = typer.Option(False, help="Fail on any invalid record instead of dropping it."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+) -> None:
+    """Validate, clean, de-duplicate, mask PII and split chat examples into one normal form."""
+    from ragtune import models as model_store
+    from ragtune.console import console
+    from ragtune.settings import get_settings
+    from training.prep import prepare, write_prepared
+
+    settings = get_settings()
+    hp = settings.train
+    if eval_fraction is not None and not 0 <= eval_fraction < 1:
+        raise typer.BadParameter("--eval-fraction must be in [0, 1)")
+    tokenizer = None
+    try:
+        from training.modeling import load_tokenizer
+
+        tokenizer = load_tokenizer(model_store.resolve(settings.models.generator, settings.models_dir))
+    except model_store.ModelNotFoundError as err:
+        console.print(f"[yellow]no token statistics:[/] {err}")
+    prepared = prepare(source, eval_fraction=hp.eval_fraction if eval_fraction is None else eval_fraction,
+                       seed=hp.seed if seed is None else seed, near_duplicate_threshold=hp.near_duplicate_threshold,
+                       phone_region=hp.pii_phone_region, strict=strict, tokenizer=tokenizer,
+                       tokenizer_name=settings.models.generator, max_seq_len=hp.max_seq_len)
+    report_path = write_prepared(prepared, out)
+    if as_json:
+        print(prepared.report.model_dump_json(indent=2))
+    else:
+        _print_report(prepared.report)
+    console.print(f"[green]✓[/] {prepared.report.kept} examples → {out}  (report: {report_path})")
+
+
+def train(
+    data: Path = typer.Option(..., "--data", help="Training examples (raw or prepared; prepared on the fly)."),
+    name: str = typer.Option(..., "--name", help="Adapter name (folder under RAGTUNE_HOME/adapters)."),
+    method: str = typer.Option(None, help="lora | qlora (4-bit base, bitsandbytes) | full (default: settings)."),
+    epochs: float = typer.Option(None, help="Epochs to train (default: settings)."),
+    max_steps: int = typer.Option(None, help="Optimizer steps to train (instead of --epochs)."),
+    style_guide: Path = typer.Option(None, help="Style guide JSON/TOML to score base vs adapter."),
+    resume: bool = typer.Option(False, help="Continue an interrupted run of this NAME from its checkpoint."),
+    overwrite: bool = typer.Option(False, help="Replace an existing adapter of this NAME."),
+    as_json: bool = typer.Option(False, "--json", help="Print the adapter card as JSON on stdout."),
+) -> None:
+    """Train a brand-voice adapter (LoRA SFT on assistant tokens) and write its card."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from ragtune.console import console
+    from ragtune.settings import get_settings
+    from training.pipeline import TrainRequest, train_adapter
+
+    if max_steps is not None and max_steps < 1:
+        raise typer.BadParameter("--max-steps must be at least 1")
+    if epochs is not None and epochs <= 0:
+        raise typer.BadParameter("--epochs must be positive")
+    settings = get_settings()
+    settings.ensure_dirs()
+    request = TrainRequest(data=data, name=name, method=method, epochs=epochs, max_steps=max_steps,
+                           style_guide=style_guide, resume=resume, overwrite=overwrite)
+    columns = (TextColumn("[bold]train {task.fields[name]}"), BarColumn(),
+               TextColumn("step {task.completed:.0f}/{task.fields[steps]}"), TextColumn("loss {task.fields[loss]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("train", total=None, name=name, loss="-", steps="?")
+
+        def progress(step: int, total: int, loss: float | None) -> None:
+            bar.update(task, completed=step, total=total, steps=total, loss=f"{loss:.4f}" if loss is not None else "-")
+
+        card = train_adapter(request, settings, progress=progress, status=lambda m: bar.console.print(f"· {m}"))
+    if as_json:
+        print(card.model_dump_json(indent=2))
+        return
+    console.print(f"[green]✓[/] adapter '{card.name}' → {card.path}")
+    console.print(f"  eval loss {card.eval_loss_before} → {card.eval_loss_after}; style score "
+                  f"{card.style_score_before} → {card.style_score_after}; {card.train_seconds:.0f} s, "
+                  f"${card.train_cost_usd:.5f}")
+
+
+def adapters_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List trained adapters with their base model, data hash and scores."""
+    from ragtune.settings import get_settings
+    from training.adapters import list_adapters
+
+    cards = list_adapters(get_settings().adapters_dir)
+    if as_json:
+        print(json.dumps({"adapters": [json.loads(c.model_dump_json()) for c in cards]}, indent=2))
+        return
+    if not cards:
+        print("no adapters (train one with `ragtune train --data FILE --name NAME`)")
+        return
+    print(f"{'name':24} {'method':6} {'base model':24} {'data':10} {'eval loss':>15} {'style':>13}  created")
+    for c in cards:
+        loss = f"{_num(c.eval_loss_before)}→{_num(c.eval_loss_after)}"
+        style = f"{_num(c.style_score_before, 2)}→{_num(c.style_score_after, 2)}"
+        print(f"{c.name:24} {c.method:6} {c.base_model:24} {c.data_sha256[:10]:10} {loss:>15} {style:>13}  "
+              f"{c.created.isoformat(timespec='minutes')}")
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def adapters_merge(
+    name: str = typer.Argument(..., help="Adapter to merge into the base model."),
+    out: Path = typer.Option(None, help="Output folder (default: RAGTUNE_HOME/merged/NAME)."),
+) -> None:
+    """Merge an adapter into its base model (merge_and_unload) as a full model folder for single-brand serving."""
+    from ragtune import models as model_store
+    from ragtune.console import console
+    from ragtune.errors import NotFoundError
+    from ragtune.settings import get_settings
+    from training.adapters import merge_adapter, read_card, validate_name
+
+    settings = get_settings()
+    adapter_dir = settings.adapters_dir / validate_name(name)
+    if not adapter_dir.is_dir():
+        raise NotFoundError(f"no adapter '{name}' in {settings.adapters_dir} (see `ragtune adapters list`)")
+    card = read_card(adapter_dir)
+    base_dir = model_store.resolve(card.base_model, settings.models_dir)
+    target = out or settings.home / "merged" / name
+    with console.status(f"merging {name} into {card.base_model}"):
+        path = merge_adapter(base_dir, adapter_dir, target)
+    console.print(f"[green]✓[/] merged model → {path}  (serve it as a plain model, e.g. "
+                  f"RAGTUNE_MODELS__GENERATOR={path})")
 
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the root CLI."""
-    return None
+    data_app.command("prep")(data_prep)
+    adapters_app.command("list")(adapters_list)
+    adapters_app.command("merge")(adapters_merge)
+    app.add_typer(data_app, name="data")
+    app.add_typer(adapters_app, name="adapters")
+    app.command("train")(train)

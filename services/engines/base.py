@@ -23,6 +23,24 @@ class EngineError(RagtuneError):
     status_code = 503
 
 
+class AdapterNotFoundError(EngineError):
+    """A request or unload named an adapter the engine does not have."""
+
+    status_code = 404
+
+
+class AdapterExistsError(EngineError):
+    """An adapter of that name is already loaded (unload it first)."""
+
+    status_code = 409
+
+
+class EngineRequestError(EngineError):
+    """The engine refused the request because of its content (e.g. the prompt is too long)."""
+
+    status_code = 400
+
+
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str
@@ -69,6 +87,19 @@ class AdapterInfo(BaseModel):
     path: str
 
 
+class EngineStatus(BaseModel):
+    """One underlying engine of an engine pool (see ``services.engines.pool``)."""
+
+    name: str
+    kind: str
+    state: Literal["stopped", "starting", "ready", "crashed"]
+    serves: list[str] = Field(default_factory=list)
+    """The model names routed to this engine (base name and/or adapter names)."""
+    url: str | None = None
+    restarts: int = 0
+    detail: str | None = None
+
+
 class EngineHealth(BaseModel):
     kind: str
     ready: bool
@@ -76,6 +107,8 @@ class EngineHealth(BaseModel):
     url: str | None = None
     adapters: list[str] = Field(default_factory=list)
     detail: str | None = None
+    engines: list[EngineStatus] = Field(default_factory=list)
+    """Per-engine state when this engine is a pool; empty for a single engine."""
 
 
 @runtime_checkable
