@@ -155,7 +155,7 @@ def search(
         hits = store.search(query, k=k, namespace=namespace, filters=parse_meta(filters) or None,
                             mode=mode)
     if as_json:
-        fields = ("doc_id", "chunk_id", "title", "section", "source", "text", "score", "dense_score")
+        fields = ("doc_id", "chunk_id", "title", "section", "source", "text", "score")  # DESIGN.md
         print(json.dumps({"results": [h.model_dump(include=set(fields)) for h in hits]}, indent=2,
                          ensure_ascii=False))
         return

@@ -96,6 +96,19 @@ class EngineSettings(BaseModel):
     extra_args: list[str] = Field(default_factory=list)
     stop_grace_s: float = Field(10.0, gt=0)
     """Seconds a vLLM child gets after SIGTERM before it is killed."""
+    adapter_strategy: Literal["auto", "merged", "unmerged"] = "auto"
+    """How vLLM serves adapters: ``unmerged`` = LoRA on one shared engine (GPU, many adapters);
+    ``merged`` = each adapter merged into its own model and engine (fast on CPU); ``auto`` =
+    merged on CPU, unmerged on GPU."""
+    adapter_strategies: dict[str, Literal["merged", "unmerged"]] = Field(default_factory=dict)
+    """Per-adapter overrides of ``adapter_strategy`` (adapter name -> strategy)."""
+    compile: bool = True
+    """Let vLLM compile engines without LoRA (faster decoding, minutes more at the first start on
+    CPU); False adds ``--enforce-eager`` (quick starts, e.g. for tests)."""
+    max_engines: int = Field(3, ge=1)
+    """Most vLLM engines running at once (base + merged); each CPU engine takes ≈ 3.4 GiB."""
+    merged_dir: Path | None = None
+    """Cache of adapters merged into full models; default RAGTUNE_HOME/models/merged."""
 
 
 class PriceSettings(BaseModel):
@@ -175,8 +188,8 @@ class TrainSettings(BaseModel):
     style_prompts: int = Field(8, ge=0)
     """Held-out prompts on which the style score is measured (base vs adapter)."""
     style_max_new_tokens: int = Field(128, ge=8)
-    sample_max_steps: int = Field(60, ge=1)
-    """Optimizer steps of the bundled demo adapter (``ensure_sample_adapter``)."""
+    sample_epochs: float = Field(1.0, gt=0)
+    """Epochs of the bundled demo adapter (``ensure_sample_adapter``; 39 steps at batch 4)."""
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,127 @@
+"""Cleaning: normalise whitespace, drop boilerplate lines, and drop duplicate chunks."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import Counter, defaultdict
+
+_INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
+_HYPHEN_BREAK = re.compile(r"(\w)-\n(\w)")
+_SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?[-–—]?\s*\d{1,4}\s*(?:(?:/|of)\s*\d{1,4})?\s*[-–—]?\s*$",
+                          re.IGNORECASE)
+_BOILERPLATE = re.compile(
+    r"^\s*(?:©|copyright\b|all rights reserved|this (?:site|website) uses cookies|"
+    r"accept (?:all )?cookies|cookie (?:policy|settings)|skip to (?:main )?content|"
+    r"back to top|share (?:this|on)\b|print this page)",
+    re.IGNORECASE)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+# Glyph codes pypdf returns for TeX fonts in T1 (Cork) encoding that lack a ToUnicode map
+# (measured on pdflatex output, see benchmarks/bench_indexer_extractors.py), and the Unicode
+# ligature code points; control characters never belong in extracted text.
+_PDF_GLYPHS = str.maketrans({
+    "\x1b": "ff", "\x1c": "fi", "\x1d": "fl", "\x1e": "ffi", "\x1f": "ffl",
+    "\x15": "\u2013", "\x16": "\u2014",
+    "\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
+    "\ufb05": "st", "\ufb06": "st",
+})
+_WRAPPED_LINE = re.compile(r"(?<=[^\s.!?:;])[ \t]*\n(?=[a-zåäöéü(])")
+
+
+def fix_pdf_text(text: str) -> str:
+    """Repair PDF extraction artefacts: TeX ligature glyph codes and lines wrapped mid-sentence."""
+    text = re.sub(r"(\w)-[ \t]*\n(?=[a-zåäöéü])", r"\1", text.translate(_PDF_GLYPHS))
+    return _WRAPPED_LINE.sub(" ", text)
+
+
+def normalize_text(text: str) -> str:
+    """Unicode NFC, no invisible characters, single spaces, at most one blank line in a row.
+
+    Words hyphenated across a line break (common in PDFs) are joined again.
+    """
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = _INVISIBLE.sub("", text)
+    text = _HYPHEN_BREAK.sub(r"\1\2", text)
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def drop_boilerplate_lines(text: str) -> str:
+    """Remove short lines that are page numbers or site boilerplate (cookies, copyright, ...)."""
+    kept = [line for line in text.split("\n")
+            if not (len(line) < 120 and (_PAGE_NUMBER.match(line) or _BOILERPLATE.match(line)))]
+    return "\n".join(kept)
+
+
+def strip_repeated_lines(pages: list[str], min_pages: int = 3, share: float = 0.5) -> list[str]:
+    """Remove running headers and footers: short lines found on at least ``share`` of the pages."""
+    if len(pages) < min_pages:
+        return pages
+    counts: Counter[str] = Counter()
+    for page in pages:
+        counts.update({line.strip() for line in page.splitlines() if 0 < len(line.strip()) < 100})
+    repeated = {line for line, n in counts.items() if n >= max(2, share * len(pages))}
+    return ["\n".join(line for line in page.splitlines() if line.strip() not in repeated)
+            for page in pages]
+
+
+def clean_text(text: str) -> str:
+    """The full text clean-up applied to every section before chunking."""
+    return normalize_text(drop_boilerplate_lines(normalize_text(text)))
+
+
+def content_hash(text: str) -> str:
+    """sha256 of whitespace-normalised, lower-cased text (equal for trivially different copies)."""
+    canonical = " ".join(_WORD.findall(text.lower()))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def shingles(text: str, size: int = 5) -> set[str]:
+    """Word ``size``-grams of ``text`` (the whole text as one shingle when it is shorter)."""
+    words = _WORD.findall(text.lower())
+    if len(words) <= size:
+        return {" ".join(words)} if words else set()
+    return {" ".join(words[i:i + size]) for i in range(len(words) - size + 1)}
+
+
+def duplicate_positions(texts: list[str], threshold: float = 0.9) -> set[int]:
+    """Indices of texts that repeat an earlier one exactly or nearly (shingle Jaccard ≥ threshold).
+
+    Candidates are found through an inverted index of shingles, so only texts sharing shingles
+    are compared.
+    """
+    duplicates: set[int] = set()
+    seen_hashes: set[str] = set()
+    kept_shingles: list[set[str]] = []
+    kept_index: list[int] = []
+    postings: dict[str, list[int]] = defaultdict(list)
+    for index, text in enumerate(texts):
+        digest = content_hash(text)
+        if digest in seen_hashes:
+            duplicates.add(index)
+            continue
+        grams = shingles(text)
+        shared: Counter[int] = Counter()
+        for gram in grams:
+            shared.update(postings.get(gram, ()))
+        near = False
+        for slot, common in shared.items():
+            union = len(grams) + len(kept_shingles[slot]) - common
+            if union and common / union >= threshold:
+                near = True
+                break
+        if near:
+            duplicates.add(index)
+            continue
+        seen_hashes.add(digest)
+        slot = len(kept_shingles)
+        kept_shingles.append(grams)
+        kept_index.append(index)
+        for gram in grams:
+            postings[gram].append(slot)
+    return duplicates

@@ -1,0 +1,89 @@
+"""The sentence-transformers embedder (and optional cross-encoder), loaded once, offline."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexer.errors import IndexerError
+
+
+class Embedder:
+    """Unit-length float32 embeddings of texts with a local sentence-transformers model."""
+
+    def __init__(self, model_path: Path, batch_size: int = 64) -> None:
+        self.model_path = Path(model_path)
+        self.batch_size = batch_size
+
+    @classmethod
+    def shared(cls, model_path: Path, batch_size: int = 64) -> Embedder:
+        """One embedder per (folder, batch size) in this process, so stores share the weights."""
+        return _shared_embedder(Path(model_path).resolve(), batch_size)
+
+    @cached_property
+    def model(self) -> Any:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            return SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise IndexerError(f"cannot load the embedder from {self.model_path}: {exc}") from None
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        """The embedder's own tokenizer (chunk sizes are counted in its tokens)."""
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(self.model_path), local_files_only=True)
+
+    @property
+    def name(self) -> str:
+        return self.model_path.name
+
+    @cached_property
+    def dimension(self) -> int:
+        getter = getattr(self.model, "get_embedding_dimension", None) or \
+            self.model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), dimension) float32, L2-normalised so inner product = cosine."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
+                                    normalize_embeddings=True, show_progress_bar=False)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+@lru_cache(maxsize=8)
+def _shared_embedder(model_path: Path, batch_size: int) -> Embedder:
+    return Embedder(model_path, batch_size)
+
+
+class Reranker:
+    """A local cross-encoder that scores (query, passage) pairs."""
+
+    def __init__(self, model_path: Path) -> None:
+        self.model_path = Path(model_path)
+
+    @cached_property
+    def model(self) -> Any:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import CrossEncoder
+
+        try:
+            return CrossEncoder(str(self.model_path), device="cpu", local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise IndexerError(f"cannot load the re-ranker from {self.model_path}: {exc}") from None
+
+    def scores(self, query: str, passages: list[str]) -> list[float]:
+        if not passages:
+            return []
+        return [float(s) for s in self.model.predict([(query, p) for p in passages],
+                                                      show_progress_bar=False)]

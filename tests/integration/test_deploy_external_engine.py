@@ -1,0 +1,155 @@
+"""The deployed topology on one machine: an index published by deploy/scripts/publish-index.sh
+(the real `ragtune index add`), copied into a replica's home by fetch-index.sh, and the gateway
+(`ragtune serve`, configured only through the environment the k8s ConfigMap sets) answering
+through an external vLLM server, with the index read-only."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = REPO / "deploy" / "scripts"
+RAGTUNE = Path(sys.executable).parent / "ragtune"
+CLIENT_KEY = "deploy-test-client-key"
+CATEGORIES = ("bygglov", "rot-avdrag")
+
+
+def _faq_documents(docs: Path) -> None:
+    """Two markdown documents of the bundled company FAQ (a few Q/A pairs each)."""
+    import zaragoza_construction_faq
+
+    data = Path(zaragoza_construction_faq.__file__).parent / "data" / "faq-en.jsonl"
+    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines() if line.strip()]
+    (docs / "default").mkdir(parents=True)
+    for category in CATEGORIES:
+        pairs = [r for r in rows if r["category"] == category][:4]
+        body = "\n\n".join(f"## {r['q']}\n\n{r['a']}" for r in pairs)
+        (docs / "default" / f"{category}.md").write_text(f"# Zaragoza AB: {category}\n\n{body}\n")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _configmap_env() -> dict[str, str]:
+    doc = yaml.safe_load((REPO / "deploy" / "k8s" / "configmap.yaml").read_text())
+    return {key: str(value) for key, value in doc["data"].items()}
+
+
+@pytest.fixture(scope="module")
+def published_home(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Path:
+    """A replica's RAGTUNE_HOME whose index/ is the release the publish script made."""
+    root = tmp_path_factory.mktemp("deploy")
+    docs, published, home = root / "docs", root / "published", root / "home"
+    _faq_documents(docs)
+    home.mkdir()
+    (home / "models").symlink_to(models_dir, target_is_directory=True)
+    (home / "adapters").mkdir()
+    env = {**os.environ, "RAGTUNE_HOME": str(home), "INDEX_CLI": str(RAGTUNE),
+           "RAGTUNE_INDEX__READ_ONLY": "true", "RAGTUNE_CONFIG": str(root / "none.toml")}
+    result = subprocess.run([str(SCRIPTS / "publish-index.sh"), str(docs), str(published)], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (published / "current").is_symlink()
+    result = subprocess.run([str(SCRIPTS / "fetch-index.sh"), str(published), str(home / "index")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return home
+
+
+@pytest.fixture(scope="module")
+def gateway(published_home: Path, vllm_server, tmp_path_factory: pytest.TempPathFactory):
+    """`ragtune serve` with the ConfigMap's settings, pointed at the external vLLM server."""
+    port = _free_port()
+    env = {**os.environ, **_configmap_env()}
+    env.update({
+        "RAGTUNE_HOME": str(published_home),
+        "RAGTUNE_CONFIG": str(published_home / "none.toml"),
+        "RAGTUNE_GATEWAY__HOST": "127.0.0.1",
+        "RAGTUNE_GATEWAY__PORT": str(port),
+        "RAGTUNE_ENGINE__URL": f"{vllm_server.url.rstrip('/')}/v1",
+        "RAGTUNE_GATEWAY__API_KEYS": json.dumps({CLIENT_KEY: {"name": "acme", "namespace": "default"}}),
+        "RAGTUNE_MODELS__GENERATOR": vllm_server.served_model_name,
+    })
+    env.pop("RAGTUNE_ENGINE__API_KEY", None)  # the shared test server runs without a key
+    log_path = tmp_path_factory.mktemp("gateway") / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([str(RAGTUNE), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"ragtune serve exited ({process.returncode}):\n{log_path.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the gateway never became healthy:\n{log_path.read_text()[-4000:]}")
+            time.sleep(1)
+        with httpx.Client(base_url=base, timeout=300,
+                          headers={"Authorization": f"Bearer {CLIENT_KEY}"}) as client:
+            yield client
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_health_reports_the_external_engine_and_the_published_index(gateway: httpx.Client, vllm_server) -> None:
+    health = gateway.get("/healthz").json()
+    assert health["status"] == "ok"
+    assert health["engine"]["kind"] == "vllm" and health["engine"]["ready"] is True
+    assert health["engine"]["url"].rstrip("/") == vllm_server.url.rstrip("/")
+    assert health["index"]["ready"] is True
+
+
+def test_rag_chat_answers_through_the_external_engine_with_citations(gateway: httpx.Client) -> None:
+    response = gateway.post("/v1/chat", json={"question": "What is a bygglov (building permit)?",
+                                              "mode": "rag", "max_tokens": 24})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["answer"].strip()
+    assert body["usage"]["completion_tokens"] > 0 and body["usage"]["context_tokens"] > 0
+    sources = {c["source"] for c in body["citations"]}
+    assert any(s.endswith("bygglov.md") for s in sources), sources
+
+
+def test_read_only_replica_refuses_uploads_and_deletes_but_keeps_serving(gateway: httpx.Client) -> None:
+    before = gateway.get("/v1/documents")
+    assert before.status_code == 200
+    documents = before.json()["documents"]
+    assert len(documents) == len(CATEGORIES)
+
+    upload = gateway.post("/v1/documents", files={"files": ("new.md", b"# New\n\nA new policy.", "text/markdown")})
+    assert 400 <= upload.status_code < 500, upload.text
+    assert "read-only" in json.dumps(upload.json()["error"]).lower().replace("read only", "read-only")
+
+    delete = gateway.delete(f"/v1/documents/{documents[0]['doc_id']}")
+    assert 400 <= delete.status_code < 500, delete.text
+    assert "read-only" in json.dumps(delete.json()["error"]).lower().replace("read only", "read-only")
+
+    after = gateway.get("/v1/documents").json()["documents"]
+    assert [d["doc_id"] for d in after] == [d["doc_id"] for d in documents]
+    again = gateway.post("/v1/chat", json={"question": "Can I get ROT deduction?", "mode": "rag",
+                                           "max_tokens": 8})
+    assert again.status_code == 200 and again.json()["citations"]
