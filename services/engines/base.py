@@ -85,6 +85,10 @@ class StreamDelta(BaseModel):
 class AdapterInfo(BaseModel):
     name: str
     path: str
+    strategy: Literal["unmerged", "merged"] = "unmerged"
+    """How the adapter is served: LoRA on the shared engine, or merged into its own model."""
+    output_tok_s: float | None = None
+    """Measured decode speed of this adapter's answers so far (None until one was served)."""
 
 
 class EngineStatus(BaseModel):

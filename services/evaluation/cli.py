@@ -38,8 +38,22 @@ def _progress(description: str):
 
 
 def _print_written(paths: list[Path]) -> None:
-    from ragtune.console import console
+    """The headline table (per mode) and the files written."""
+    from rich.table import Table
 
+    from ragtune.console import console
+    from services.evaluation import report
+
+    rows = report.headline_rows(report.load_results(paths[0].parent)) if paths else []
+    if rows:
+        table = Table("mode", "prompt tok/q", "completion tok/q", "$ / 1k q", "E2EL p50 ms", "hit@5",
+                      "term recall", "style", title="headline", title_justify="left")
+        for row in rows:
+            table.add_row(row["mode"], report.fmt(row.get("prompt_tokens")), report.fmt(row.get("completion_tokens")),
+                          report.fmt(row.get("usd_per_1k"), 4), report.fmt(row.get("p50_e2el_ms"), 0),
+                          report.pct(row.get("hit@5")), report.pct(row.get("term_recall")),
+                          report.fmt(row.get("style_score"), 3))
+        console.print(table)
     for path in paths:
         console.print(f"[green]✓[/] {path}")
 

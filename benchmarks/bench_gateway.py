@@ -1,0 +1,239 @@
+"""Gateway overhead: the same chat requests sent straight to vLLM and through the ragtune gateway.
+
+Both paths answer identical base-mode requests (same messages, greedy, same max_tokens; the direct
+requests stream with usage exactly as the gateway's vLLM engine does), so the
+engine does the same work and the difference is what the gateway adds (HTTP hop, validation,
+token accounting, metrics, request log); no retrieval is involved. Runs at concurrency 1 and 8,
+alternating direct and gateway runs, and writes benchmarks/results/gateway.{json,md,png}.
+
+    .venv/bin/python benchmarks/bench_gateway.py                  # starts its own vLLM (≈ 1-2 min)
+    .venv/bin/python benchmarks/bench_gateway.py --engine-url http://127.0.0.1:8001 --requests 32
+
+Goals: gateway throughput ≥ 0.95× direct; added p50 latency ≤ 3 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+DIRECT = "vllm direct"
+QUESTIONS = [
+    "How long does an energy declaration remain valid?",
+    "What is an FTX unit?",
+    "How often should the ventilation filter be changed?",
+    "What is shoreline protection?",
+    "Can I produce the energy declaration myself?",
+    "What does a ventilation installation cost?",
+    "What is the energy class?",
+    "Is a building permit needed for a small shed?",
+]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def read_stream(client: httpx.AsyncClient, path: str, body: dict) -> dict:
+    """Read an OpenAI SSE stream to its end; returns its last chunk that carries usage."""
+    last: dict = {}
+    async with client.stream("POST", path, json=body) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                chunk = json.loads(line[6:])
+                if chunk.get("usage"):
+                    last = chunk
+    return last
+
+
+async def run_load(url: str, path: str, bodies: list[dict], concurrency: int, headers: dict) -> dict:
+    """Send ``bodies`` with at most ``concurrency`` in flight; latency and throughput figures."""
+    latencies: list[float] = []
+    completion_tokens = 0
+    overheads: list[float] = []
+    semaphore = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits, headers=headers) as client:
+
+        async def one(body: dict) -> None:
+            nonlocal completion_tokens
+            async with semaphore:
+                start = time.perf_counter()
+                if body.get("stream"):
+                    data = await read_stream(client, path, body)
+                else:
+                    response = await client.post(path, json=body)
+                    response.raise_for_status()
+                    data = response.json()
+                latencies.append((time.perf_counter() - start) * 1000)
+            completion_tokens += data["usage"]["completion_tokens"]
+            ragtune = data.get("ragtune") or (data if "latency_ms" in data else None)
+            if ragtune:
+                t = ragtune["latency_ms"]
+                overheads.append(t["total"] - t["ttft"] - t["generation"])
+
+        await one(bodies[0])  # warm the connection and the caches, not measured
+        latencies.clear(), overheads.clear()
+        completion_tokens = 0
+        start = time.perf_counter()
+        await asyncio.gather(*(one(b) for b in bodies))
+        wall = time.perf_counter() - start
+    return {"requests": len(bodies), "wall_s": wall, "req_per_s": len(bodies) / wall,
+            "tok_per_s": completion_tokens / wall, "p50_ms": statistics.median(latencies),
+            "p95_ms": percentile(latencies, 0.95), "completion_tokens": completion_tokens,
+            "inside_gateway_p50_ms": statistics.median(overheads) if overheads else None}
+
+
+def start_vllm(model_dir: Path, runs_dir: Path):
+    from services.engines.vllm_process import VLLMLaunchConfig, VLLMProcess
+
+    config = VLLMLaunchConfig(model_dir=model_dir, served_model_name="smollm2-135m-instruct", enable_lora=False,
+                              kv_cache_gib=1)
+    process = VLLMProcess(config, runs_dir, start_timeout_s=900)
+    process.start()
+    return process
+
+
+def start_gateway(home: Path, engine_url: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "RAGTUNE_HOME": str(home), "HF_HUB_OFFLINE": "1",
+           "RAGTUNE_GATEWAY__RATE_LIMIT_PER_MINUTE": "1000000"}
+    command = [str(REPO / ".venv" / "bin" / "ragtune"), "serve", "--engine-url", engine_url, "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the gateway exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code in (200, 503):
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    raise TimeoutError("the gateway did not start")
+
+
+def plot(results: list[dict], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    targets = sorted({r["target"] for r in results})
+    concurrencies = sorted({r["concurrency"] for r in results})
+    width = 0.8 / len(targets)
+    for i, target in enumerate(targets):
+        rows = [next(r for r in results if r["target"] == target and r["concurrency"] == c) for c in concurrencies]
+        xs = [j + i * width for j in range(len(concurrencies))]
+        left.bar(xs, [r["tok_per_s"] for r in rows], width, label=target)
+        right.bar(xs, [r["p50_ms"] for r in rows], width, label=target)
+    for axis, title in ((left, "throughput (output tok/s)"), (right, "latency p50 (ms)")):
+        axis.set_xticks([j + width * (len(targets) - 1) / 2 for j in range(len(concurrencies))])
+        axis.set_xticklabels([f"concurrency {c}" for c in concurrencies])
+        axis.set_title(title)
+        axis.legend()
+    fig.suptitle("ragtune gateway vs vLLM direct (SmolLM2-135M, CPU)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--engine-url", help="An already running vLLM server (default: start one).")
+    parser.add_argument("--requests", type=int, default=24, help="Requests per run.")
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--rounds", type=int, default=2, help="Alternating direct/gateway rounds (best kept).")
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.path.insert(0, str(REPO))
+    from ragtune import models as model_store
+    from ragtune.settings import get_settings
+
+    settings = get_settings()
+    model_dir = model_store.resolve(settings.models.generator, settings.models_dir)
+    work = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    home = work / "home"
+    home.mkdir()
+    (home / "models").symlink_to(settings.models_dir, target_is_directory=True)
+    vllm = None if args.engine_url else start_vllm(model_dir, work / "runs")
+    engine_url = args.engine_url or vllm.url
+    gateway = start_gateway(home, engine_url, args.port)
+    gateway_url = f"http://127.0.0.1:{args.port}"
+    served = httpx.get(engine_url + "/v1/models").json()["data"][0]["id"]
+    bodies_direct, bodies_gateway, bodies_openai = [], [], []
+    for i in range(args.requests):
+        question = QUESTIONS[i % len(QUESTIONS)]
+        messages = [{"role": "user", "content": question}]
+        # exactly what the gateway's vLLM engine sends (it streams, to measure time to first token)
+        bodies_direct.append({"model": served, "messages": messages, "max_tokens": args.max_tokens,
+                              "temperature": 0, "top_p": 1.0, "stream": True,
+                              "stream_options": {"include_usage": True}})
+        bodies_openai.append({"model": served, "messages": messages, "max_tokens": args.max_tokens,
+                              "temperature": 0})
+        bodies_gateway.append({"question": question, "mode": "base", "max_tokens": args.max_tokens})
+    targets = [(DIRECT, engine_url, "/v1/chat/completions", bodies_direct),
+               ("gateway /v1/chat", gateway_url, "/v1/chat", bodies_gateway),
+               ("gateway /v1/chat/completions", gateway_url, "/v1/chat/completions", bodies_openai)]
+    best: dict[tuple[str, int], dict] = {}
+    try:
+        for round_ in range(args.rounds):
+            for concurrency in args.concurrency:
+                order = targets if round_ % 2 == 0 else targets[::-1]  # alternate who runs first
+                for name, url, path, bodies in order:
+                    result = asyncio.run(run_load(url, path, bodies, concurrency, {}))
+                    print(f"round {round_ + 1} {name:30} c={concurrency}: {result['tok_per_s']:.1f} tok/s, "
+                          f"p50 {result['p50_ms']:.1f} ms", flush=True)
+                    key = (name, concurrency)
+                    if key not in best or result["tok_per_s"] > best[key]["tok_per_s"]:
+                        best[key] = {"target": name, "concurrency": concurrency, **result}
+    finally:
+        gateway.terminate()
+        try:
+            gateway.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            gateway.kill()
+        if vllm is not None:
+            vllm.stop()
+    results = list(best.values())
+    lines = ["| target | concurrency | tok/s | req/s | p50 ms | p95 ms | × direct tok/s | added p50 ms | "
+             "in-gateway p50 ms |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        direct = best[(DIRECT, r["concurrency"])]
+        r["throughput_ratio"] = r["tok_per_s"] / direct["tok_per_s"]
+        r["added_p50_ms"] = r["p50_ms"] - direct["p50_ms"]
+        inside = "-" if r["inside_gateway_p50_ms"] is None else f"{r['inside_gateway_p50_ms']:.2f}"
+        lines.append(f"| {r['target']} | {r['concurrency']} | {r['tok_per_s']:.1f} | {r['req_per_s']:.2f} | "
+                     f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['throughput_ratio']:.3f} | "
+                     f"{r['added_p50_ms']:+.1f} | {inside} |")
+    table = "\n".join(lines)
+    print(table)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    meta = {"requests": args.requests, "max_tokens": args.max_tokens, "rounds": args.rounds,
+            "cpu_count": os.cpu_count(), "load_avg": os.getloadavg(), "engine_url_given": bool(args.engine_url)}
+    (RESULTS / "gateway.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    (RESULTS / "gateway_table.md").write_text(table + "\n")
+    plot(results, RESULTS / "gateway.png")
+    print(f"wrote {RESULTS / 'gateway.json'}, gateway_table.md and gateway.png")
+
+
+if __name__ == "__main__":
+    main()

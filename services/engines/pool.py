@@ -1,0 +1,379 @@
+"""An engine pool: several engines behind the one Engine protocol, routed by adapter name.
+
+Per adapter, a serving strategy:
+
+* ``unmerged`` — LoRA on the shared *base* engine (many adapters, one process; the right choice on
+  GPU). The base engine has ``--enable-lora`` only when at least one adapter is served this way,
+  since LoRA support slows base requests on CPU.
+* ``merged`` — the adapter merged into a full model folder once (cached by content hash) and served
+  by its own engine as a plain model (full speed on CPU). That engine starts lazily on the first
+  request for the adapter, which waits for it.
+
+The pool health-checks its engines (a background monitor marks a crashed one and restarts the
+base engine; a crashed lazy engine restarts on its next request, and a request that hits a crash
+before any output is retried once), keeps at most ``max_running`` engines up (stopping the least
+recently used idle merged engine to make room), records each adapter's measured speed, and writes
+the strategy and speed into the adapter card's ``serving`` field when the adapter has a card.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from services.engines.base import (
+    AdapterExistsError,
+    AdapterInfo,
+    AdapterNotFoundError,
+    Engine,
+    EngineError,
+    EngineHealth,
+    EngineRequestError,
+    EngineStatus,
+    GenerationRequest,
+    GenerationResult,
+    StreamDelta,
+)
+
+log = logging.getLogger(__name__)
+
+Strategy = Literal["unmerged", "merged"]
+MemberState = Literal["stopped", "starting", "ready", "crashed"]
+CARD_FILE = "adapter_card.json"
+
+
+class PoolMember:
+    """One engine slot of the pool: how to build its engine, and its current state."""
+
+    def __init__(self, name: str, build: Callable[[], Engine], *, lazy: bool) -> None:
+        self.name = name
+        self.build = build
+        """Makes a fresh, unstarted engine (a new child process for vLLM) for every (re)start."""
+        self.lazy = lazy
+        self.engine: Engine | None = None
+        self.state: MemberState = "stopped"
+        self.restarts = 0
+        self.detail: str | None = None
+        self.in_flight = 0
+        self.last_used = 0.0
+        self.start_lock = asyncio.Lock()
+        self._started_once = False
+
+    def alive(self) -> bool:
+        """True when the engine is up and (for an owned vLLM child) its process still runs."""
+        if self.engine is None or self.state != "ready":
+            return False
+        process = getattr(self.engine, "process", None)
+        return process is None or process.is_running()
+
+    def crash_detail(self) -> str:
+        process = getattr(self.engine, "process", None)
+        if process is not None and process.returncode is not None:
+            return f"exited with status {process.returncode} (log: {process.log_path})"
+        return "stopped answering"
+
+
+@dataclass
+class Route:
+    """Where requests for one model name go."""
+
+    member: PoolMember
+    adapter: str | None
+    """The adapter name to send to that engine (None: the engine's own base model)."""
+    strategy: Strategy
+    path: Path | None = None
+    model_dir: Path | None = None
+    tokens: int = 0
+    seconds: float = 0.0
+    requests: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def output_tok_s(self) -> float | None:
+        return self.tokens / self.seconds if self.seconds > 0 else None
+
+
+class EnginePool:
+    """Engine protocol over a base engine plus one engine per merged adapter (module docstring)."""
+
+    kind = "pool"
+
+    def __init__(self, *, base_model: str, base: Callable[[], Engine], base_has_lora: bool,
+                 merged_engine: Callable[[str, Path], Engine], merge: Callable[[Path], Path],
+                 strategy: Callable[[str], Strategy], adapters: dict[str, Path] | None = None,
+                 max_running: int = 3, monitor_interval_s: float = 2.0) -> None:
+        """
+        ``base`` builds the base engine (with the unmerged start-up adapters already registered
+        when ``base_has_lora``); ``merged_engine(name, model_dir)`` builds an engine serving a merged
+        folder under ``name``; ``merge(adapter_dir)`` returns the merged folder (blocking, cached);
+        ``strategy(name)`` decides per adapter; ``adapters`` are registered at start.
+        """
+        self.base_model = base_model
+        self.base_has_lora = base_has_lora
+        self.max_running = max(1, max_running)
+        self.monitor_interval_s = monitor_interval_s
+        self._base = PoolMember("base", base, lazy=False)
+        self._merged_engine = merged_engine
+        self._merge = merge
+        self._strategy = strategy
+        self._initial = dict(adapters or {})
+        self._routes: dict[str, Route] = {}
+        self._monitor: asyncio.Task | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        engine = await self._ensure_started(self._base)
+        served_by_base = {a.name for a in engine.adapters()}
+        for name, path in self._initial.items():
+            if name in served_by_base:
+                self._routes[name] = Route(self._base, name, "unmerged", Path(path))
+                self._write_card(name)
+            elif name not in self._routes:
+                await self.load_adapter(name, Path(path))
+        if self._monitor is None:
+            self._monitor = asyncio.create_task(self._watch(), name="ragtune-engine-pool-monitor")
+
+    async def stop(self) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+            self._monitor = None
+        for name in list(self._routes):
+            self._write_card(name)
+        for member in self._members():
+            await self._stop_member(member)
+
+    def _members(self) -> list[PoolMember]:
+        merged = {id(r.member): r.member for r in self._routes.values() if r.member is not self._base}
+        return [self._base, *merged.values()]
+
+    async def _stop_member(self, member: PoolMember) -> None:
+        engine, member.engine = member.engine, None
+        member.state = "stopped"
+        if engine is not None:
+            await engine.stop()
+
+    async def _ensure_started(self, member: PoolMember) -> Engine:
+        """The member's running engine, starting (or restarting) it first; callers wait."""
+        async with member.start_lock:
+            if member.alive():
+                return member.engine  # type: ignore[return-value]
+            if member.state == "ready":
+                self._mark_crashed(member)
+            if member.engine is not None:
+                await self._stop_member(member)
+            await self._make_room(member)
+            member.state = "starting"
+            engine = member.build()
+            try:
+                await engine.start()
+            except EngineError as exc:
+                member.state = "crashed"
+                member.detail = str(exc).splitlines()[0]
+                await engine.stop()
+                raise
+            if member._started_once:
+                member.restarts += 1
+            member._started_once = True
+            member.engine = engine
+            member.state = "ready"
+            member.detail = None
+            if member is self._base:
+                await self._restore_unmerged(engine)
+            return engine
+
+    async def _restore_unmerged(self, engine: Engine) -> None:
+        """After a base restart: load again the unmerged adapters added at run time."""
+        present = {a.name for a in engine.adapters()}
+        for name, route in self._routes.items():
+            if route.strategy == "unmerged" and name not in present and route.path is not None:
+                await engine.load_adapter(name, route.path)
+
+    async def _make_room(self, starting: PoolMember) -> None:
+        """Stop least-recently-used idle merged engines while the running count is at the limit."""
+        while True:
+            running = [m for m in self._members() if m is not starting and m.state in ("ready", "starting")]
+            if len(running) < self.max_running:
+                return
+            idle = [m for m in running if m.lazy and m.in_flight == 0 and m.state == "ready"]
+            if not idle:
+                log.warning("engine pool: %d engines busy; starting %s over the limit of %d",
+                            len(running), starting.name, self.max_running)
+                return
+            victim = min(idle, key=lambda m: m.last_used)
+            log.info("engine pool: stopping idle engine %s to make room for %s", victim.name, starting.name)
+            await self._stop_member(victim)
+
+    def _mark_crashed(self, member: PoolMember) -> None:
+        if member.state == "crashed":
+            return
+        member.detail = member.crash_detail()
+        member.state = "crashed"
+        log.error("engine pool: engine %s crashed: %s", member.name, member.detail)
+
+    async def _watch(self) -> None:
+        """Background health check: mark crashed engines; restart the base engine at once."""
+        while True:
+            await asyncio.sleep(self.monitor_interval_s)
+            for member in self._members():
+                if member.state == "ready" and not member.alive():
+                    self._mark_crashed(member)
+            if self._base.state == "crashed" and not self._base.start_lock.locked():
+                try:
+                    await self._ensure_started(self._base)
+                except EngineError as exc:
+                    log.error("engine pool: restarting the base engine failed: %s", exc)
+
+    # --- status -------------------------------------------------------------------------------
+    async def health(self) -> EngineHealth:
+        statuses = []
+        for member in self._members():
+            if member.state == "ready" and not member.alive():
+                self._mark_crashed(member)
+            serves = [self.base_model] if member is self._base else []
+            serves += sorted(n for n, r in self._routes.items() if r.member is member)
+            url = getattr(member.engine, "url", None) if member.engine is not None else None
+            statuses.append(EngineStatus(name=member.name, kind=getattr(member.engine, "kind", "vllm"),
+                                         state=member.state, serves=serves, url=url,
+                                         restarts=member.restarts, detail=member.detail))
+        return EngineHealth(kind=self.kind, ready=self._base.state == "ready", base_model=self.base_model,
+                            adapters=sorted(self._routes), engines=statuses,
+                            detail=self._base.detail)
+
+    def adapters(self) -> list[AdapterInfo]:
+        return [AdapterInfo(name=name, path=str(route.path), strategy=route.strategy,
+                            output_tok_s=route.output_tok_s)
+                for name, route in sorted(self._routes.items())]
+
+    def engine_for(self, adapter: str | None) -> Engine | None:
+        """The engine that serves ``adapter`` (None: the base) when it is running, else None."""
+        member = self._route(adapter).member
+        return member.engine if member.state == "ready" else None
+
+    def strategy_of(self, name: str) -> Strategy:
+        """How adapter ``name`` is served (AdapterNotFoundError when it is not loaded)."""
+        return self._route(name).strategy
+
+    # --- adapters -----------------------------------------------------------------------------
+    async def load_adapter(self, name: str, path: Path) -> None:
+        if name == self.base_model or name in self._routes:
+            raise AdapterExistsError(f"adapter '{name}' is already loaded; unload it first")
+        path = Path(path)
+        if not (path / "adapter_config.json").is_file():
+            raise AdapterNotFoundError(f"{path} is not a peft adapter folder (no adapter_config.json)")
+        strategy = self._strategy(name)
+        if strategy == "unmerged":
+            if not self.base_has_lora:
+                raise EngineRequestError(
+                    f"adapter '{name}' is set to be served unmerged but the base engine runs without LoRA; "
+                    "set RAGTUNE_ENGINE__ADAPTER_STRATEGY=unmerged (or this adapter's strategy to merged) "
+                    "and restart")
+            engine = await self._ensure_started(self._base)
+            await engine.load_adapter(name, path)
+            self._routes[name] = Route(self._base, name, "unmerged", path)
+        else:
+            model_dir = await asyncio.to_thread(self._merge, path)
+            if name in self._routes:  # loaded by a concurrent call while merging
+                raise AdapterExistsError(f"adapter '{name}' is already loaded; unload it first")
+            member = PoolMember(f"merged:{name}", lambda: self._merged_engine(name, model_dir), lazy=True)
+            self._routes[name] = Route(member, None, "merged", path, model_dir)
+        self._write_card(name)
+
+    async def unload_adapter(self, name: str) -> None:
+        route = self._route(name)
+        if route.strategy == "unmerged":
+            if self._base.alive():
+                await self._base.engine.unload_adapter(name)  # type: ignore[union-attr]
+        else:
+            async with route.member.start_lock:
+                await self._stop_member(route.member)
+        self._write_card(name)
+        del self._routes[name]
+
+    def _route(self, adapter: str | None) -> Route:
+        if adapter is None or adapter == self.base_model:
+            return Route(self._base, None, "unmerged")
+        route = self._routes.get(adapter)
+        if route is None:
+            known = ", ".join(sorted(self._routes)) or "none"
+            raise AdapterNotFoundError(f"unknown adapter '{adapter}' (loaded: {known})")
+        return route
+
+    def _write_card(self, name: str) -> None:
+        """Record strategy and measured speed in the adapter card's ``serving`` field (if carded)."""
+        route = self._routes.get(name)
+        if route is None or route.path is None or not (route.path / CARD_FILE).is_file():
+            return
+        card_path = route.path / CARD_FILE
+        try:
+            card = json.loads(card_path.read_text(encoding="utf-8"))
+            serving = dict(card.get("serving") or {})
+            serving.update({"strategy": route.strategy, "engine": route.member.name,
+                            "merged_model_dir": str(route.model_dir) if route.model_dir else None,
+                            "requests": route.requests})
+            if route.output_tok_s is not None:
+                serving["output_tok_s"] = round(route.output_tok_s, 2)
+            card["serving"] = serving
+            temporary = card_path.with_name(f".{CARD_FILE}.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
+            temporary.replace(card_path)
+        except (OSError, ValueError) as exc:
+            log.warning("engine pool: could not update the card of %s: %s", name, exc)
+
+    # --- generation ---------------------------------------------------------------------------
+    def _record(self, adapter: str | None, route: Route, result: GenerationResult) -> None:
+        if adapter is None or adapter not in self._routes:
+            return
+        route.requests += 1
+        if result.completion_tokens > 1 and result.generation_ms > 0:
+            route.tokens += result.completion_tokens - 1
+            route.seconds += result.generation_ms / 1000.0
+        if route.requests in (1, 10) or route.requests % 50 == 0:
+            self._write_card(adapter)
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta | GenerationResult]:
+        adapter = None if request.adapter in (None, self.base_model) else request.adapter
+        route = self._route(adapter)
+        member = route.member
+        forwarded = request.model_copy(update={"adapter": route.adapter})
+        retried = False
+        while True:
+            engine = await self._ensure_started(member)
+            member.in_flight += 1
+            member.last_used = time.monotonic()
+            produced = False
+            try:
+                async for event in engine.stream(forwarded):
+                    produced = True
+                    if isinstance(event, GenerationResult):
+                        self._record(adapter, route, event)
+                    yield event
+                return
+            except EngineError as exc:
+                crashed = member.engine is engine and not member.alive()
+                if crashed:
+                    self._mark_crashed(member)
+                if produced or retried or not crashed:
+                    raise
+                log.warning("engine pool: %s crashed during a request (%s); restarting and retrying",
+                            member.name, str(exc).splitlines()[0])
+                retried = True
+            finally:
+                member.in_flight -= 1
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        result: GenerationResult | None = None
+        async for event in self.stream(request):
+            if isinstance(event, GenerationResult):
+                result = event
+        assert result is not None
+        return result

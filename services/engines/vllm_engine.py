@@ -1,0 +1,263 @@
+"""The vLLM engine: vLLM's OpenAI-compatible server, owned (child process) or external (URL).
+
+Requests go to ``/v1/chat/completions`` with the adapter name as ``model`` and
+``stream_options.include_usage`` so the token counts are the server's exact ones; time to first
+token is taken at the first content delta. Adapters are loaded and unloaded at run time through
+``/v1/load_lora_adapter`` and ``/v1/unload_lora_adapter``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+from pydantic import BaseModel
+
+from services.engines.base import (
+    AdapterExistsError,
+    AdapterInfo,
+    AdapterNotFoundError,
+    EngineError,
+    EngineHealth,
+    EngineRequestError,
+    GenerationRequest,
+    GenerationResult,
+    StreamDelta,
+)
+from services.engines.vllm_process import VLLMProcess
+
+
+class _Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def _error_message(response: httpx.Response) -> str:
+    """The human message inside a vLLM/OpenAI error body (or the raw text)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:500] or f"HTTP {response.status_code}"
+    error = body.get("error", body) if isinstance(body, dict) else body
+    if isinstance(error, dict):
+        return str(error.get("message") or error)[:500]
+    return str(error)[:500]
+
+
+class VLLMEngine:
+    """Engine protocol over one vLLM server (see module docstring)."""
+
+    kind = "vllm"
+
+    def __init__(self, *, served_model_name: str, url: str | None = None,
+                 process: VLLMProcess | None = None, api_key: str | None = None,
+                 adapters: dict[str, Path] | None = None, request_timeout_s: float = 600.0) -> None:
+        """Either ``process`` (owned child, started by ``start``) or ``url`` (external server).
+
+        ``adapters`` are registered at start: passed on the command line of an owned process
+        (the caller builds its config with them) or loaded through the API on an external one.
+        """
+        if (process is None) == (url is None):
+            raise ValueError("give exactly one of process= or url=")
+        self.base_model = served_model_name
+        self.process = process
+        self._url = url.rstrip("/").removesuffix("/v1") if url else None
+        self._api_key = api_key
+        self._initial_adapters = dict(adapters or {})
+        self._adapters: dict[str, AdapterInfo] = {}
+        self._timeout = httpx.Timeout(request_timeout_s, connect=10.0)
+        self._client: httpx.AsyncClient | None = None
+        self._ready = False
+
+    # --- plumbing -----------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self.process.url if self.process is not None else str(self._url)
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+            self._client = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=self._timeout,
+                                             limits=httpx.Limits(max_connections=256))
+        return self._client
+
+    def _unreachable(self, exc: Exception) -> EngineError:
+        if self.process is not None and not self.process.is_running():
+            return EngineError(self.process.crash_report())
+        return EngineError(f"the vLLM server at {self.url} is unreachable ({type(exc).__name__}: {exc})")
+
+    def _check_model(self, adapter: str | None) -> str:
+        if adapter is None or adapter == self.base_model:
+            return self.base_model
+        if adapter not in self._adapters:
+            known = ", ".join(sorted(self._adapters)) or "none"
+            raise AdapterNotFoundError(f"unknown adapter '{adapter}' (loaded: {known})")
+        return adapter
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.process is not None:
+            self.process.launch()
+            await self.process.await_ready()
+            for name, path in self._initial_adapters.items():
+                self._adapters[name] = AdapterInfo(name=name, path=str(path))
+        else:
+            served = await self._served_models()
+            if self.base_model not in served:
+                raise EngineError(f"the vLLM server at {self.url} does not serve '{self.base_model}' "
+                                  f"(it serves: {', '.join(sorted(served)) or 'nothing'})")
+            for name, root in served.items():
+                if name != self.base_model:
+                    self._adapters[name] = AdapterInfo(name=name, path=root)
+            for name, path in self._initial_adapters.items():
+                if name not in self._adapters:
+                    await self.load_adapter(name, path)
+        self._ready = True
+
+    async def stop(self) -> None:
+        self._ready = False
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        if self.process is not None:
+            await asyncio.to_thread(self.process.stop)  # up to the grace period: keep the loop free
+
+    async def _served_models(self) -> dict[str, str]:
+        """Model id -> root (path) of everything the server lists in /v1/models."""
+        try:
+            response = await self._http().get("/v1/models")
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        if response.status_code != 200:
+            raise EngineError(f"the vLLM server at {self.url} answered /v1/models with "
+                              f"{response.status_code}: {_error_message(response)}")
+        return {m["id"]: str(m.get("root") or m["id"]) for m in response.json().get("data", [])}
+
+    async def health(self) -> EngineHealth:
+        detail = None
+        ready = False
+        if self.process is not None and self.process.port is not None and not self.process.is_running():
+            detail = f"the vLLM server exited with status {self.process.returncode}"
+        elif self._ready:
+            try:
+                ready = (await self._http().get("/health", timeout=5.0)).status_code == 200
+                detail = None if ready else "the vLLM server is not healthy"
+            except httpx.HTTPError as exc:
+                detail = f"unreachable: {type(exc).__name__}"
+        else:
+            detail = "not started"
+        return EngineHealth(kind=self.kind, ready=ready, base_model=self.base_model, url=self.url
+                            if (self.process is None or self.process.port) else None,
+                            adapters=sorted(self._adapters), detail=detail)
+
+    # --- generation ---------------------------------------------------------------------------
+    def _payload(self, request: GenerationRequest) -> dict:
+        payload: dict = {
+            "model": self._check_model(request.adapter),
+            "messages": [m.model_dump() for m in request.messages],
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if request.stop:
+            payload["stop"] = request.stop
+        if request.seed is not None:
+            payload["seed"] = request.seed
+        return payload
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta | GenerationResult]:
+        payload = self._payload(request)
+        started = time.perf_counter()
+        first_token_at: float | None = None
+        pieces: list[str] = []
+        usage = _Usage()
+        finish_reason: str | None = None
+        try:
+            async with self._http().stream("POST", "/v1/chat/completions", json=payload) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise self._request_error(response, payload["model"])
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    chunk = json.loads(data)
+                    if chunk.get("usage"):
+                        usage = _Usage.model_validate(chunk["usage"])
+                    for choice in chunk.get("choices") or []:
+                        text = (choice.get("delta") or {}).get("content") or ""
+                        if choice.get("finish_reason"):
+                            finish_reason = choice["finish_reason"]
+                        if text:
+                            if first_token_at is None:
+                                first_token_at = time.perf_counter()
+                            pieces.append(text)
+                            yield StreamDelta(text=text)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        finished = time.perf_counter()
+        first = first_token_at if first_token_at is not None else finished
+        yield GenerationResult(
+            text="".join(pieces), prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens, finish_reason=finish_reason,
+            ttft_ms=(first - started) * 1000.0, total_ms=(finished - started) * 1000.0,
+        )
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        result: GenerationResult | None = None
+        async for event in self.stream(request):
+            if isinstance(event, GenerationResult):
+                result = event
+        assert result is not None
+        return result
+
+    def _request_error(self, response: httpx.Response, model: str) -> EngineError:
+        message = _error_message(response)
+        if response.status_code == 404:
+            return AdapterNotFoundError(f"the vLLM server does not know model '{model}': {message}")
+        if 400 <= response.status_code < 500:
+            return EngineRequestError(f"the vLLM server refused the request: {message}")
+        return EngineError(f"the vLLM server failed ({response.status_code}): {message}")
+
+    # --- adapters -----------------------------------------------------------------------------
+    async def load_adapter(self, name: str, path: Path) -> None:
+        if name == self.base_model or name in self._adapters:
+            raise AdapterExistsError(f"adapter '{name}' is already loaded; unload it first")
+        path = Path(path)
+        if not (path / "adapter_config.json").is_file():
+            raise AdapterNotFoundError(f"{path} is not a peft adapter folder (no adapter_config.json)")
+        try:
+            response = await self._http().post(
+                "/v1/load_lora_adapter", json={"lora_name": name, "lora_path": str(path.resolve())})
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        if response.status_code != 200:
+            message = _error_message(response)
+            if "already" in message.lower():
+                raise AdapterExistsError(f"adapter '{name}' is already loaded on the server: {message}")
+            if response.status_code == 404:
+                raise AdapterNotFoundError(f"vLLM could not load adapter '{name}' from {path}: {message}")
+            raise EngineRequestError(f"vLLM could not load adapter '{name}' from {path}: {message}")
+        self._adapters[name] = AdapterInfo(name=name, path=str(path))
+
+    async def unload_adapter(self, name: str) -> None:
+        if name not in self._adapters:
+            raise AdapterNotFoundError(f"adapter '{name}' is not loaded")
+        try:
+            response = await self._http().post("/v1/unload_lora_adapter", json={"lora_name": name})
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        if response.status_code != 200 and response.status_code != 404:
+            raise EngineError(f"vLLM could not unload adapter '{name}': {_error_message(response)}")
+        del self._adapters[name]
+
+    def adapters(self) -> list[AdapterInfo]:
+        return sorted(self._adapters.values(), key=lambda a: a.name)

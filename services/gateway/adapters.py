@@ -1,0 +1,122 @@
+"""The adapters a gateway serves: the engine's loaded adapters plus their training cards.
+
+The engine is the single source of truth for what is loaded; this module adds run-time
+register/unload with path checks and reads each adapter's card (``training.adapters.read_card``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ragtune.errors import NotFoundError, RagtuneError
+from services.engines.base import Engine
+from services.gateway.errors import ForbiddenError
+from services.gateway.schemas import AdapterView
+
+log = logging.getLogger("ragtune.gateway")
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def read_adapter_card(path: Path) -> dict[str, Any] | None:
+    """The training card of the adapter at ``path`` as JSON data, or None when it has none."""
+    try:
+        from training.adapters import read_card
+    except ImportError:
+        return None
+    for folder in (path, path.parent):
+        try:
+            card = read_card(folder)
+        except Exception:  # noqa: BLE001 - a missing or unreadable card only hides metadata
+            continue
+        if card is not None:
+            return card.model_dump(mode="json") if hasattr(card, "model_dump") else dict(card)
+    return None
+
+
+def adapter_folder(path: Path) -> Path:
+    """The peft folder at ``path`` (the folder itself or its ``adapter/`` sub-folder)."""
+    if (path / ADAPTER_CONFIG).is_file():
+        return path
+    if (path / "adapter" / ADAPTER_CONFIG).is_file():
+        return path / "adapter"
+    raise NotFoundError(f"{path} is not a peft adapter folder (no {ADAPTER_CONFIG})")
+
+
+class AdapterRegistry:
+    """Register, unload and describe the engine's adapters."""
+
+    def __init__(self, engine: Engine, adapters_dir: Path, *, confine_paths: bool) -> None:
+        self.engine = engine
+        self.adapters_dir = adapters_dir
+        self.confine_paths = confine_paths
+        """When True (API keys configured) adapters may only be registered from adapters_dir."""
+        self._cards: dict[str, dict[str, Any] | None] = {}
+
+    def names(self) -> list[str]:
+        return sorted(info.name for info in self.engine.adapters())
+
+    def has(self, name: str) -> bool:
+        return any(info.name == name for info in self.engine.adapters())
+
+    def card(self, name: str) -> dict[str, Any] | None:
+        if name not in self._cards:
+            path = next((Path(i.path) for i in self.engine.adapters() if i.name == name), None)
+            self._cards[name] = read_adapter_card(path) if path is not None else None
+        return self._cards[name]
+
+    def views(self) -> list[AdapterView]:
+        return [AdapterView(name=i.name, path=str(i.path), card=self.card(i.name))
+                for i in sorted(self.engine.adapters(), key=lambda i: i.name)]
+
+    def _resolve_path(self, name: str, path: str | None) -> Path:
+        try:
+            if path is None:
+                candidate = self.adapters_dir / name
+            else:
+                candidate = Path(path).expanduser()
+                if not candidate.is_absolute():
+                    candidate = self.adapters_dir / candidate
+            candidate = candidate.resolve()
+            if self.confine_paths and not candidate.is_relative_to(self.adapters_dir.resolve()):
+                raise ForbiddenError(f"adapters may only be registered from {self.adapters_dir}")
+            if not candidate.is_dir():
+                raise NotFoundError(f"no adapter folder at {candidate}")
+            return adapter_folder(candidate)
+        except (OSError, ValueError, RuntimeError) as exc:  # NUL bytes, loops, unreadable folders
+            raise NotFoundError(f"no adapter folder at {path!r} ({type(exc).__name__})") from None
+
+    async def register(self, name: str, path: str | None) -> AdapterView:
+        """Load adapter ``name`` into the engine (409 if loaded, 404 if the folder is no adapter)."""
+        folder = self._resolve_path(name, path)
+        await self.engine.load_adapter(name, folder)
+        self._cards.pop(name, None)
+        log.info("adapter %s loaded from %s", name, folder)
+        return AdapterView(name=name, path=str(folder), card=self.card(name))
+
+    async def unload(self, name: str) -> None:
+        """Unload adapter ``name`` from the engine (404 if it is not loaded)."""
+        if not self.has(name):
+            raise NotFoundError(f"adapter '{name}' is not loaded")
+        await self.engine.unload_adapter(name)
+        self._cards.pop(name, None)
+        log.info("adapter %s unloaded", name)
+
+    def default_for(self, allowed: Any, preferred: str | None) -> str | None:
+        """The adapter ``ft``/``hybrid`` use when a request names none.
+
+        ``preferred`` (settings.gateway.default_adapter) when loaded and allowed, else the first
+        loaded adapter (by name) that ``allowed(name)`` accepts, else None.
+        """
+        names = self.names()
+        if preferred and preferred in names and allowed(preferred):
+            return preferred
+        return next((n for n in names if allowed(n)), None)
+
+
+def no_adapter_error(mode: str) -> RagtuneError:
+    return RagtuneError(
+        f"mode '{mode}' needs an adapter and none is loaded for this key; train one "
+        "(`ragtune train`), register it (POST /v1/adapters) or use mode 'base'/'rag'"
+    )

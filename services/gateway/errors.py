@@ -1,0 +1,123 @@
+"""Gateway errors and the exception handlers that turn every failure into ``{"error": {...}}``.
+
+Caller mistakes are 4xx (a RagtuneError's ``status_code``, 422 for invalid bodies); only a bug in
+ragtune itself yields a 500, and then without leaking a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ragtune.errors import RagtuneError
+from ragtune.models import ModelNotFoundError
+from services.gateway.schemas import ErrorBody, ErrorResponse
+
+log = logging.getLogger("ragtune.gateway")
+
+
+class AuthError(RagtuneError):
+    """Missing or unknown API key."""
+
+    status_code = 401
+
+
+class ForbiddenError(RagtuneError):
+    """The key is valid but may not reach this namespace, adapter or address."""
+
+    status_code = 403
+
+
+class PayloadTooLargeError(RagtuneError):
+    status_code = 413
+
+
+class RateLimitError(RagtuneError):
+    status_code = 429
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class InputLimitError(RagtuneError):
+    """A request field is over a configured limit."""
+
+    status_code = 422
+
+
+def error_type_name(exc: Exception) -> str:
+    """``NotFoundError`` → ``not_found_error``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def _count_error(request: Request, status: int) -> None:
+    """``ragtune_errors_total{route, status}``, labelled by the route template (never raw paths)."""
+    state = getattr(request.app.state, "gateway", None)
+    if state is None:
+        return
+    route = request.scope.get("route")
+    state.metrics.error(getattr(route, "path", "unmatched"), status)
+
+
+def error_response(request: Request, status: int, type_: str, message: str,
+                   details: list | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    _count_error(request, status)
+    body = ErrorResponse(error=ErrorBody(type=type_, message=message, request_id=_request_id(request),
+                                         details=details))
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
+
+
+async def _ragtune_error(request: Request, exc: RagtuneError) -> JSONResponse:
+    headers = None
+    if isinstance(exc, RateLimitError):
+        headers = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+    if exc.status_code >= 500:
+        log.warning("request %s failed: %s", _request_id(request), exc)
+    return error_response(request, exc.status_code, error_type_name(exc), str(exc), headers=headers)
+
+
+async def _model_not_found(request: Request, exc: ModelNotFoundError) -> JSONResponse:
+    return error_response(request, 404, "model_not_found", str(exc))
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    details = jsonable_encoder(exc.errors(), custom_encoder={bytes: lambda b: b.decode("latin-1")})
+    for item in details:
+        item.pop("ctx", None)
+        item.pop("input", None)
+        item.pop("url", None)
+    first = details[0] if details else {}
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    message = f"invalid request: {where}: {first.get('msg', 'bad value')}" if first else "invalid request"
+    return error_response(request, 422, "validation_error", message, details=details)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return error_response(request, exc.status_code, "http_error", str(exc.detail),
+                          headers=getattr(exc, "headers", None))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error in request %s", _request_id(request))
+    return error_response(request, 500, "internal_error",
+                          f"internal error ({type(exc).__name__}); see the gateway log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the JSON error handlers on ``app``."""
+    app.add_exception_handler(RagtuneError, _ragtune_error)
+    app.add_exception_handler(ModelNotFoundError, _model_not_found)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

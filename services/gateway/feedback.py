@@ -1,0 +1,113 @@
+"""Durable request log and user feedback in SQLite (RAGTUNE_HOME/feedback.sqlite), and the KPIs.
+
+Every answered request is logged (id, tenant, mode, adapter, tokens, cost) so feedback can be tied
+to how the answer was made; feedback rows are committed with a full sync before the API says 200.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from ragtune.errors import NotFoundError
+from services.gateway.schemas import ChatResponse, FeedbackRequest, KpiRow, KpiSummary
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    adapter TEXT,
+    refused INTEGER NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    latency_ms REAL NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    request_id TEXT PRIMARY KEY REFERENCES requests(request_id),
+    rating INTEGER NOT NULL CHECK (rating IN (-1, 1)),
+    resolved INTEGER NOT NULL,
+    comment TEXT,
+    created REAL NOT NULL
+);
+"""
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+class FeedbackStore:
+    """Thread-safe SQLite store; one connection guarded by a lock (calls take microseconds)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def log_request(self, response: ChatResponse, tenant: str) -> None:
+        """Remember how a request was answered (cheap: WAL, no fsync per row)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (response.id, tenant, response.mode, response.adapter, int(response.refused),
+                 response.usage.prompt_tokens, response.usage.completion_tokens, response.cost.usd,
+                 response.latency_ms.total, time.time()),
+            )
+
+    def add_feedback(self, feedback: FeedbackRequest, tenant: str | None) -> None:
+        """Store feedback for a known request; NotFoundError when the id (for this tenant) is unknown.
+
+        ``tenant`` None means any tenant's request may be rated (the local, key-less user).
+        """
+        with self._lock:
+            row = self._db.execute("SELECT tenant FROM requests WHERE request_id = ?",
+                                   (feedback.request_id,)).fetchone()
+            if row is None or (tenant is not None and row[0] != tenant):
+                raise NotFoundError(f"unknown request id '{feedback.request_id}'")
+            self._db.execute("PRAGMA synchronous=FULL")
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO feedback VALUES (?,?,?,?,?)",
+                    (feedback.request_id, feedback.rating, int(feedback.resolved), feedback.comment, time.time()),
+                )
+            finally:
+                self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def kpis(self, tenant: str | None = None) -> KpiSummary:
+        """Share of requests rated good and resolved without a human, per mode and adapter."""
+        where, args = ("WHERE r.tenant = ?", (tenant,)) if tenant is not None else ("", ())
+        query = f"""
+            SELECT r.mode, r.adapter, COUNT(*), COUNT(f.request_id),
+                   COALESCE(SUM(f.rating = 1), 0), COALESCE(SUM(f.resolved = 1), 0)
+            FROM requests r LEFT JOIN feedback f ON f.request_id = r.request_id
+            {where} GROUP BY r.mode, r.adapter ORDER BY r.mode, r.adapter
+        """
+        with self._lock:
+            rows = self._db.execute(query, args).fetchall()
+        kpi_rows = [
+            KpiRow(mode=mode, adapter=adapter, requests=requests, rated=rated, good=good,
+                   good_share=_share(good, rated), resolved=resolved, resolved_share=_share(resolved, rated))
+            for mode, adapter, requests, rated, good, resolved in rows
+        ]
+        requests = sum(r.requests for r in kpi_rows)
+        rated = sum(r.rated for r in kpi_rows)
+        return KpiSummary(
+            requests=requests,
+            rated=rated,
+            good_share=_share(sum(r.good for r in kpi_rows), rated),
+            resolved_share=_share(sum(r.resolved for r in kpi_rows), rated),
+            by_mode_adapter=kpi_rows,
+        )

@@ -1,0 +1,36 @@
+"""``GET/POST /v1/adapters`` and ``DELETE /v1/adapters/{name}``: adapters at run time."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Path
+
+from services.gateway.routes.chat import ERRORS
+from services.gateway.routes.deps import caller, get_state
+from services.gateway.schemas import NAME_PATTERN, AdapterRegisterRequest, AdapterView
+from services.gateway.state import GatewayState
+from services.gateway.tenants import Tenant
+
+router = APIRouter(tags=["adapters"])
+
+
+@router.get("/v1/adapters", response_model=list[AdapterView], responses=ERRORS)
+async def list_adapters(tenant: Tenant = Depends(caller), state: GatewayState = Depends(get_state)):
+    """Loaded adapters this key may use, with their training cards."""
+    return [v for v in state.adapters.views() if tenant.may_use_adapter(v.name)]
+
+
+@router.post("/v1/adapters", response_model=AdapterView, status_code=201, responses=ERRORS)
+async def register_adapter(body: AdapterRegisterRequest, tenant: Tenant = Depends(caller),
+                           state: GatewayState = Depends(get_state)) -> AdapterView:
+    """Load a peft adapter folder under ``name`` (default folder: RAGTUNE_HOME/adapters/NAME)."""
+    tenant.check_adapter(body.name)
+    return await state.adapters.register(body.name, body.path)
+
+
+@router.delete("/v1/adapters/{name}", responses=ERRORS)
+async def unload_adapter(name: str = Path(pattern=NAME_PATTERN), tenant: Tenant = Depends(caller),
+                         state: GatewayState = Depends(get_state)) -> dict[str, str | bool]:
+    """Unload an adapter; requests naming it get 404 from now on."""
+    tenant.check_adapter(name)
+    await state.adapters.unload(name)
+    return {"name": name, "unloaded": True}

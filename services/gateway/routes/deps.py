@@ -1,0 +1,43 @@
+"""Dependencies shared by the routes: the app state, the calling tenant (auth + rate limit)."""
+
+from __future__ import annotations
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.gateway.accounting import Stopwatch
+from services.gateway.pipeline import AnswerPipeline
+from services.gateway.state import GatewayState
+from services.gateway.tenants import Tenant, authenticate
+
+bearer = HTTPBearer(auto_error=False, description="An API key from the gateway settings.")
+
+
+def get_state(request: Request) -> GatewayState:
+    return request.app.state.gateway
+
+
+def get_pipeline(request: Request) -> AnswerPipeline:
+    return request.app.state.pipeline
+
+
+def caller(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+) -> Tenant:
+    """The tenant of this request (401/403 otherwise), counted against its rate limit (429)."""
+    state: GatewayState = request.app.state.gateway
+    authorization = f"Bearer {credentials.credentials}" if credentials else request.headers.get("authorization")
+    client = request.client.host if request.client else None
+    tenant = authenticate(state.settings.gateway, authorization, client)
+    state.limiter.check(tenant.limit_key, tenant.rate_limit_per_minute)
+    return tenant
+
+
+def request_id(request: Request) -> str:
+    return request.state.request_id
+
+
+def request_clock(request: Request) -> Stopwatch:
+    """Measures from the moment the middleware saw the request."""
+    return Stopwatch(getattr(request.state, "started", None))

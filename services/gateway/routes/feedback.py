@@ -1,0 +1,31 @@
+"""``POST /v1/feedback`` and ``GET /v1/kpi`` (share rated good, resolved without a human)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Depends
+
+from services.gateway.routes.chat import ERRORS
+from services.gateway.routes.deps import caller, get_state
+from services.gateway.schemas import FeedbackRequest, FeedbackStored, KpiSummary
+from services.gateway.state import GatewayState
+from services.gateway.tenants import Tenant
+
+router = APIRouter(tags=["feedback"])
+
+
+@router.post("/v1/feedback", response_model=FeedbackStored, status_code=201, responses=ERRORS)
+async def add_feedback(body: FeedbackRequest, tenant: Tenant = Depends(caller),
+                       state: GatewayState = Depends(get_state)) -> FeedbackStored:
+    """Rate an answer by its request id (stored durably before the reply)."""
+    owner = tenant.name if tenant.restricted else None
+    await asyncio.to_thread(state.feedback.add_feedback, body, owner)
+    return FeedbackStored(request_id=body.request_id)
+
+
+@router.get("/v1/kpi", response_model=KpiSummary, responses=ERRORS)
+async def kpi(tenant: Tenant = Depends(caller), state: GatewayState = Depends(get_state)) -> KpiSummary:
+    """Feedback KPIs per mode and adapter (a key sees its own requests only)."""
+    owner = tenant.name if tenant.restricted else None
+    return await asyncio.to_thread(state.feedback.kpis, owner)

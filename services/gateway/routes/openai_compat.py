@@ -1,0 +1,142 @@
+"""OpenAI-compatible ``POST /v1/chat/completions`` and ``GET /v1/models``.
+
+``model`` is the base model's name or an adapter's; ragtune options ride in the extra body field
+``ragtune`` (``{"mode", "top_k", "namespace", "style"}``) and responses add ``citations`` and
+``ragtune`` (usage by kind, latency by stage, cost). The default mode is ``base`` for the base
+model and ``ft`` for an adapter; ``rag`` with an adapter becomes ``hybrid``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends
+
+from ragtune.errors import NotFoundError
+from services.engines.base import ChatMessage
+from services.gateway.accounting import Stopwatch
+from services.gateway.pipeline import AnswerPipeline, AnswerPlan, AnswerQuery
+from services.gateway.routes.chat import ERRORS
+from services.gateway.routes.deps import caller, get_pipeline, get_state, request_clock, request_id
+from services.gateway.schemas import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    ChatResponse,
+    Choice,
+    ChoiceMessage,
+    CompletionUsage,
+    ModelCard,
+    ModelList,
+    RagtuneExtras,
+)
+from services.gateway.sse import event, sse_response
+from services.gateway.state import GatewayState
+from services.gateway.tenants import Tenant
+
+router = APIRouter(tags=["openai"])
+STARTED = int(time.time())
+
+
+def base_names(state: GatewayState) -> set[str]:
+    return {state.engine.base_model, state.settings.models.generator}
+
+
+def resolve_model(state: GatewayState, model: str, tenant: Tenant) -> str | None:
+    """The adapter a ``model`` names (None for the base model); 404 for unknown names."""
+    if model in base_names(state):
+        return None
+    if state.adapters.has(model) and tenant.may_use_adapter(model):
+        return model
+    raise NotFoundError(f"model '{model}' does not exist; GET /v1/models lists the base model and adapters")
+
+
+def query_from_openai(body: ChatCompletionRequest, adapter: str | None, tenant: Tenant) -> AnswerQuery:
+    options = body.ragtune
+    mode = (options.mode if options and options.mode else None) or ("ft" if adapter else "base")
+    if adapter and mode in ("rag", "base"):
+        mode = "hybrid" if mode == "rag" else "ft"
+    *history, last = body.messages
+    turns = [ChatMessage(role="system" if m.role == "developer" else m.role, content=m.text())
+             for m in history if m.text()]
+    stop = [body.stop] if isinstance(body.stop, str) else body.stop
+    return AnswerQuery(
+        question=last.text(), history=turns, mode=mode,
+        namespace=tenant.namespace_for(options.namespace if options else None), adapter=adapter,
+        top_k=options.top_k if options else None,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        temperature=body.temperature if body.temperature is not None else 0.0,
+        top_p=body.top_p if body.top_p is not None else 1.0, stop=stop or None, seed=body.seed,
+        style=options.style if options else None,
+    )
+
+
+def extras(response: ChatResponse) -> RagtuneExtras:
+    return RagtuneExtras(id=response.id, mode=response.mode, requested_mode=response.requested_mode,
+                         adapter=response.adapter, refused=response.refused, usage=response.usage,
+                         latency_ms=response.latency_ms, cost=response.cost)
+
+
+def completion_usage(response: ChatResponse) -> CompletionUsage:
+    u = response.usage
+    return CompletionUsage(prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
+                           total_tokens=u.total_tokens)
+
+
+def finish_reason(response: ChatResponse) -> str:
+    return "stop" if response.finish_reason in (None, "refused") else response.finish_reason
+
+
+async def completion_chunks(pipeline: AnswerPipeline, plan: AnswerPlan, model: str,
+                            include_usage: bool) -> AsyncIterator[str]:
+    created = int(time.time())
+    head = {"id": plan.request_id, "object": "chat.completion.chunk", "created": created, "model": model}
+    yield event({**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                      "finish_reason": None}]})
+    async for item in pipeline.stream(plan):
+        if isinstance(item, str):
+            yield event({**head, "choices": [{"index": 0, "delta": {"content": item}, "finish_reason": None}]})
+            continue
+        tail = {"citations": [c.model_dump() for c in item.citations],
+                "ragtune": extras(item).model_dump()}
+        last = {"index": 0, "delta": {}, "finish_reason": finish_reason(item)}
+        if include_usage:
+            yield event({**head, "choices": [last]})
+            yield event({**head, "choices": [], "usage": completion_usage(item).model_dump(), **tail})
+        else:
+            yield event({**head, "choices": [last], **tail})
+
+
+@router.post("/v1/chat/completions", response_model=ChatCompletion, responses=ERRORS)
+async def chat_completions(
+    body: ChatCompletionRequest,
+    tenant: Tenant = Depends(caller),
+    state: GatewayState = Depends(get_state),
+    pipeline: AnswerPipeline = Depends(get_pipeline),
+    rid: str = Depends(request_id),
+    clock: Stopwatch = Depends(request_clock),
+):
+    """OpenAI chat completions (plain or streamed), answered by the ragtune pipeline."""
+    adapter = resolve_model(state, body.model, tenant)
+    query = query_from_openai(body, adapter, tenant)
+    plan = await pipeline.plan(query, tenant, request_id=rid, route="openai", clock=clock)
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return sse_response(completion_chunks(pipeline, plan, body.model, include_usage), rid)
+    response = await pipeline.answer(plan)
+    return ChatCompletion(
+        id=rid, created=int(time.time()), model=body.model,
+        choices=[Choice(message=ChoiceMessage(content=response.answer), finish_reason=finish_reason(response))],
+        usage=completion_usage(response), citations=response.citations, ragtune=extras(response),
+    )
+
+
+@router.get("/v1/models", response_model=ModelList, responses=ERRORS)
+async def list_models(tenant: Tenant = Depends(caller), state: GatewayState = Depends(get_state)) -> ModelList:
+    """The base model and every adapter this key may use, adapters with their training card."""
+    base = state.engine.base_model
+    data = [ModelCard(id=base, created=STARTED, root=base)]
+    for view in state.adapters.views():
+        if tenant.may_use_adapter(view.name):
+            data.append(ModelCard(id=view.name, created=STARTED, root=view.path, parent=base, card=view.card))
+    return ModelList(data=data)

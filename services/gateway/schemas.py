@@ -1,0 +1,350 @@
+"""Pydantic models for every gateway route: the JSON contract of DESIGN.md, field for field.
+
+Request models reject unknown fields (``extra="forbid"``) except the OpenAI-compatible ones, which
+ignore them the way OpenAI-compatible servers do, so the official ``openai`` client works unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Mode = Literal["base", "rag", "ft", "hybrid", "auto"]
+"""What a caller may ask for; ``auto`` lets the gateway decide per question."""
+AnswerMode = Literal["base", "rag", "ft", "hybrid"]
+"""What actually ran."""
+ALL_MODES: tuple[AnswerMode, ...] = ("base", "rag", "ft", "hybrid")
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+"""Adapter and namespace names: letters, digits, dot, dash and underscore."""
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- /v1/chat -------------------------------------------------------------------------------
+class Message(StrictModel):
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(min_length=1)
+
+
+class ChatRequest(StrictModel):
+    """``question`` or ``messages`` (the last one from the user), plus how to answer it."""
+
+    question: str | None = Field(None, min_length=1)
+    messages: list[Message] | None = Field(None, min_length=1)
+    mode: Mode = "auto"
+    adapter: str | None = Field(None, pattern=NAME_PATTERN)
+    top_k: int | None = Field(None, ge=1, le=50)
+    namespace: str | None = Field(None, pattern=NAME_PATTERN)
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    stream: bool = False
+    style: str | None = Field(None, max_length=2000)
+    """A brand-voice instruction added to the prompt of ``rag`` answers."""
+
+    @model_validator(mode="after")
+    def _question_or_messages(self) -> ChatRequest:
+        if (self.question is None) == (self.messages is None):
+            raise ValueError("give exactly one of 'question' or 'messages'")
+        if self.messages is not None and self.messages[-1].role != "user":
+            raise ValueError("the last message must come from the user")
+        return self
+
+
+class Citation(BaseModel):
+    """One numbered context chunk shown to the model; ``marker`` is the n of ``[n]``."""
+
+    marker: int
+    doc_id: str
+    chunk_id: str
+    title: str | None = None
+    section: str | None = None
+    source: str | None = None
+    text: str
+    score: float
+    """The retriever's ranking score (cosine, BM25 or reciprocal-rank fusion, per index settings)."""
+    dense_score: float | None = None
+    """Cosine similarity of question and chunk (what the "I don't know" threshold compares)."""
+    cited: bool = False
+    """True when the answer contains this chunk's ``[n]`` marker."""
+
+
+class Usage(BaseModel):
+    """Tokens by kind, counted with the generator's tokenizer (prompt/completion: the engine's)."""
+
+    question_tokens: int = 0
+    context_tokens: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class Latency(BaseModel):
+    """Milliseconds by stage."""
+
+    retrieval: float = 0.0
+    prompt: float = 0.0
+    ttft: float = 0.0
+    generation: float = 0.0
+    total: float = 0.0
+
+
+class Cost(BaseModel):
+    usd: float = 0.0
+    input_usd: float = 0.0
+    output_usd: float = 0.0
+    price_source: str
+    """``per_model:NAME`` (configured $/1M tokens) or ``self_hosted`` (engine seconds × $/hour)."""
+
+
+class ChatResponse(BaseModel):
+    id: str
+    mode: AnswerMode
+    adapter: str | None
+    answer: str
+    citations: list[Citation]
+    usage: Usage
+    latency_ms: Latency
+    cost: Cost
+    requested_mode: Mode
+    """What the caller asked for (``auto`` shows here; ``mode`` is what ran)."""
+    refused: bool = False
+    """True when retrieval found nothing relevant and the gateway answered "I don't know"."""
+    model: str
+    namespace: str | None = None
+    finish_reason: str | None = None
+
+
+class StreamDeltaEvent(BaseModel):
+    delta: str
+
+
+# --- /v1/compare ----------------------------------------------------------------------------
+class CompareRequest(StrictModel):
+    question: str = Field(min_length=1)
+    modes: list[AnswerMode] | None = Field(None, min_length=1, max_length=4)
+    adapter: str | None = Field(None, pattern=NAME_PATTERN)
+    top_k: int | None = Field(None, ge=1, le=50)
+    namespace: str | None = Field(None, pattern=NAME_PATTERN)
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+
+
+class CompareDelta(BaseModel):
+    """This mode minus the baseline (``rag``); positive means more."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    context_tokens: int
+    latency_ms: float
+    ttft_ms: float
+    cost_usd: float
+
+
+class CompareResponse(BaseModel):
+    id: str
+    question: str
+    baseline: AnswerMode | None
+    results: list[ChatResponse]
+    deltas: dict[str, CompareDelta]
+    skipped: dict[str, str] = Field(default_factory=dict)
+    """Modes of the default set that could not run (e.g. ``ft`` with no adapter) and why."""
+
+
+# --- adapters and models --------------------------------------------------------------------
+class AdapterRegisterRequest(StrictModel):
+    name: str = Field(pattern=NAME_PATTERN)
+    path: str | None = Field(None, min_length=1, max_length=4096)
+    """A peft adapter folder; default: RAGTUNE_HOME/adapters/NAME."""
+
+
+class AdapterView(BaseModel):
+    name: str
+    path: str
+    card: dict[str, Any] | None = None
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "ragtune"
+    root: str | None = None
+    parent: str | None = None
+    card: dict[str, Any] | None = None
+    """For adapters: base model, data hash, eval scores, created (the training card)."""
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+# --- documents ------------------------------------------------------------------------------
+class DocumentList(BaseModel):
+    namespace: str
+    documents: list[dict[str, Any]]
+
+
+class DocumentsAdded(BaseModel):
+    namespace: str
+    reports: list[dict[str, Any]]
+
+
+class DocumentDeleted(BaseModel):
+    namespace: str
+    doc_id: str
+    deleted: bool
+
+
+# --- feedback -------------------------------------------------------------------------------
+class FeedbackRequest(StrictModel):
+    request_id: str = Field(min_length=1, max_length=128)
+    rating: Literal[-1, 1]
+    resolved: bool
+    comment: str | None = Field(None, max_length=4000)
+
+
+class FeedbackStored(BaseModel):
+    request_id: str
+    stored: bool = True
+
+
+class KpiRow(BaseModel):
+    mode: str
+    adapter: str | None
+    requests: int
+    rated: int
+    good: int
+    good_share: float | None
+    """Share of rated requests rated good (rating 1)."""
+    resolved: int
+    resolved_share: float | None
+    """Share of requests with feedback resolved without a human."""
+
+
+class KpiSummary(BaseModel):
+    requests: int
+    rated: int
+    good_share: float | None
+    resolved_share: float | None
+    by_mode_adapter: list[KpiRow]
+
+
+# --- health ---------------------------------------------------------------------------------
+class HealthResponse(BaseModel):
+    status: Literal["ok", "degraded"]
+    engine: dict[str, Any]
+    index: dict[str, Any]
+    adapters: list[str]
+
+
+# --- OpenAI-compatible ------------------------------------------------------------------------
+class OpenAIContentPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: str
+    text: str | None = None
+
+
+class OpenAIMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[OpenAIContentPart]
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text or "" for part in self.content if part.type == "text")
+
+
+class RagtuneOptions(StrictModel):
+    mode: Mode | None = None
+    top_k: int | None = Field(None, ge=1, le=50)
+    namespace: str | None = Field(None, pattern=NAME_PATTERN)
+    style: str | None = Field(None, max_length=2000)
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    model: str = Field(min_length=1, max_length=256)
+    messages: list[OpenAIMessage] = Field(min_length=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    n: int | None = Field(None, ge=1, le=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    ragtune: RagtuneOptions | None = None
+
+    @model_validator(mode="after")
+    def _ends_with_user(self) -> ChatCompletionRequest:
+        if self.messages[-1].role != "user":
+            raise ValueError("the last message must come from the user")
+        if not self.messages[-1].text().strip():
+            raise ValueError("the last user message is empty")
+        return self
+
+
+class RagtuneExtras(BaseModel):
+    """What the OpenAI-compatible responses add under ``ragtune``."""
+
+    id: str
+    mode: AnswerMode
+    requested_mode: Mode
+    adapter: str | None
+    refused: bool
+    usage: Usage
+    latency_ms: Latency
+    cost: Cost
+
+
+class CompletionUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChoiceMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: ChoiceMessage
+    finish_reason: str | None
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: CompletionUsage
+    citations: list[Citation]
+    ragtune: RagtuneExtras
+
+
+# --- errors ---------------------------------------------------------------------------------
+class ErrorBody(BaseModel):
+    type: str
+    message: str
+    request_id: str | None = None
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

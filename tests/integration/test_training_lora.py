@@ -1,0 +1,190 @@
+"""Real training with the tiny generator: masking on real token ids, a LoRA run that changes the
+output, exact resume after a crash, QLoRA, and merging.
+
+Kept lean: one shared few-step LoRA run (session fixture) serves most checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ragtune.settings import Settings, TrainSettings
+from training.adapters import list_adapters, merge_adapter, read_card
+from training.chat_tokens import IGNORE_INDEX, encode_example
+from training.modeling import load_tokenizer
+from training.pipeline import TrainRequest, train_adapter
+from training.readers import read_examples
+from training.records import Message
+from training.sample import sample_dataset_path, sample_style_guide_path
+
+pytestmark = pytest.mark.integration
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+QUESTION = [{"role": "user", "content": "What does a bygglov cost?"}]
+
+
+def _settings(home: Path, models_dir: Path, **train: object) -> Settings:
+    home.mkdir(parents=True, exist_ok=True)
+    link = home / "models"
+    if not link.exists():
+        link.symlink_to(models_dir, target_is_directory=True)
+    defaults = dict(batch_size=2, max_seq_len=160, learning_rate=3e-3, checkpoint_every=1, style_prompts=2,
+                    style_max_new_tokens=24, warmup_ratio=0.0, early_stopping_patience=0)
+    return Settings(home=home, train=TrainSettings(**{**defaults, **train}))
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 train + 4 eval examples of the bundled brand voice."""
+    lines = sample_dataset_path().read_text(encoding="utf-8").splitlines()
+    train = [line for line in lines if '"split": "train"' in line][:12]
+    held_out = [line for line in lines if '"split": "eval"' in line][:4]
+    path = tmp_path_factory.mktemp("tiny") / "tiny_voice.jsonl"
+    path.write_text("\n".join(train + held_out) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def lora_home(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, tiny_data: Path) -> Settings:
+    """A home holding adapter 'tiny-voice': 3 LoRA steps on the tiny data."""
+    settings = _settings(tmp_path_factory.mktemp("lora") / "home", models_dir)
+    train_adapter(TrainRequest(data=tiny_data, name="tiny-voice", max_steps=3,
+                               style_guide=sample_style_guide_path()), settings)
+    return settings
+
+
+def _greedy(model, tokenizer, max_new_tokens: int = 12) -> str:
+    from training.evaluation import generate_replies
+
+    return generate_replies(model, tokenizer, [QUESTION], max_new_tokens=max_new_tokens)[0]
+
+
+def test_assistant_only_labels_on_real_token_ids(generator_path: Path, tiny_data: Path) -> None:
+    tokenizer = load_tokenizer(generator_path)
+    (_, example), *_ = read_examples(tiny_data)[0]
+    multi = example.model_copy(update={"messages": example.messages + [
+        Message(role="user", content="And in Malmö?"), Message(role="assistant", content="Hej! The same.")]})
+    encoded = encode_example(multi, tokenizer, max_len=1024)
+    assert len(encoded.input_ids) == len(encoded.labels)
+    labelled = [t for t, label in zip(encoded.input_ids, encoded.labels) if label != IGNORE_INDEX]
+    assert all(label in (IGNORE_INDEX, token) for token, label in zip(encoded.input_ids, encoded.labels))
+    text = tokenizer.decode(labelled)
+    end = tokenizer.eos_token  # <|im_end|>: the model learns to stop
+    assert text == f"{example.messages[1].content}{end}\n" + f"Hej! The same.{end}\n"
+    # nothing of the system prompt, the questions or the role headers is trained
+    masked = tokenizer.decode([t for t, label in zip(encoded.input_ids, encoded.labels) if label == IGNORE_INDEX])
+    assert example.messages[0].content in masked and "And in Malmö?" in masked
+    assert "Hej!" not in masked
+    assert encoded.labels[0] == IGNORE_INDEX
+    # the first labelled token follows the assistant header exactly
+    first = next(i for i, label in enumerate(encoded.labels) if label != IGNORE_INDEX)
+    assert tokenizer.decode(encoded.input_ids[:first]).endswith("<|im_start|>assistant\n")
+    short = encode_example(multi, tokenizer, max_len=20)
+    assert len(short.input_ids) == 20 and len(short.labels) == 20
+
+
+def test_loss_on_labelled_positions_matches_transformers(generator_path: Path, tiny_data: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from training.evaluation import collate, token_loss_sum
+
+    tokenizer = load_tokenizer(generator_path)
+    examples = [encode_example(e, tokenizer, 256) for _, e in read_examples(tiny_data)[0][:2]]
+    batch = collate(examples, tokenizer.pad_token_id)
+    model = AutoModelForCausalLM.from_pretrained(str(generator_path)).eval()
+    with torch.no_grad():
+        ours, count = token_loss_sum(model, batch)
+        reference = model(**batch).loss
+    assert count == sum(e.trained_tokens for e in examples)
+    assert abs(float(ours) / count - float(reference)) < 1e-4
+
+
+def test_lora_run_writes_card_and_changes_output(lora_home: Settings, generator_path: Path) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    target = lora_home.adapters_dir / "tiny-voice"
+    for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_card.json", "README.md",
+                 "metrics.json"):
+        assert (target / name).is_file(), name
+    card = read_card(target)
+    assert card.method == "lora" and card.base_model == "smollm2-135m-instruct"
+    assert (card.train_examples, card.eval_examples) == (12, 4)
+    assert len(card.data_sha256) == 64 and card.hyperparameters["steps_done"] == 3
+    assert card.eval_loss_after < card.eval_loss_before
+    assert card.style_score_before is not None and card.style_score_after is not None
+    assert card.train_seconds > 0 and card.train_cost_usd > 0
+    assert [c.name for c in list_adapters(lora_home.adapters_dir)] == ["tiny-voice"]
+    metrics = json.loads((target / "metrics.json").read_text())
+    assert len(metrics["train_losses"]) == 3 and metrics["eval_losses"][-1]["step"] == 3
+    assert "eval loss before → after" in (target / "README.md").read_text()
+    assert not (lora_home.runs_dir / "tiny-voice").exists()  # checkpoints removed once finished
+
+    tokenizer = load_tokenizer(generator_path)
+    base = AutoModelForCausalLM.from_pretrained(str(generator_path))
+    base_text = _greedy(base, tokenizer)
+    tuned = PeftModel.from_pretrained(base, str(target))
+    tuned_text = _greedy(tuned, tokenizer)
+    assert tuned_text != base_text
+
+
+def test_existing_adapter_is_not_overwritten(lora_home: Settings, tiny_data: Path) -> None:
+    from ragtune.errors import ConflictError
+
+    before = (lora_home.adapters_dir / "tiny-voice" / "adapter_card.json").read_bytes()
+    with pytest.raises(ConflictError, match="already exists"):
+        train_adapter(TrainRequest(data=tiny_data, name="tiny-voice", max_steps=1), lora_home)
+    assert (lora_home.adapters_dir / "tiny-voice" / "adapter_card.json").read_bytes() == before
+
+
+def test_resume_after_crash_matches_uninterrupted_run(lora_home: Settings, tiny_data: Path) -> None:
+    from safetensors.torch import load_file
+
+    class Crash(RuntimeError):
+        pass
+
+    def crash_at_step_2(step: int) -> None:
+        if step == 2:
+            raise Crash("simulated crash")
+
+    request = TrainRequest(data=tiny_data, name="resumed", max_steps=3)  # same run identity as tiny-voice
+    with pytest.raises(Crash):
+        train_adapter(request, lora_home, on_step=crash_at_step_2)
+    assert not (lora_home.adapters_dir / "resumed").exists()
+    state = json.loads((lora_home.runs_dir / "resumed" / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 2
+    card = train_adapter(request.model_copy(update={"resume": True}), lora_home)
+    assert card.hyperparameters["resumed_from_step"] == 2
+    assert card.hyperparameters["steps_done"] == 3
+    resumed = load_file(str(lora_home.adapters_dir / "resumed" / "adapter_model.safetensors"))
+    straight = load_file(str(lora_home.adapters_dir / "tiny-voice" / "adapter_model.safetensors"))
+    assert resumed.keys() == straight.keys()
+    for key in straight:
+        assert (resumed[key] - straight[key]).abs().max() < 1e-5, key
+
+
+def test_merge_gives_the_adapter_output(lora_home: Settings, generator_path: Path, tmp_path: Path) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    adapter = lora_home.adapters_dir / "tiny-voice"
+    out = merge_adapter(generator_path, adapter, tmp_path / "merged")
+    assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
+    assert (out / "tokenizer.json").is_file()
+    tokenizer = load_tokenizer(out)
+    merged_text = _greedy(AutoModelForCausalLM.from_pretrained(str(out)), tokenizer)
+    base = AutoModelForCausalLM.from_pretrained(str(generator_path))
+    assert merged_text == _greedy(PeftModel.from_pretrained(base, str(adapter)), tokenizer)
+
+
+def test_qlora_trains_in_4bit(tmp_path: Path, models_dir: Path, tiny_data: Path) -> None:
+    settings = _settings(tmp_path / "home", models_dir, style_prompts=0)
+    card = train_adapter(TrainRequest(data=tiny_data, name="tiny-qlora", method="qlora", max_steps=1), settings)
+    assert card.method == "qlora"
+    assert (Path(card.path) / "adapter_model.safetensors").is_file()
+    assert card.eval_loss_before is not None and card.eval_loss_after is not None
