@@ -115,7 +115,11 @@ class VLLMEngine:
                     self._adapters[name] = AdapterInfo(name=name, path=root)
             for name, path in self._initial_adapters.items():
                 if name not in self._adapters:
-                    await self.load_adapter(name, path)
+                    try:
+                        await self.load_adapter(name, path)
+                    except AdapterExistsError:
+                        # another gateway replica loaded it on this vLLM replica in between
+                        self._adapters[name] = AdapterInfo(name=name, path=str(path))
         self._ready = True
 
     async def stop(self) -> None:
