@@ -82,6 +82,17 @@ class StreamDelta(BaseModel):
     text: str
 
 
+async def collect_result(events: AsyncIterator[StreamDelta | GenerationResult]) -> GenerationResult:
+    """Drain a stream and return its closing GenerationResult (how every engine's generate works)."""
+    result: GenerationResult | None = None
+    async for event in events:
+        if isinstance(event, GenerationResult):
+            result = event
+    if result is None:
+        raise EngineError("the engine's stream ended without a result")
+    return result
+
+
 class AdapterInfo(BaseModel):
     name: str
     path: str

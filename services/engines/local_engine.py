@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from services.engines.base import (
+    collect_result,
     AdapterExistsError,
     AdapterInfo,
     AdapterNotFoundError,
@@ -261,9 +262,4 @@ class LocalEngine:
                                total_ms=(finished - started) * 1000.0)
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
-        result: GenerationResult | None = None
-        async for event in self.stream(request):
-            if isinstance(event, GenerationResult):
-                result = event
-        assert result is not None
-        return result
+        return await collect_result(self.stream(request))

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 from services.engines.base import (
+    collect_result,
     AdapterExistsError,
     AdapterInfo,
     AdapterNotFoundError,
@@ -371,9 +372,4 @@ class EnginePool:
                 member.in_flight -= 1
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
-        result: GenerationResult | None = None
-        async for event in self.stream(request):
-            if isinstance(event, GenerationResult):
-                result = event
-        assert result is not None
-        return result
+        return await collect_result(self.stream(request))

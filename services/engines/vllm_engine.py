@@ -18,6 +18,7 @@ import httpx
 from pydantic import BaseModel
 
 from services.engines.base import (
+    collect_result,
     AdapterExistsError,
     AdapterInfo,
     AdapterNotFoundError,
@@ -216,12 +217,7 @@ class VLLMEngine:
         )
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
-        result: GenerationResult | None = None
-        async for event in self.stream(request):
-            if isinstance(event, GenerationResult):
-                result = event
-        assert result is not None
-        return result
+        return await collect_result(self.stream(request))
 
     def _request_error(self, response: httpx.Response, model: str) -> EngineError:
         message = _error_message(response)
