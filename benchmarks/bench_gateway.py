@@ -9,7 +9,11 @@ alternating direct and gateway runs, and writes benchmarks/results/gateway.{json
     .venv/bin/python benchmarks/bench_gateway.py                  # starts its own vLLM (≈ 1-2 min)
     .venv/bin/python benchmarks/bench_gateway.py --engine-url http://127.0.0.1:8001 --requests 32
 
-Goals: gateway throughput ≥ 0.95× direct; added p50 latency ≤ 3 ms.
+    .venv/bin/python benchmarks/bench_gateway.py --pin     # vLLM on one core, gateway + client on the other
+    .venv/bin/python benchmarks/bench_gateway.py --stub    # a zero-latency stub engine: the gateway's own cost
+
+Goals: gateway throughput ≥ 0.95× direct; added p50 latency ≤ 3 ms. "added p50" is the median over
+rounds of (target p50 − direct p50 in the same round); throughput is the best round of each target.
 """
 
 from __future__ import annotations
@@ -99,11 +103,12 @@ async def run_load(url: str, path: str, bodies: list[dict], concurrency: int, he
             "inside_gateway_p50_ms": statistics.median(overheads) if overheads else None}
 
 
-def start_vllm(model_dir: Path, runs_dir: Path):
+def start_vllm(model_dir: Path, runs_dir: Path, cores: str | None = None):
+    """A vLLM server without LoRA; ``cores`` (e.g. "1") binds its worker threads there."""
     from services.engines.vllm_process import VLLMLaunchConfig, VLLMProcess
 
     config = VLLMLaunchConfig(model_dir=model_dir, served_model_name="smollm2-135m-instruct", enable_lora=False,
-                              kv_cache_gib=1)
+                              kv_cache_gib=1, cpu_threads=cores)
     process = VLLMProcess(config, runs_dir, start_timeout_s=900)
     process.start()
     return process
@@ -113,20 +118,26 @@ def start_gateway(home: Path, engine_url: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "RAGTUNE_HOME": str(home), "HF_HUB_OFFLINE": "1",
            "RAGTUNE_GATEWAY__RATE_LIMIT_PER_MINUTE": "1000000"}
     command = [str(REPO / ".venv" / "bin" / "ragtune"), "serve", "--engine-url", engine_url, "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               start_new_session=True)
-    deadline = time.monotonic() + 300
+    with (home / "gateway.log").open("wb") as log:  # a pipe nobody reads would fill up and block it
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_ready(f"http://127.0.0.1:{port}/healthz", process)
+    return process
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout_s: float = 300) -> None:
+    """Wait until ``url`` answers (200 or 503: up, engine state aside) while ``process`` runs."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the gateway exited: {process.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(f"{url.split('/')[2]} exited with status {process.returncode}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code in (200, 503):
-                return process
+            if httpx.get(url, timeout=2).status_code in (200, 503):
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
     process.kill()
-    raise TimeoutError("the gateway did not start")
+    raise TimeoutError(f"{url} did not come up")
 
 
 def plot(results: list[dict], out: Path) -> None:
@@ -162,7 +173,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--rounds", type=int, default=2, help="Alternating direct/gateway rounds (best kept).")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--stub", action="store_true",
+                        help="a zero-latency stub engine (benchmarks/stub_engine.py) instead of vLLM: the "
+                             "gateway's own added latency without the engine's run-to-run noise")
+    parser.add_argument("--pin", action="store_true",
+                        help="vLLM on the last core, gateway and client on the others (as on a GPU host, "
+                             "where the gateway does not compete with the engine for CPU)")
     args = parser.parse_args()
+    all_cores = sorted(os.sched_getaffinity(0))
+    if args.pin and len(all_cores) < 2:
+        parser.error("--pin needs at least 2 cores")
+    engine_cores = {all_cores[-1]} if args.pin else set(all_cores)
+    client_cores = set(all_cores[:-1]) if args.pin else set(all_cores)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.path.insert(0, str(REPO))
     from ragtune import models as model_store
@@ -174,8 +196,19 @@ def main() -> None:
     home = work / "home"
     home.mkdir()
     (home / "models").symlink_to(settings.models_dir, target_is_directory=True)
-    vllm = None if args.engine_url else start_vllm(model_dir, work / "runs")
-    engine_url = args.engine_url or vllm.url
+    os.sched_setaffinity(0, engine_cores)  # children inherit the affinity
+    stub = vllm = None
+    if args.stub:
+        stub_port = args.port + 1
+        stub = subprocess.Popen([sys.executable, str(REPO / "benchmarks" / "stub_engine.py"), "--port",
+                                 str(stub_port)], start_new_session=True)
+        engine_url = f"http://127.0.0.1:{stub_port}"
+        wait_ready(f"{engine_url}/health", stub)
+    else:
+        vllm = None if args.engine_url else start_vllm(model_dir, work / "runs",
+                                                       str(all_cores[-1]) if args.pin else None)
+        engine_url = args.engine_url or vllm.url
+    os.sched_setaffinity(0, client_cores)
     gateway = start_gateway(home, engine_url, args.port)
     gateway_url = f"http://127.0.0.1:{args.port}"
     served = httpx.get(engine_url + "/v1/models").json()["data"][0]["id"]
@@ -194,6 +227,7 @@ def main() -> None:
                ("gateway /v1/chat", gateway_url, "/v1/chat", bodies_gateway),
                ("gateway /v1/chat/completions", gateway_url, "/v1/chat/completions", bodies_openai)]
     best: dict[tuple[str, int], dict] = {}
+    p50s: dict[tuple[str, int], list[float]] = {}
     try:
         for round_ in range(args.rounds):
             for concurrency in args.concurrency:
@@ -203,6 +237,7 @@ def main() -> None:
                     print(f"round {round_ + 1} {name:30} c={concurrency}: {result['tok_per_s']:.1f} tok/s, "
                           f"p50 {result['p50_ms']:.1f} ms", flush=True)
                     key = (name, concurrency)
+                    p50s.setdefault(key, []).append(result["p50_ms"])
                     if key not in best or result["tok_per_s"] > best[key]["tok_per_s"]:
                         best[key] = {"target": name, "concurrency": concurrency, **result}
     finally:
@@ -213,13 +248,18 @@ def main() -> None:
             gateway.kill()
         if vllm is not None:
             vllm.stop()
+        if stub is not None:
+            stub.terminate()
     results = list(best.values())
     lines = ["| target | concurrency | tok/s | req/s | p50 ms | p95 ms | × direct tok/s | added p50 ms | "
              "in-gateway p50 ms |", "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         direct = best[(DIRECT, r["concurrency"])]
         r["throughput_ratio"] = r["tok_per_s"] / direct["tok_per_s"]
-        r["added_p50_ms"] = r["p50_ms"] - direct["p50_ms"]
+        # paired per round (the same minute of the same engine), then the median over rounds
+        pairs = zip(p50s[(r["target"], r["concurrency"])], p50s[(DIRECT, r["concurrency"])], strict=True)
+        r["added_p50_ms"] = statistics.median(mine - theirs for mine, theirs in pairs)
+        r["p50_ms_by_round"] = p50s[(r["target"], r["concurrency"])]
         inside = "-" if r["inside_gateway_p50_ms"] is None else f"{r['inside_gateway_p50_ms']:.2f}"
         lines.append(f"| {r['target']} | {r['concurrency']} | {r['tok_per_s']:.1f} | {r['req_per_s']:.2f} | "
                      f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['throughput_ratio']:.3f} | "
@@ -227,12 +267,15 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    meta = {"requests": args.requests, "max_tokens": args.max_tokens, "rounds": args.rounds,
+    meta = {"engine": "stub" if args.stub else "vllm", "requests": args.requests,
+            "max_tokens": args.max_tokens, "rounds": args.rounds, "pinned": args.pin,
+            "engine_cores": sorted(engine_cores), "gateway_and_client_cores": sorted(client_cores),
             "cpu_count": os.cpu_count(), "load_avg": os.getloadavg(), "engine_url_given": bool(args.engine_url)}
-    (RESULTS / "gateway.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
-    (RESULTS / "gateway_table.md").write_text(table + "\n")
-    plot(results, RESULTS / "gateway.png")
-    print(f"wrote {RESULTS / 'gateway.json'}, gateway_table.md and gateway.png")
+    name = "gateway_stub" if args.stub else "gateway_pinned" if args.pin else "gateway"
+    (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    (RESULTS / f"{name}_table.md").write_text(table + "\n")
+    plot(results, RESULTS / f"{name}.png")
+    print(f"wrote {RESULTS / name}.json, {name}_table.md and {name}.png")
 
 
 if __name__ == "__main__":

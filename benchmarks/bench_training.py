@@ -5,7 +5,7 @@ brand-voice sample: one warm-up step, then ``--steps`` measured steps.
 
     .venv/bin/python benchmarks/bench_training.py [--steps 4] [--batch-size 4] [--methods lora qlora full]
 
-Writes benchmarks/results/training.json and training.png and prints a table.
+Writes benchmarks/results/training.{json,md,png} and prints the table.
 """
 
 from __future__ import annotations
@@ -96,21 +96,30 @@ def main() -> None:
         else:
             rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
         print(f"{method}: done", file=sys.stderr)
-    header = f"{'method':7} {'s/step':>8} {'tokens/s':>9} {'tok/step':>9} {'trainable':>12} {'peak RSS MB':>12} {'load s':>7}"
-    print(header)
-    print("-" * len(header))
+    lines = ["| method | s/step | tokens/s | tokens/step | trainable params | peak RSS MB | load s |",
+             "|---|---|---|---|---|---|---|"]
     for row in rows:
         if "error" in row:
-            print(f"{row['method']:7} error: {row['error']}")
+            lines.append(f"| {row['method']} | error: {row['error']} | | | | | |")
             continue
-        print(f"{row['method']:7} {row['seconds_per_step']:8.2f} {row['tokens_per_second']:9.1f} "
-              f"{row['tokens_per_step']:9.1f} {row['trainable_parameters']:12,} {row['peak_rss_mb']:12.0f} "
-              f"{row['load_seconds']:7.1f}")
+        lines.append(f"| {row['method']} | {row['seconds_per_step']:.2f} | {row['tokens_per_second']:.1f} | "
+                     f"{row['tokens_per_step']:.1f} | {row['trainable_parameters']:,} | {row['peak_rss_mb']:.0f} | "
+                     f"{row['load_seconds']:.1f} |")
+    load = os.getloadavg()[0]
+    table = "\n".join([
+        "# Training speed", "",
+        f"`benchmarks/bench_training.py --steps {args.steps} --batch-size {args.batch_size}`: SmolLM2-135M on "
+        f"{os.cpu_count()} CPU cores, batches of the bundled brand-voice sample, one warm-up step then "
+        f"{args.steps} measured optimizer steps per method, each method in its own process "
+        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average at the end {load:.1f}).", "",
+        *lines, ""])
+    print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                            "load_average": os.getloadavg()},
                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": rows}
     (RESULTS / "training.json").write_text(json.dumps(payload, indent=2))
+    (RESULTS / "training.md").write_text(table)
     ok = [r for r in rows if "error" not in r]
     if ok:
         import matplotlib

@@ -51,7 +51,7 @@ def print_answer(result: dict) -> None:
     from rich.table import Table
 
     adapter = f" · adapter {result['adapter']}" if result.get("adapter") else ""
-    asked = f" (auto)" if result.get("requested_mode") == "auto" else ""
+    asked = " (auto)" if result.get("requested_mode") == "auto" else ""
     console.print(f"[bold]{result['mode']}{asked}{adapter}[/]  [dim]{result['id']}[/]")
     print(result["answer"])
     if result.get("citations"):

@@ -7,7 +7,12 @@ own RAGTUNE_HOME whose ``models/`` links to that cache.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -99,6 +104,24 @@ def tiny_adapter_2(generator_path: Path, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="session")
+def tiny_full_model(generator_path: Path, tiny_adapter: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What ``ragtune train --method full`` leaves in the adapters folder (a complete model with
+    tokenizer and a card of method ``full``), made cheaply: ``tiny_adapter`` merged into the base, so
+    its greedy answers equal ``tiny_adapter``'s."""
+    import shutil
+
+    from services.engines.merged_models import merged_model_dir
+    from training.adapters import CARD_FILE, AdapterCard
+
+    merged = merged_model_dir(generator_path, tiny_adapter, tmp_path_factory.mktemp("merge-cache"))
+    folder = Path(shutil.copytree(merged, tmp_path_factory.mktemp("full") / "tiny-full"))
+    card = AdapterCard(name="tiny-full", path=str(folder), base_model="smollm2-135m-instruct", method="full",
+                       data_sha256="test", train_examples=0, eval_examples=0)
+    (folder / CARD_FILE).write_text(card.model_dump_json())
+    return folder
+
+
+@pytest.fixture(scope="session")
 def vllm_server(generator_path: Path, tmp_path_factory: pytest.TempPathFactory):
     """ONE vLLM server for the whole test run: the base model with LoRA enabled (max-loras 4,
     1 GiB KV cache). Yields the ``VLLMProcess`` (``.url``, ``.served_model_name``, ``.log_path``);
@@ -125,3 +148,57 @@ async def local_engine(generator_path: Path, tiny_adapter: Path):
     await engine.start()
     yield engine
     await engine.stop()
+
+
+def _free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _served(command: list[str], env: dict[str, str], log_path: Path, url: str, cwd: Path | None = None,
+            timeout_s: float = 300, ready_line: str | None = None) -> Iterator[str]:
+    import httpx
+
+    def ready() -> bool:
+        if ready_line is not None:
+            return ready_line in log_path.read_text()
+        with contextlib.suppress(httpx.HTTPError):
+            return httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+        return False
+
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not ready():
+            if process.poll() is not None:
+                pytest.fail(f"`{' '.join(command[-3:])}` exited ({process.returncode}):\n"
+                            f"{log_path.read_text()[-4000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the gateway did not become healthy:\n{log_path.read_text()[-4000:]}")
+            time.sleep(1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def serve_gateway() -> Callable[..., contextlib.AbstractContextManager[str]]:
+    """``with serve_gateway(command, env, log_path, url) as url:`` runs a ``ragtune serve`` process
+    until its /healthz answers 200 (or ``ready_line=`` appears in its log), failing the test with the
+    log tail if it exits or times out, and terminates it afterwards."""
+    return _served
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    """``free_port()``: a TCP port nobody listens on right now."""
+    return _free_port

@@ -41,6 +41,25 @@ class EngineRequestError(EngineError):
     status_code = 400
 
 
+ADAPTER_CONFIG = "adapter_config.json"
+MODEL_CONFIG = "config.json"
+
+
+def is_full_model(folder: Path) -> bool:
+    """True for a complete model folder (``ragtune train --method full``) rather than a peft adapter."""
+    folder = Path(folder)
+    return (folder / MODEL_CONFIG).is_file() and not (folder / ADAPTER_CONFIG).is_file()
+
+
+def check_adapter_folder(folder: Path) -> Path:
+    """``folder`` if it holds a peft adapter or a full fine-tuned model, else AdapterNotFoundError."""
+    folder = Path(folder)
+    if not ((folder / ADAPTER_CONFIG).is_file() or is_full_model(folder)):
+        raise AdapterNotFoundError(f"{folder} is neither a peft adapter folder (no {ADAPTER_CONFIG}) nor a "
+                                   f"fine-tuned model folder (no {MODEL_CONFIG})")
+    return folder
+
+
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str
@@ -56,6 +75,8 @@ class GenerationRequest(BaseModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     stop: list[str] | None = None
     seed: int | None = None
+    ignore_eos: bool = False
+    """Generate exactly ``max_tokens`` tokens, past the end-of-sequence token (benchmarks)."""
 
 
 class GenerationResult(BaseModel):
@@ -96,8 +117,9 @@ async def collect_result(events: AsyncIterator[StreamDelta | GenerationResult]) 
 class AdapterInfo(BaseModel):
     name: str
     path: str
-    strategy: Literal["unmerged", "merged"] = "unmerged"
-    """How the adapter is served: LoRA on the shared engine, or merged into its own model."""
+    strategy: Literal["unmerged", "merged", "full"] = "unmerged"
+    """How the adapter is served: LoRA on the shared engine, merged into its own model, or (a full
+    fine-tune) its own model as trained."""
     output_tok_s: float | None = None
     """Measured decode speed of this adapter's answers so far (None until one was served)."""
 
@@ -149,7 +171,8 @@ class Engine(Protocol):
         ...
 
     async def load_adapter(self, name: str, path: Path) -> None:
-        """Make adapter ``name`` (a peft folder) available to requests; loading twice is an error."""
+        """Make adapter ``name`` (a peft folder, or a full fine-tuned model folder where the engine can
+        serve one) available to requests; loading twice is an error."""
 
     async def unload_adapter(self, name: str) -> None: ...
 

@@ -4,30 +4,39 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 from pathlib import Path
 from typing import Literal
 
 from ragtune import models as model_store
 from ragtune.errors import RagtuneError
 from ragtune.settings import Settings
-from services.engines.base import Engine, EngineError
+from services.engines.base import ADAPTER_CONFIG, Engine, EngineError, is_full_model
 
-ADAPTER_CONFIG = "adapter_config.json"
+log = logging.getLogger(__name__)
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 
 
 def discover_adapters(adapters_dir: Path) -> dict[str, Path]:
-    """Adapter name -> folder for every peft adapter (a folder with adapter_config.json) found
-    directly under ``adapters_dir`` or one level deeper (``NAME/adapter/``)."""
+    """Adapter name -> folder for every peft adapter (a folder with adapter_config.json) or fully
+    fine-tuned model (config.json, ``ragtune train --method full``) found directly under
+    ``adapters_dir`` or, for adapters, one level deeper (``NAME/adapter/``)."""
     found: dict[str, Path] = {}
     if not adapters_dir.is_dir():
         return found
     for folder in sorted(p for p in adapters_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if (folder / ADAPTER_CONFIG).is_file():
+        if (folder / ADAPTER_CONFIG).is_file() or is_full_model(folder):
             found[folder.name] = folder
         elif (folder / "adapter" / ADAPTER_CONFIG).is_file():
             found[folder.name] = folder / "adapter"
     return found
+
+
+def lora_only(adapters: dict[str, Path], why: str) -> dict[str, Path]:
+    """``adapters`` without the full fine-tuned models (logged), for an engine that serves LoRA only."""
+    for name in sorted(n for n, p in adapters.items() if is_full_model(p)):
+        log.warning("not serving '%s': it is a fully fine-tuned model and %s", name, why)
+    return {n: p for n, p in adapters.items() if not is_full_model(p)}
 
 
 def adapter_rank(folder: Path) -> int:
@@ -135,7 +144,7 @@ def create_single_engine(settings: Settings, adapters: dict[str, Path] | None = 
         from services.engines.vllm_engine import VLLMEngine
 
         return VLLMEngine(served_model_name=base_name, url=engine.url, api_key=engine.api_key,
-                          adapters=adapters)
+                          adapters=lora_only(adapters, "an external vLLM server serves LoRA adapters only"))
     model_dir = _generator_dir(settings)
     if engine.kind == "local":
         from services.engines.local_engine import LocalEngine
@@ -143,7 +152,8 @@ def create_single_engine(settings: Settings, adapters: dict[str, Path] | None = 
         return LocalEngine(model_dir=model_dir, served_model_name=base_name, adapters=adapters,
                            max_model_len=engine.max_model_len)
     _check_vllm()
-    return _owned_vllm(settings, model_dir, base_name, enable_lora=True, adapters=adapters)
+    return _owned_vllm(settings, model_dir, base_name, enable_lora=True,
+                       adapters=lora_only(adapters, "one LoRA-enabled vLLM engine serves LoRA adapters only"))
 
 
 def create_pool(settings: Settings, adapters: dict[str, Path] | None = None,
@@ -158,7 +168,7 @@ def create_pool(settings: Settings, adapters: dict[str, Path] | None = None,
     strategy = strategy_for(settings, default or default_strategy(settings))
     model_dir = _generator_dir(settings)
     base_name = served_name(settings)
-    unmerged = {n: p for n, p in adapters.items() if strategy(n) == "unmerged"}
+    unmerged = {n: p for n, p in adapters.items() if strategy(n) == "unmerged" and not is_full_model(p)}
     base_has_lora = bool(unmerged) or default_strategy(settings) == "unmerged" or any(
         s == "unmerged" for s in settings.engine.adapter_strategies.values())
     cache = merged_cache_dir(settings)
@@ -181,12 +191,15 @@ def create_engine(settings: Settings) -> Engine:
 
     ``engine.url`` → an external vLLM server; ``engine.kind=local`` → transformers in process;
     ``engine.kind=vllm`` → owned vLLM children: one LoRA-enabled engine when every adapter is
-    served unmerged, otherwise an EnginePool (merged adapters get their own engines).
+    served unmerged, otherwise an EnginePool (merged adapters and fully fine-tuned models get their
+    own engines).
     """
     engine = settings.engine
     if engine.url or engine.kind == "local":
         return create_single_engine(settings)
     default = default_strategy(settings)
-    if default == "unmerged" and all(s == "unmerged" for s in engine.adapter_strategies.values()):
-        return create_single_engine(settings)
-    return create_pool(settings, default=default)
+    adapters = discover_adapters(settings.adapters_dir)
+    if (default == "unmerged" and all(s == "unmerged" for s in engine.adapter_strategies.values())
+            and not any(is_full_model(p) for p in adapters.values())):
+        return create_single_engine(settings, adapters)
+    return create_pool(settings, adapters, default=default)

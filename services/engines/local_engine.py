@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from services.engines.base import (
-    collect_result,
     AdapterExistsError,
     AdapterInfo,
     AdapterNotFoundError,
@@ -28,6 +27,9 @@ from services.engines.base import (
     GenerationRequest,
     GenerationResult,
     StreamDelta,
+    check_adapter_folder,
+    collect_result,
+    is_full_model,
 )
 
 _END = object()
@@ -70,6 +72,8 @@ class LocalEngine:
         self._initial_adapters = dict(adapters or {})
         self._adapters: dict[str, AdapterInfo] = {}
         self._model: Any = None
+        self._full_models: dict[str, Any] = {}
+        """Fully fine-tuned models (``--method full``) served beside the base, by adapter name."""
         self._tokenizer: Any = None
         self._lock = asyncio.Lock()
         self.start_seconds: float | None = None
@@ -77,16 +81,21 @@ class LocalEngine:
     # --- lifecycle ----------------------------------------------------------------------------
     def _load(self) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         if not (self.model_dir / "config.json").is_file():
             raise EngineError(f"cannot start the local engine: {self.model_dir} holds no model")
         self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
         if self._tokenizer.chat_template is None:
             raise EngineError(f"the tokenizer in {self.model_dir} has no chat template")
+        self._model = self._load_model(self.model_dir)
+
+    def _load_model(self, folder: Path) -> Any:
+        import torch
+        from transformers import AutoModelForCausalLM
+
         dtype = getattr(torch, self.dtype) if self.dtype != "auto" else "auto"
-        self._model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=dtype).eval()
+        return AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).eval()
 
     async def start(self) -> None:
         if self._model is not None:
@@ -101,6 +110,7 @@ class LocalEngine:
         async with self._lock:
             self._model = None
             self._tokenizer = None
+            self._full_models.clear()
             self._adapters.clear()
 
     async def health(self) -> EngineHealth:
@@ -117,6 +127,9 @@ class LocalEngine:
     def _load_adapter_sync(self, name: str, path: Path) -> None:
         from peft import PeftModel
 
+        if is_full_model(path):
+            self._full_models[name] = self._load_model(path)
+            return
         if isinstance(self._model, PeftModel):
             self._model.load_adapter(str(path), adapter_name=name)
         else:
@@ -128,18 +141,19 @@ class LocalEngine:
             raise EngineError("the local engine is not started")
         if name == self.base_model or name in self._adapters:
             raise AdapterExistsError(f"adapter '{name}' is already loaded; unload it first")
-        path = Path(path)
-        if not (path / "adapter_config.json").is_file():
-            raise AdapterNotFoundError(f"{path} is not a peft adapter folder (no adapter_config.json)")
+        path = check_adapter_folder(path)
         async with self._lock:
             try:
                 await asyncio.to_thread(self._load_adapter_sync, name, path)
             except (ValueError, KeyError, RuntimeError, OSError) as exc:
                 raise EngineRequestError(f"could not load adapter '{name}' from {path}: {exc}") from None
-        self._adapters[name] = AdapterInfo(name=name, path=str(path))
+        self._adapters[name] = AdapterInfo(name=name, path=str(path),
+                                           strategy="full" if name in self._full_models else "unmerged")
 
     def _unload_adapter_sync(self, name: str) -> None:
-        if len(self._adapters) == 1:
+        if self._full_models.pop(name, None) is not None:
+            return
+        if len(self._adapters) - len(self._full_models) == 1:
             # peft keeps at least one adapter: drop the LoRA layers and return to the plain model.
             self._model = self._model.unload()
         else:
@@ -174,6 +188,8 @@ class LocalEngine:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if request.stop:
             kwargs.update(stop_strings=request.stop, tokenizer=self._tokenizer)
+        if request.ignore_eos:
+            kwargs["min_new_tokens"] = request.max_tokens
         return kwargs
 
     def _run(self, request: GenerationRequest, prompt: list[int], streamer: Any,
@@ -193,7 +209,10 @@ class LocalEngine:
             if request.seed is not None:
                 torch.manual_seed(request.seed)
             model = self._model
-            if isinstance(model, PeftModel):
+            if request.adapter in self._full_models:
+                model = self._full_models[request.adapter]
+                context = contextlib.nullcontext()
+            elif isinstance(model, PeftModel):
                 if request.adapter is None:
                     context = model.disable_adapter()
                 else:

@@ -8,6 +8,8 @@ Per adapter, a serving strategy:
 * ``merged`` — the adapter merged into a full model folder once (cached by content hash) and served
   by its own engine as a plain model (full speed on CPU). That engine starts lazily on the first
   request for the adapter, which waits for it.
+* ``full`` — a fully fine-tuned model (``ragtune train --method full``) in the adapters folder is
+  served like a merged adapter, by its own lazily started engine, without merging.
 
 The pool health-checks its engines (a background monitor marks a crashed one and restarts the
 base engine; a crashed lazy engine restarts on its next request, and a request that hits a crash
@@ -30,7 +32,6 @@ from pathlib import Path
 from typing import Literal
 
 from services.engines.base import (
-    collect_result,
     AdapterExistsError,
     AdapterInfo,
     AdapterNotFoundError,
@@ -42,11 +43,14 @@ from services.engines.base import (
     GenerationRequest,
     GenerationResult,
     StreamDelta,
+    check_adapter_folder,
+    collect_result,
+    is_full_model,
 )
 
 log = logging.getLogger(__name__)
 
-Strategy = Literal["unmerged", "merged"]
+Strategy = Literal["unmerged", "merged", "full"]
 MemberState = Literal["stopped", "starting", "ready", "crashed"]
 CARD_FILE = "adapter_card.json"
 
@@ -268,11 +272,12 @@ class EnginePool:
     async def load_adapter(self, name: str, path: Path) -> None:
         if name == self.base_model or name in self._routes:
             raise AdapterExistsError(f"adapter '{name}' is already loaded; unload it first")
-        path = Path(path)
-        if not (path / "adapter_config.json").is_file():
-            raise AdapterNotFoundError(f"{path} is not a peft adapter folder (no adapter_config.json)")
-        strategy = self._strategy(name)
-        if strategy == "unmerged":
+        path = check_adapter_folder(path)
+        strategy = "full" if is_full_model(path) else self._strategy(name)
+        if strategy == "full":  # a full fine-tune is a model already: its own engine, nothing to merge
+            member = PoolMember(f"model:{name}", lambda: self._merged_engine(name, path), lazy=True)
+            self._routes[name] = Route(member, None, "full", path, path)
+        elif strategy == "unmerged":
             if not self.base_has_lora:
                 raise EngineRequestError(
                     f"adapter '{name}' is set to be served unmerged but the base engine runs without LoRA; "
@@ -319,7 +324,7 @@ class EnginePool:
             card = json.loads(card_path.read_text(encoding="utf-8"))
             serving = dict(card.get("serving") or {})
             serving.update({"strategy": route.strategy, "engine": route.member.name,
-                            "merged_model_dir": str(route.model_dir) if route.model_dir else None,
+                            "merged_model_dir": str(route.model_dir) if route.strategy == "merged" else None,
                             "requests": route.requests})
             if route.output_tok_s is not None:
                 serving["output_tok_s"] = round(route.output_tok_s, 2)

@@ -6,17 +6,20 @@ register/unload with path checks and reads each adapter's card (``training.adapt
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 from ragtune.errors import NotFoundError, RagtuneError
-from services.engines.base import Engine
+from services.engines.base import ADAPTER_CONFIG, MODEL_CONFIG, AdapterExistsError, Engine, is_full_model
 from services.gateway.errors import ForbiddenError
 from services.gateway.schemas import AdapterView
 
 log = logging.getLogger("ragtune.gateway")
-ADAPTER_CONFIG = "adapter_config.json"
+DISCOVERABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""Names looked up in adapters_dir on first use (no path separators, no hidden folders)."""
 
 
 def read_adapter_card(path: Path) -> dict[str, Any] | None:
@@ -36,12 +39,14 @@ def read_adapter_card(path: Path) -> dict[str, Any] | None:
 
 
 def adapter_folder(path: Path) -> Path:
-    """The peft folder at ``path`` (the folder itself or its ``adapter/`` sub-folder)."""
-    if (path / ADAPTER_CONFIG).is_file():
+    """The peft folder at ``path`` (the folder itself or its ``adapter/`` sub-folder), or the model
+    folder of a full fine-tune."""
+    if (path / ADAPTER_CONFIG).is_file() or is_full_model(path):
         return path
     if (path / "adapter" / ADAPTER_CONFIG).is_file():
         return path / "adapter"
-    raise NotFoundError(f"{path} is not a peft adapter folder (no {ADAPTER_CONFIG})")
+    raise NotFoundError(f"{path} is neither a peft adapter folder (no {ADAPTER_CONFIG}) nor a fine-tuned "
+                        f"model folder (no {MODEL_CONFIG})")
 
 
 class AdapterRegistry:
@@ -53,12 +58,37 @@ class AdapterRegistry:
         self.confine_paths = confine_paths
         """When True (API keys configured) adapters may only be registered from adapters_dir."""
         self._cards: dict[str, dict[str, Any] | None] = {}
+        self._discovering = asyncio.Lock()
+        self._unloaded: set[str] = set()
+        """Names unloaded through the API: not looked up in adapters_dir again until registered."""
 
     def names(self) -> list[str]:
         return sorted(info.name for info in self.engine.adapters())
 
     def has(self, name: str) -> bool:
         return any(info.name == name for info in self.engine.adapters())
+
+    async def find(self, name: str) -> bool:
+        """True when adapter ``name`` is loaded, loading it first when its folder appeared in
+        ``adapters_dir`` after start (trained by ``ragtune train`` meanwhile, or published by another
+        replica's deployment), so every replica serves an adapter without a restart."""
+        if self.has(name):
+            return True
+        if name in self._unloaded or not DISCOVERABLE_NAME.fullmatch(name):
+            return False
+        try:
+            folder = adapter_folder(self.adapters_dir / name)
+        except (NotFoundError, OSError):
+            return False
+        async with self._discovering:
+            if not self.has(name):
+                try:
+                    await self.engine.load_adapter(name, folder)
+                except AdapterExistsError:
+                    pass  # loaded by a concurrent request
+                self._cards.pop(name, None)
+                log.info("adapter %s found in %s and loaded", name, self.adapters_dir)
+        return self.has(name)
 
     def card(self, name: str) -> dict[str, Any] | None:
         if name not in self._cards:
@@ -92,6 +122,7 @@ class AdapterRegistry:
         folder = self._resolve_path(name, path)
         await self.engine.load_adapter(name, folder)
         self._cards.pop(name, None)
+        self._unloaded.discard(name)
         log.info("adapter %s loaded from %s", name, folder)
         return AdapterView(name=name, path=str(folder), card=self.card(name))
 
@@ -101,6 +132,7 @@ class AdapterRegistry:
             raise NotFoundError(f"adapter '{name}' is not loaded")
         await self.engine.unload_adapter(name)
         self._cards.pop(name, None)
+        self._unloaded.add(name)
         log.info("adapter %s unloaded", name)
 
     def default_for(self, allowed: Any, preferred: str | None) -> str | None:

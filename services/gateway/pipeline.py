@@ -44,6 +44,7 @@ class AnswerQuery:
     stop: list[str] | None = None
     seed: int | None = None
     style: str | None = None
+    ignore_eos: bool = False
 
 
 @dataclass
@@ -111,17 +112,18 @@ class AnswerPipeline:
         if query.top_k is not None and query.top_k > gateway.max_top_k:
             raise InputLimitError(f"top_k {query.top_k} is over the limit {gateway.max_top_k}")
 
-    def check_adapter(self, name: str, tenant: Tenant) -> str:
-        """``name`` if it is loaded and the tenant may use it (403 before 404: no probing)."""
+    async def check_adapter(self, name: str, tenant: Tenant) -> str:
+        """``name`` if it is loaded (or found in the adapters folder) and the tenant may use it
+        (403 before 404: no probing)."""
         tenant.check_adapter(name)
-        if not self.state.adapters.has(name):
+        if not await self.state.adapters.find(name):
             raise NotFoundError(f"adapter '{name}' is not loaded (loaded: {', '.join(self.state.adapters.names()) or 'none'})")
         return name
 
     def default_adapter(self, tenant: Tenant) -> str | None:
         return self.state.adapters.default_for(tenant.may_use_adapter, self.settings.gateway.default_adapter)
 
-    def choose_adapter(self, mode: str, requested: str | None, tenant: Tenant) -> str | None:
+    async def choose_adapter(self, mode: str, requested: str | None, tenant: Tenant) -> str | None:
         """The adapter a mode runs with; errors for adapters in adapter-free modes or none available."""
         if mode in ("base", "rag"):
             if requested is not None:
@@ -129,7 +131,7 @@ class AnswerPipeline:
                                    f"'{'ft' if mode == 'base' else 'hybrid'}' to answer with '{requested}'")
             return None
         if requested is not None:
-            return self.check_adapter(requested, tenant)
+            return await self.check_adapter(requested, tenant)
         adapter = self.default_adapter(tenant)
         if adapter is None and mode in ("ft", "hybrid"):
             raise no_adapter_error(mode)
@@ -161,7 +163,7 @@ class AnswerPipeline:
         """Check, retrieve, choose and build the prompt; raises caller errors before any output."""
         clock = clock or Stopwatch()
         self.check_limits(query)
-        adapter = self.choose_adapter(query.mode, query.adapter, tenant)
+        adapter = await self.choose_adapter(query.mode, query.adapter, tenant)
         mode = query.mode
         if mode == "auto" or uses_retrieval(mode):
             if retrieval is None:
@@ -181,6 +183,7 @@ class AnswerPipeline:
             messages=prompt.messages, adapter=adapter,
             max_tokens=query.max_tokens or self.settings.gateway.default_max_tokens,
             temperature=query.temperature, top_p=query.top_p, stop=query.stop, seed=query.seed,
+            ignore_eos=query.ignore_eos,
         )
         return AnswerPlan(
             request_id=request_id, tenant=tenant.name, route=route, requested_mode=query.mode, mode=mode,
@@ -258,7 +261,7 @@ class AnswerPipeline:
         skipped: dict[str, str] = {}
         adapter = query.adapter
         if any(m in ("ft", "hybrid") for m in wanted):
-            adapter = self.check_adapter(adapter, tenant) if adapter else self.default_adapter(tenant)
+            adapter = await self.check_adapter(adapter, tenant) if adapter else self.default_adapter(tenant)
             if adapter is None:
                 if modes:
                     raise no_adapter_error("ft" if "ft" in wanted else "hybrid")

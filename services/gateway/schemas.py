@@ -283,6 +283,8 @@ class ChatCompletionRequest(BaseModel):
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     stop: str | list[str] | None = None
     seed: int | None = None
+    ignore_eos: bool = False
+    """vLLM's extension: keep generating past the end-of-sequence token up to max_tokens (benchmarks)."""
     n: int | None = Field(None, ge=1, le=1)
     stream: bool = False
     stream_options: StreamOptions | None = None

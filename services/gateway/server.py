@@ -59,6 +59,8 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
                               f"({state.engine.base_model}), adapters: {adapters}, index: {index}")
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # one INFO line per engine call is noise (and CPU on the request path); errors still show
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     app = create_app(settings, on_ready=started.append)
     console.print(f"starting the gateway on {url} (engine: {settings.engine.kind}"
                   f"{' at ' + settings.engine.url if settings.engine.url else ''})…")

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,16 +15,8 @@ pytestmark = pytest.mark.e2e
 RAGTUNE = str(Path(sys.executable).parent / "ragtune")
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, models_dir: Path):
+def served(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, serve_gateway, free_port):
     """`ragtune serve --engine local` on a home with two small documents; yields (url, env)."""
     from indexer import DocumentStore
     from ragtune.settings import IndexSettings
@@ -38,25 +29,11 @@ def served(tmp_path_factory: pytest.TempPathFactory, models_dir: Path):
     port = free_port()
     env = {**os.environ, "RAGTUNE_HOME": str(home), "HF_HUB_OFFLINE": "1", "COLUMNS": "200",
            "RAGTUNE_GATEWAY__DEFAULT_MAX_TOKENS": "8"}
-    log = (home / "serve.log").open("w")
-    process = subprocess.Popen([RAGTUNE, "serve", "--engine", "local", "--port", str(port)], env=env,
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while "gateway ready" not in (home / "serve.log").read_text():
-            assert process.poll() is None, (home / "serve.log").read_text()
-            assert time.monotonic() < deadline, "serve did not become ready"
-            time.sleep(0.5)
-        assert url in (home / "serve.log").read_text()
+    command = [RAGTUNE, "serve", "--engine", "local", "--port", str(port)]
+    with serve_gateway(command, env, home / "serve.log", url, ready_line="gateway ready"):
+        assert url in (home / "serve.log").read_text()  # the ready message names the URL
         yield url, env
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def run(*args: str, env: dict) -> subprocess.CompletedProcess:
@@ -88,7 +65,7 @@ def test_compare_prints_a_table_of_modes(served) -> None:
     assert table.returncode == 0 and "Δ tokens" in table.stderr
 
 
-def test_cli_errors_are_one_line(served) -> None:
+def test_cli_errors_are_one_line(served, free_port) -> None:
     url, env = served
     bad_mode = run("ask", "q", "--mode", "telepathy", "--url", url, env=env)
     assert bad_mode.returncode == 2 and bad_mode.stderr.strip().count("\n") == 0

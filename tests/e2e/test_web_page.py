@@ -12,10 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,12 +36,6 @@ README_SCREENSHOT_MAX_BYTES = 300_000
 
 
 # --- the gateway ---------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def write_sample_documents(folder: Path) -> list[Path]:
     """One Markdown document per FAQ category of the bundled sample corpus (English)."""
     from importlib.resources import files
@@ -79,7 +70,8 @@ def install_adapter(tiny_adapter: Path, adapters_dir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, tiny_adapter: Path) -> Iterator[str]:
+def gateway(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, tiny_adapter: Path,
+            serve_gateway, free_port) -> Iterator[str]:
     """A running gateway (local engine, API key required) with 3 documents and one adapter."""
     home = tmp_path_factory.mktemp("web-home")
     (home / "models").symlink_to(models_dir, target_is_directory=True)
@@ -93,24 +85,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, tiny_ada
            "RAGTUNE_ENGINE__KIND": "local", "RAGTUNE_GATEWAY__DEFAULT_MAX_TOKENS": "40",
            "RAGTUNE_GATEWAY__API_KEYS": json.dumps({API_KEY: {"name": "web-e2e"}})}
     env.pop("RAGTUNE_CONFIG", None)
-    log_path = home / "gateway.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ragtune.cli", "serve", "--engine", "local", "--port", str(port)],
-            cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the gateway exited ({process.returncode}):\n{log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the gateway did not become healthy:\n{log_path.read_text()[-3000:]}")
-            time.sleep(1)
+    command = [sys.executable, "-m", "ragtune.cli", "serve", "--engine", "local", "--port", str(port)]
+    with serve_gateway(command, env, home / "gateway.log", url, cwd=home):
         headers = {"Authorization": f"Bearer {API_KEY}"}
         for path in documents:
             with path.open("rb") as handle:
@@ -118,13 +94,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, tiny_ada
                                       files={"files": (path.name, handle, "text/markdown")})
             assert response.status_code == 201, response.text
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def api(gateway: str, method: str, path: str) -> httpx.Response:

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -37,12 +35,6 @@ def _faq_documents(docs: Path) -> None:
         pairs = [r for r in rows if r["category"] == category][:4]
         body = "\n\n".join(f"## {r['q']}\n\n{r['a']}" for r in pairs)
         (docs / "default" / f"{category}.md").write_text(f"# Zaragoza AB: {category}\n\n{body}\n")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _configmap_env() -> dict[str, str]:
@@ -72,9 +64,10 @@ def published_home(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -
 
 
 @pytest.fixture(scope="module")
-def gateway(published_home: Path, vllm_server, tmp_path_factory: pytest.TempPathFactory):
+def gateway(published_home: Path, vllm_server, tmp_path_factory: pytest.TempPathFactory, serve_gateway,
+            free_port):
     """`ragtune serve` with the ConfigMap's settings, pointed at the external vLLM server."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **_configmap_env()}
     env.update({
         "RAGTUNE_HOME": str(published_home),
@@ -87,32 +80,10 @@ def gateway(published_home: Path, vllm_server, tmp_path_factory: pytest.TempPath
     })
     env.pop("RAGTUNE_ENGINE__API_KEY", None)  # the shared test server runs without a key
     log_path = tmp_path_factory.mktemp("gateway") / "serve.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([str(RAGTUNE), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"ragtune serve exited ({process.returncode}):\n{log_path.read_text()[-4000:]}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the gateway never became healthy:\n{log_path.read_text()[-4000:]}")
-            time.sleep(1)
+    with serve_gateway([str(RAGTUNE), "serve"], env, log_path, f"http://127.0.0.1:{port}") as base:
         with httpx.Client(base_url=base, timeout=300,
                           headers={"Authorization": f"Bearer {CLIENT_KEY}"}) as client:
             yield client
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_health_reports_the_external_engine_and_the_published_index(gateway: httpx.Client, vllm_server) -> None:

@@ -74,6 +74,21 @@ async def test_runtime_load_duplicate_and_unknown(local_engine, tiny_adapter_2: 
         await local_engine.unload_adapter("nope")
 
 
+async def test_full_fine_tuned_model_served_beside_the_base(local_engine, tiny_full_model: Path) -> None:
+    await local_engine.load_adapter("tiny-full", tiny_full_model)
+    try:
+        info = {a.name: a for a in local_engine.adapters()}
+        assert info["tiny-full"].strategy == "full" and info["tiny"].strategy == "unmerged"
+        full = await local_engine.generate(_request("tiny-full"))
+        lora = await local_engine.generate(_request("tiny"))  # the same weights, merged: same answer
+        base = await local_engine.generate(_request())
+        assert full.text == lora.text != base.text
+        assert full.prompt_tokens == base.prompt_tokens
+    finally:
+        await local_engine.unload_adapter("tiny-full")
+    assert (await local_engine.generate(_request("tiny"))).text == lora.text  # LoRA untouched
+
+
 async def test_bad_adapter_folder_is_a_clear_error(local_engine, tmp_path: Path) -> None:
     with pytest.raises(AdapterNotFoundError, match="adapter_config.json"):
         await local_engine.load_adapter("empty", tmp_path)

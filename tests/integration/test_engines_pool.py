@@ -112,6 +112,20 @@ async def test_routing_by_adapter_name(pool) -> None:
     assert named_base.completion_tokens >= 1
 
 
+async def test_full_fine_tuned_model_gets_its_own_engine(pool, tiny_full_model: Path) -> None:
+    await pool.load_adapter("tiny-f", tiny_full_model)
+    try:
+        assert pool.strategy_of("tiny-f") == "full"
+        assert _status(await pool.health(), "model:tiny-f").state == "stopped"
+        full = await pool.generate(_request("tiny-f"))  # lazily started, nothing merged
+        merged = await pool.generate(_request("tiny-m"))  # the same weights via merging
+        assert full.text.split()[:COMPARED_TOKENS] == merged.text.split()[:COMPARED_TOKENS]
+        assert _status(await pool.health(), "model:tiny-f").serves == ["tiny-f"]
+    finally:
+        await pool.unload_adapter("tiny-f")
+    assert all(e.name != "model:tiny-f" for e in (await pool.health()).engines)
+
+
 async def test_a_crashed_engine_is_reported_and_restarted(pool) -> None:
     await pool.generate(_request("tiny-m", max_tokens=2))  # make sure it runs
     process = pool.engine_for("tiny-m").process

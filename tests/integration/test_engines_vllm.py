@@ -13,6 +13,7 @@ from services.engines.base import (
     ChatMessage,
     Engine,
     EngineError,
+    EngineRequestError,
     GenerationRequest,
     GenerationResult,
     StreamDelta,
@@ -92,6 +93,13 @@ async def test_runtime_load_duplicate_unknown_and_unload(vllm_engine, tiny_adapt
     assert unknown.value.status_code == 404
     with pytest.raises(AdapterNotFoundError):
         await vllm_engine.load_adapter("missing", Path("/nonexistent/adapter"))
+
+
+async def test_full_model_on_a_lora_server_is_a_clear_4xx(vllm_engine, tiny_full_model: Path) -> None:
+    with pytest.raises(EngineRequestError, match="fully fine-tuned model") as err:
+        await vllm_engine.load_adapter("tiny-full-v", tiny_full_model)
+    assert err.value.status_code == 400
+    assert "tiny-full-v" not in {a.name for a in vllm_engine.adapters()}
 
 
 async def test_external_url_that_serves_nothing_is_a_clear_error() -> None:

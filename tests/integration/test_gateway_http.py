@@ -22,6 +22,7 @@ pytestmark = pytest.mark.integration
 
 SUFFIX = uuid.uuid4().hex[:6]
 VOICE_A, VOICE_B, NEW_ADAPTER = f"gw-a-{SUFFIX}", f"gw-b-{SUFFIX}", f"gw-new-{SUFFIX}"
+LATE_ADAPTER = f"gw-late-{SUFFIX}"
 KEY_A, KEY_B, KEY_LIMITED = "key-tenant-a", "key-tenant-b", "key-limited"
 DOCS_A = ("energideklaration.md", "ventilation.md", "strandskydd.md")
 QUESTION = "How long does an energy declaration remain valid?"
@@ -76,7 +77,7 @@ def gateway(gateway_home: Path, engine_settings: dict):
         home=gateway_home, engine=engine_settings,
         gateway={"max_tokens_limit": 256, "max_question_chars": 500, "max_body_bytes": 200_000,
                  "api_keys": {
-                     KEY_A: {"name": "a", "namespace": "default", "adapters": [VOICE_A, NEW_ADAPTER]},
+                     KEY_A: {"name": "a", "namespace": "default", "adapters": [VOICE_A, NEW_ADAPTER, LATE_ADAPTER]},
                      KEY_B: {"name": "b", "namespace": "tenant-b", "adapters": [VOICE_B]},
                      KEY_LIMITED: {"name": "limited", "namespace": "default", "rate_limit_per_minute": 2},
                  }},
@@ -212,6 +213,14 @@ def test_openai_client_plain_and_streaming(gateway, tokenizer) -> None:
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text
+    # like vLLM, the role rides on the first chunk with text (a client's TTFT is the engine's)
+    assert chunks[0].choices[0].delta.role == "assistant" and chunks[0].choices[0].delta.content
+    assert all(c.choices[0].delta.role is None for c in chunks[1:] if c.choices)
+
+    # vLLM's ignore_eos extension (benchmarks): exactly max_tokens tokens
+    long = api.chat.completions.create(model=base_name, messages=[{"role": "user", "content": "Say hi."}],
+                                       max_tokens=24, extra_body={"ignore_eos": True})
+    assert long.usage.completion_tokens == 24 and long.choices[0].finish_reason == "length"
     last = chunks[-1]
     assert last.choices == [] and last.usage.completion_tokens > 0
     assert last.model_extra["citations"] and last.model_extra["ragtune"]["usage"]["context_tokens"] > 0
@@ -230,6 +239,27 @@ def test_adapters_load_and_unload_at_run_time(gateway, gateway_home: Path) -> No
     gone = api.post("/v1/chat", json={"question": QUESTION, "mode": "ft", "adapter": NEW_ADAPTER})
     assert gone.status_code == 404 and gone.json()["error"]["message"]
     assert NEW_ADAPTER not in [m["id"] for m in api.get("/v1/models").json()["data"]]
+
+
+def test_adapter_trained_after_start_is_served_on_first_use(gateway, gateway_home: Path,
+                                                           tiny_adapter_2: Path) -> None:
+    """A folder that appears in adapters_dir while the gateway runs (``ragtune train``, another
+    replica's deployment) is loaded by the first request naming it; an API unload sticks."""
+    api = client(gateway)
+    assert LATE_ADAPTER not in [m["id"] for m in api.get("/v1/models").json()["data"]]
+    shutil.copytree(tiny_adapter_2, gateway_home / "adapters" / LATE_ADAPTER)
+    result = ask(gateway, question=QUESTION, mode="ft", adapter=LATE_ADAPTER)
+    assert result["adapter"] == LATE_ADAPTER and result["answer"]
+    assert LATE_ADAPTER in [m["id"] for m in api.get("/v1/models").json()["data"]]
+    other = client(gateway, KEY_B).post("/v1/chat", json={"question": QUESTION, "mode": "ft",
+                                                          "adapter": LATE_ADAPTER})
+    assert other.status_code == 403
+    assert api.delete(f"/v1/adapters/{LATE_ADAPTER}").status_code == 200
+    gone = api.post("/v1/chat", json={"question": QUESTION, "mode": "ft", "adapter": LATE_ADAPTER})
+    assert gone.status_code == 404
+    traversal = api.post("/v1/chat/completions", json={"model": "../adapters/" + VOICE_A,
+                                                       "messages": [{"role": "user", "content": "hi"}]})
+    assert traversal.status_code == 404
 
 
 def test_uploaded_document_is_cited_then_gone_after_delete(gateway) -> None:

@@ -188,3 +188,19 @@ def test_qlora_trains_in_4bit(tmp_path: Path, models_dir: Path, tiny_data: Path)
     assert card.method == "qlora"
     assert (Path(card.path) / "adapter_model.safetensors").is_file()
     assert card.eval_loss_before is not None and card.eval_loss_after is not None
+
+
+def test_full_fine_tune_writes_a_model_the_engines_serve(tmp_path: Path, models_dir: Path, tiny_data: Path) -> None:
+    from services.engines.base import is_full_model
+    from services.engines.factory import discover_adapters
+
+    settings = _settings(tmp_path / "home", models_dir, style_prompts=0)
+    card = train_adapter(TrainRequest(data=tiny_data, name="tiny-full", method="full", max_steps=1), settings)
+    folder = Path(card.path)
+    assert card.method == "full" and card.is_full_model
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "adapter_card.json", "metrics.json"):
+        assert (folder / name).is_file(), name
+    assert not (folder / "adapter_config.json").exists()
+    assert card.eval_loss_before is not None and card.eval_loss_after is not None
+    assert is_full_model(folder) and discover_adapters(settings.adapters_dir) == {"tiny-full": folder}
+    assert [c.method for c in list_adapters(settings.adapters_dir)] == ["full"]

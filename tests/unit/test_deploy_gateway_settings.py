@@ -3,6 +3,7 @@ external vLLM Service with the shared key, and start no vLLM process of their ow
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,17 @@ def test_cluster_settings_build_an_external_vllm_engine_with_the_shared_key(clus
     assert engine.process is None, "an external URL must not start a vLLM child process"
     assert engine.url == "http://ragtune-vllm:8000"
     assert engine.base_model == "smollm2-135m-instruct"
-    headers = engine._http().headers  # the client every engine request goes through
+    headers = engine._http().headers  # the client of the control calls
     assert headers["authorization"] == "Bearer change-me-engine-key"
+
+    async def stream_headers() -> str:  # the client of the generation streams
+        session = engine._streams()
+        try:
+            return session.headers["Authorization"]
+        finally:
+            await session.close()
+
+    assert asyncio.run(stream_headers()) == "Bearer change-me-engine-key"
 
 
 def test_vllm_serves_the_name_the_gateway_asks_for() -> None:

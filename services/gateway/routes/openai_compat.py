@@ -42,11 +42,11 @@ def base_names(state: GatewayState) -> set[str]:
     return {state.engine.base_model, state.settings.models.generator}
 
 
-def resolve_model(state: GatewayState, model: str, tenant: Tenant) -> str | None:
+async def resolve_model(state: GatewayState, model: str, tenant: Tenant) -> str | None:
     """The adapter a ``model`` names (None for the base model); 404 for unknown names."""
     if model in base_names(state):
         return None
-    if state.adapters.has(model) and tenant.may_use_adapter(model):
+    if tenant.may_use_adapter(model) and await state.adapters.find(model):
         return model
     raise NotFoundError(f"model '{model}' does not exist; GET /v1/models lists the base model and adapters")
 
@@ -67,7 +67,7 @@ def query_from_openai(body: ChatCompletionRequest, adapter: str | None, tenant: 
         max_tokens=body.max_completion_tokens or body.max_tokens,
         temperature=body.temperature if body.temperature is not None else 0.0,
         top_p=body.top_p if body.top_p is not None else 1.0, stop=stop or None, seed=body.seed,
-        style=options.style if options else None,
+        style=options.style if options else None, ignore_eos=body.ignore_eos,
     )
 
 
@@ -91,15 +91,18 @@ async def completion_chunks(pipeline: AnswerPipeline, plan: AnswerPlan, model: s
                             include_usage: bool) -> AsyncIterator[str]:
     created = int(time.time())
     head = {"id": plan.request_id, "object": "chat.completion.chunk", "created": created, "model": model}
-    yield event({**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                      "finish_reason": None}]})
+    # Like vLLM, the role rides on the first chunk that carries text, so a client's time to first
+    # token measures the engine's first token, not the gateway's acknowledgement.
+    role: dict[str, str] = {"role": "assistant"}
     async for item in pipeline.stream(plan):
         if isinstance(item, str):
-            yield event({**head, "choices": [{"index": 0, "delta": {"content": item}, "finish_reason": None}]})
+            delta = {**role, "content": item}
+            role = {}
+            yield event({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
             continue
         tail = {"citations": [c.model_dump() for c in item.citations],
                 "ragtune": extras(item).model_dump()}
-        last = {"index": 0, "delta": {}, "finish_reason": finish_reason(item)}
+        last = {"index": 0, "delta": {**role, "content": ""} if role else {}, "finish_reason": finish_reason(item)}
         if include_usage:
             yield event({**head, "choices": [last]})
             yield event({**head, "choices": [], "usage": completion_usage(item).model_dump(), **tail})
@@ -117,7 +120,7 @@ async def chat_completions(
     clock: Stopwatch = Depends(request_clock),
 ):
     """OpenAI chat completions (plain or streamed), answered by the ragtune pipeline."""
-    adapter = resolve_model(state, body.model, tenant)
+    adapter = await resolve_model(state, body.model, tenant)
     query = query_from_openai(body, adapter, tenant)
     plan = await pipeline.plan(query, tenant, request_id=rid, route="openai", clock=clock)
     if body.stream:
