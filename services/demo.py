@@ -36,7 +36,7 @@ def prepare_corpus(settings: Settings) -> int:
     embedder = models.resolve(settings.models.embedder, settings.models_dir)
     store = DocumentStore.open(settings.index_dir, embedder, settings.index)
     try:
-        with progress_bar("indexing the sample corpus", total=None) as update:
+        with progress_bar("indexing the sample corpus") as update:
             report = store.add_paths(paths, namespace="default", progress=update)
     finally:
         store.close()

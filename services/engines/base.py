@@ -77,6 +77,9 @@ class GenerationRequest(BaseModel):
     seed: int | None = None
     ignore_eos: bool = False
     """Generate exactly ``max_tokens`` tokens, past the end-of-sequence token (benchmarks)."""
+    repetition_penalty: float = Field(1.0, ge=1.0, le=2.0)
+    """Logits of tokens already in the prompt or answer divided (positive) or multiplied (negative)
+    by this, the same rule in vLLM and transformers; 1.0 = off."""
 
 
 class GenerationResult(BaseModel):

@@ -190,6 +190,8 @@ class LocalEngine:
             kwargs.update(stop_strings=request.stop, tokenizer=self._tokenizer)
         if request.ignore_eos:
             kwargs["min_new_tokens"] = request.max_tokens
+        if request.repetition_penalty != 1.0:
+            kwargs["repetition_penalty"] = request.repetition_penalty
         return kwargs
 
     def _run(self, request: GenerationRequest, prompt: list[int], streamer: Any,

@@ -199,6 +199,8 @@ class VLLMEngine:
             payload["seed"] = request.seed
         if request.ignore_eos:
             payload["ignore_eos"] = True
+        if request.repetition_penalty != 1.0:
+            payload["repetition_penalty"] = request.repetition_penalty
         return payload
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta | GenerationResult]:

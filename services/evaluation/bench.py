@@ -52,6 +52,8 @@ class BenchPlan(BaseModel):
     num_prompts: int | None = Field(None, ge=1)
     """Requests per level (questions are cycled); default: one per question."""
     max_tokens: int = Field(64, ge=1)
+    repetition_penalty: float = Field(1.0, ge=1.0, le=2.0)
+    """Sent explicitly with every request, gateway and engine-direct alike (same decoding)."""
     top_k: int | None = Field(None, ge=1)
     engine_url: str | None = None
     """Run the same questions straight against this OpenAI-compatible engine too."""
@@ -89,7 +91,7 @@ def mixed_variant(adapters: list[str]) -> Variant | None:
 def request_body(spec: RequestSpec, question: str, plan: BenchPlan) -> dict[str, Any]:
     """The /v1/chat body for one request (greedy, fixed max_tokens)."""
     body: dict[str, Any] = {"question": question, "mode": spec.mode, "max_tokens": plan.max_tokens,
-                            "temperature": 0.0}
+                            "temperature": 0.0, "repetition_penalty": plan.repetition_penalty}
     if spec.adapter:
         body["adapter"] = spec.adapter
     if spec.style:
@@ -123,7 +125,7 @@ async def _engine_level(plan: BenchPlan, concurrency: int) -> driver.LevelResult
     async with driver.client(concurrency, plan.timeout_s) as http:
         def job(question: str) -> Callable[[], Any]:
             return lambda: driver.stream_engine_chat(http, plan.engine_url, plan.engine_model, question,
-                                                     plan.max_tokens)
+                                                     plan.max_tokens, plan.repetition_penalty)
 
         samples, duration = await driver.run_level([job(q) for q in prompts], concurrency)
     return driver.LevelResult(name="engine-direct", target="engine", mode="base", adapter=None,
@@ -138,7 +140,8 @@ async def _warm_up(plan: BenchPlan, variants: list[Variant]) -> None:
             for spec in variant.specs:
                 await driver.stream_gateway_chat(http, plan.url, request_body(spec, plan.questions[0], plan), headers)
         if plan.engine_url and plan.engine_model:
-            await driver.stream_engine_chat(http, plan.engine_url, plan.engine_model, plan.questions[0], plan.max_tokens)
+            await driver.stream_engine_chat(http, plan.engine_url, plan.engine_model, plan.questions[0],
+                                            plan.max_tokens, plan.repetition_penalty)
 
 
 async def run_bench(plan: BenchPlan, progress: Callable[[str, float], None] | None = None) -> list[driver.LevelResult]:

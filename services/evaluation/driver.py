@@ -182,11 +182,12 @@ async def stream_gateway_chat(client: httpx.AsyncClient, url: str, body: dict[st
 
 
 async def stream_engine_chat(client: httpx.AsyncClient, url: str, model: str, question: str,
-                             max_tokens: int, headers: dict[str, str] | None = None) -> RequestSample:
+                             max_tokens: int, repetition_penalty: float = 1.0,
+                             headers: dict[str, str] | None = None) -> RequestSample:
     """One streamed OpenAI chat completion sent straight to the engine (no gateway)."""
     body = {"model": model, "messages": [{"role": "user", "content": question}],
             "max_tokens": max_tokens, "temperature": 0.0, "stream": True,
-            "stream_options": {"include_usage": True}}
+            "stream_options": {"include_usage": True}, "repetition_penalty": repetition_penalty}
     start = time.perf_counter()
     last: float | None = None
     sample = RequestSample(ok=False, mode="engine")

@@ -160,7 +160,7 @@ def run_bench(options: BenchOptions, settings: Settings, progress_factory: Calla
             variants=bench.build_variants(modes, adapters, style if "rag" in modes else None),
             concurrency=sorted(set(options.concurrency)), num_prompts=options.num_prompts,
             max_tokens=options.max_tokens, top_k=options.top_k,
-            engine_url=engine_url, engine_model=info.base_model if engine_url else None,
+            repetition_penalty=settings.gateway.repetition_penalty, engine_url=engine_url, engine_model=info.base_model if engine_url else None,
             mixed_variant=bench.mixed_variant(adapters) if options.mixed and "ft" in modes else None,
             api_key=options.api_key, timeout_s=options.timeout_s,
         )

@@ -45,6 +45,7 @@ class AnswerQuery:
     seed: int | None = None
     style: str | None = None
     ignore_eos: bool = False
+    repetition_penalty: float | None = None
 
 
 @dataclass
@@ -184,6 +185,7 @@ class AnswerPipeline:
             max_tokens=query.max_tokens or self.settings.gateway.default_max_tokens,
             temperature=query.temperature, top_p=query.top_p, stop=query.stop, seed=query.seed,
             ignore_eos=query.ignore_eos,
+            repetition_penalty=query.repetition_penalty or self.settings.gateway.repetition_penalty,
         )
         return AnswerPlan(
             request_id=request_id, tenant=tenant.name, route=route, requested_mode=query.mode, mode=mode,

@@ -41,6 +41,8 @@ class ChatRequest(StrictModel):
     namespace: str | None = Field(None, pattern=NAME_PATTERN)
     max_tokens: int | None = Field(None, ge=1)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
+    repetition_penalty: float | None = Field(None, ge=1.0, le=2.0)
+    """> 1 discourages repeating tokens (default: the gateway's setting; 1.0 turns it off)."""
     stream: bool = False
     style: str | None = Field(None, max_length=2000)
     """A brand-voice instruction added to the prompt of ``rag`` answers."""
@@ -285,6 +287,8 @@ class ChatCompletionRequest(BaseModel):
     seed: int | None = None
     ignore_eos: bool = False
     """vLLM's extension: keep generating past the end-of-sequence token up to max_tokens (benchmarks)."""
+    repetition_penalty: float | None = Field(None, ge=1.0, le=2.0)
+    """vLLM's extension (default: the gateway's setting; 1.0 turns it off)."""
     n: int | None = Field(None, ge=1, le=1)
     stream: bool = False
     stream_options: StreamOptions | None = None

@@ -70,6 +70,15 @@ async def test_same_greedy_answer_as_the_local_engine(vllm_engine, local_engine)
     assert remote.text.split()[:3] == local.text.split()[:3]
 
 
+async def test_repetition_penalty_reaches_both_engines_alike(vllm_engine, local_engine) -> None:
+    penalised = _request(max_tokens=24).model_copy(update={"repetition_penalty": 2.0})
+    plain = await vllm_engine.generate(_request(max_tokens=24))
+    remote = await vllm_engine.generate(penalised)
+    local = await local_engine.generate(penalised)
+    assert remote.text != plain.text
+    assert remote.text.split()[:3] == local.text.split()[:3]
+
+
 async def test_stream_yields_deltas_then_one_result(vllm_engine) -> None:
     events = [e async for e in vllm_engine.stream(_request("tiny-v", max_tokens=8))]
     assert isinstance(events[-1], GenerationResult)

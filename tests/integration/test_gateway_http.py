@@ -319,6 +319,7 @@ def test_bad_inputs_get_4xx_json_errors(gateway) -> None:
         {"question": "q", "max_tokens": 100_000},
         {"question": "x" * 501},
         {"question": "q", "temperature": 9},
+        {"question": "q", "repetition_penalty": 0.5},
         {"question": "q", "unknown_field": 1},
         {"messages": [{"role": "assistant", "content": "hi"}]},
     ]

@@ -35,7 +35,7 @@ def query_from_chat(body: ChatRequest, tenant: Tenant) -> AnswerQuery:
     return AnswerQuery(question=question, history=turns, mode=body.mode,
                        namespace=tenant.namespace_for(body.namespace), adapter=body.adapter,
                        top_k=body.top_k, max_tokens=body.max_tokens, temperature=body.temperature,
-                       style=body.style)
+                       style=body.style, repetition_penalty=body.repetition_penalty)
 
 
 async def chat_events(pipeline: AnswerPipeline, plan: AnswerPlan) -> AsyncIterator[str]:

@@ -68,6 +68,7 @@ def query_from_openai(body: ChatCompletionRequest, adapter: str | None, tenant: 
         temperature=body.temperature if body.temperature is not None else 0.0,
         top_p=body.top_p if body.top_p is not None else 1.0, stop=stop or None, seed=body.seed,
         style=options.style if options else None, ignore_eos=body.ignore_eos,
+        repetition_penalty=body.repetition_penalty,
     )
 
 
