@@ -45,18 +45,12 @@ ADAPTER = "brand"
 
 
 def make_adapter(base_dir: Path, out_dir: Path) -> Path:
-    """A random LoRA (r=16, q/k/v/o) with a ragtune card, like `ragtune train` leaves behind."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+    """bench_engines' random LoRA (r=16, q/k/v/o) with a ragtune card, like `ragtune train` leaves behind."""
+    from bench_engines import make_adapter as random_lora
 
     from training.adapters import AdapterCard
 
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    config = LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-                        init_lora_weights=False, task_type="CAUSAL_LM")
-    get_peft_model(model, config).save_pretrained(out_dir)
+    random_lora(base_dir, out_dir)
     card = AdapterCard(name=out_dir.name, path=str(out_dir), base_model=str(base_dir), method="lora",
                        data_sha256="benchmark-random-weights", train_examples=0, eval_examples=0)
     (out_dir / "adapter_card.json").write_text(card.model_dump_json(indent=2))

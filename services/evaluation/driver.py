@@ -44,6 +44,26 @@ class RequestSample(BaseModel):
         return metrics.time_per_output_token_ms(self.e2el_ms, self.ttft_ms, self.output_tokens)
 
 
+class _TokenClock:
+    """Client-side timing of one stream: TTFT at the first text, then the gaps between texts."""
+
+    def __init__(self, sample: RequestSample) -> None:
+        self.sample = sample
+        self.start = time.perf_counter()
+        self.last: float | None = None
+
+    def text_arrived(self) -> None:
+        now = time.perf_counter()
+        if self.last is None:
+            self.sample.ttft_ms = (now - self.start) * 1000.0
+        else:
+            self.sample.itl_ms.append((now - self.last) * 1000.0)
+        self.last = now
+
+    def stream_ended(self) -> None:
+        self.sample.e2el_ms = (time.perf_counter() - self.start) * 1000.0
+
+
 class LevelResult(BaseModel):
     """One group of requests (a mode/adapter/target at one concurrency)."""
 
@@ -137,9 +157,8 @@ def _apply_final(sample: RequestSample, final: dict[str, Any]) -> None:
 async def stream_gateway_chat(client: httpx.AsyncClient, url: str, body: dict[str, Any],
                               headers: dict[str, str] | None = None) -> RequestSample:
     """One streamed ``POST /v1/chat``: client-side TTFT/ITL/latency plus the final accounting."""
-    start = time.perf_counter()
-    last: float | None = None
     sample = RequestSample(ok=False)
+    clock = _TokenClock(sample)
     final: dict[str, Any] | None = None
     try:
         async with client.stream("POST", f"{url}/v1/chat", json={**body, "stream": True},
@@ -157,12 +176,7 @@ async def stream_gateway_chat(client: httpx.AsyncClient, url: str, body: dict[st
                     return sample
                 delta = event.get("delta")
                 if isinstance(delta, str) and delta:
-                    now = time.perf_counter()
-                    if last is None:
-                        sample.ttft_ms = (now - start) * 1000.0
-                    else:
-                        sample.itl_ms.append((now - last) * 1000.0)
-                    last = now
+                    clock.text_arrived()
                 if "usage" in event and "answer" in event:
                     final = event
                 elif isinstance(event.get("response"), dict):
@@ -170,7 +184,7 @@ async def stream_gateway_chat(client: httpx.AsyncClient, url: str, body: dict[st
     except httpx.HTTPError as err:
         sample.error = f"{type(err).__name__}: {err}"
         return sample
-    sample.e2el_ms = (time.perf_counter() - start) * 1000.0
+    clock.stream_ended()
     if final is None:
         sample.error = "stream ended without the final response event"
         return sample
@@ -188,9 +202,8 @@ async def stream_engine_chat(client: httpx.AsyncClient, url: str, model: str, qu
     body = {"model": model, "messages": [{"role": "user", "content": question}],
             "max_tokens": max_tokens, "temperature": 0.0, "stream": True,
             "stream_options": {"include_usage": True}, "repetition_penalty": repetition_penalty}
-    start = time.perf_counter()
-    last: float | None = None
     sample = RequestSample(ok=False, mode="engine")
+    clock = _TokenClock(sample)
     try:
         async with client.stream("POST", f"{url.rstrip('/')}/v1/chat/completions", json=body,
                                  headers=headers) as response:
@@ -201,12 +214,7 @@ async def stream_engine_chat(client: httpx.AsyncClient, url: str, model: str, qu
             async for event in _sse_events(response):
                 for choice in event.get("choices") or []:
                     if (choice.get("delta") or {}).get("content"):
-                        now = time.perf_counter()
-                        if last is None:
-                            sample.ttft_ms = (now - start) * 1000.0
-                        else:
-                            sample.itl_ms.append((now - last) * 1000.0)
-                        last = now
+                        clock.text_arrived()
                 usage = event.get("usage")
                 if usage:
                     sample.prompt_tokens = int(usage.get("prompt_tokens") or 0)
@@ -214,7 +222,7 @@ async def stream_engine_chat(client: httpx.AsyncClient, url: str, model: str, qu
     except httpx.HTTPError as err:
         sample.error = f"{type(err).__name__}: {err}"
         return sample
-    sample.e2el_ms = (time.perf_counter() - start) * 1000.0
+    clock.stream_ended()
     if sample.ttft_ms is None:
         sample.ttft_ms = sample.e2el_ms
     sample.ok = True
