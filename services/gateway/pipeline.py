@@ -223,7 +223,7 @@ class AnswerPipeline:
         yield self.finish(plan, result.text or "".join(pieces), result)
 
     def finish(self, plan: AnswerPlan, text: str, result: GenerationResult | None) -> ChatResponse:
-        """Citations, usage, latency and cost of a finished answer; records metrics and the log."""
+        """Citations, usage, latency and cost of a finished answer; metrics and the log follow it."""
         prompt_tokens = result.prompt_tokens if result else 0
         completion_tokens = result.completion_tokens if result else 0
         ttft = result.ttft_ms if result else 0.0
@@ -246,12 +246,19 @@ class AnswerPipeline:
             model=self.state.engine.base_model, namespace=plan.namespace,
             finish_reason=result.finish_reason if result else "refused",
         )
+        try:  # metrics and the request log once the answer is on its way: they never delay it
+            asyncio.get_running_loop().call_soon(self._record, response, plan)
+        except RuntimeError:  # no event loop (a synchronous caller): record now
+            self._record(response, plan)
+        return response
+
+    def _record(self, response: ChatResponse, plan: AnswerPlan) -> None:
+        """Prometheus metrics and the durable request log (which feedback refers to) for one answer."""
         self.state.metrics.observe(response, plan.route)
         try:
             self.state.feedback.log_request(response, plan.tenant)
         except Exception:  # noqa: BLE001 - a full disk must not cost the user the answer
             log.exception("could not log request %s", plan.request_id)
-        return response
 
     # --- compare --------------------------------------------------------------------------------
     async def compare(self, query: AnswerQuery, tenant: Tenant, modes: Sequence[str] | None, *,
