@@ -107,6 +107,9 @@ class EngineSettings(BaseModel):
     CPU); False adds ``--enforce-eager`` (quick starts, e.g. for tests)."""
     max_engines: int = Field(3, ge=1)
     """Most vLLM engines running at once (base + merged); each CPU engine takes ≈ 3.4 GiB."""
+    prestart: list[str] = Field(default_factory=list)
+    """Adapters served by their own engine (merged or full) whose engine starts in the background
+    with the gateway instead of on their first request (``ragtune demo``: its sample adapter)."""
     merged_dir: Path | None = None
     """Cache of adapters merged into full models; default RAGTUNE_HOME/models/merged."""
 

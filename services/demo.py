@@ -60,7 +60,9 @@ def run_demo(settings: Settings, host: str | None = None, port: int | None = Non
     settings.ensure_dirs()
     prepare_models(settings)
     prepare_corpus(settings)
-    prepare_adapter(settings)
+    adapter = prepare_adapter(settings)
+    if adapter.name not in settings.engine.prestart:  # so the first ft/hybrid/compare does not wait
+        settings.engine.prestart.append(adapter.name)
     if serve:
         from services.gateway.server import serve as serve_gateway
 

@@ -183,6 +183,7 @@ def create_pool(settings: Settings, adapters: dict[str, Path] | None = None,
         strategy=strategy,
         adapters=adapters,
         max_running=settings.engine.max_engines,
+        prestart=settings.engine.prestart,
     )
 
 

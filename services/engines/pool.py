@@ -11,6 +11,10 @@ Per adapter, a serving strategy:
 * ``full`` — a fully fine-tuned model (``ragtune train --method full``) in the adapters folder is
   served like a merged adapter, by its own lazily started engine, without merging.
 
+Adapters named in ``prestart`` (setting ``engine.prestart``; ``ragtune demo`` names its sample
+adapter) have their own engine started in the background right after the base engine, so their
+first request does not wait for it.
+
 The pool health-checks its engines (a background monitor marks a crashed one and restarts the
 base engine; a crashed lazy engine restarts on its next request, and a request that hits a crash
 before any output is retried once), keeps at most ``max_running`` engines up (stopping the least
@@ -26,7 +30,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -114,12 +118,13 @@ class EnginePool:
     def __init__(self, *, base_model: str, base: Callable[[], Engine], base_has_lora: bool,
                  merged_engine: Callable[[str, Path], Engine], merge: Callable[[Path], Path],
                  strategy: Callable[[str], Strategy], adapters: dict[str, Path] | None = None,
-                 max_running: int = 3, monitor_interval_s: float = 2.0) -> None:
+                 max_running: int = 3, monitor_interval_s: float = 2.0, prestart: Sequence[str] = ()) -> None:
         """
         ``base`` builds the base engine (with the unmerged start-up adapters already registered
         when ``base_has_lora``); ``merged_engine(name, model_dir)`` builds an engine serving a merged
         folder under ``name``; ``merge(adapter_dir)`` returns the merged folder (blocking, cached);
-        ``strategy(name)`` decides per adapter; ``adapters`` are registered at start.
+        ``strategy(name)`` decides per adapter; ``adapters`` are registered at start; the own engines
+        of the adapters in ``prestart`` start in the background after that.
         """
         self.base_model = base_model
         self.base_has_lora = base_has_lora
@@ -132,6 +137,8 @@ class EnginePool:
         self._initial = dict(adapters or {})
         self._routes: dict[str, Route] = {}
         self._monitor: asyncio.Task | None = None
+        self._prestart = list(prestart)
+        self._prestarting: list[asyncio.Task] = []
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -145,8 +152,29 @@ class EnginePool:
                 await self.load_adapter(name, Path(path))
         if self._monitor is None:
             self._monitor = asyncio.create_task(self._watch(), name="ragtune-engine-pool-monitor")
+        self._prestarting = [asyncio.create_task(self.prestart(name), name=f"ragtune-prestart-{name}")
+                             for name in self._prestart]
+
+    async def prestart(self, name: str) -> None:
+        """Start the own engine of adapter ``name`` (merged or full) now rather than on its first
+        request. Nothing to do for adapters on the base engine; a failure is logged, and the first
+        request tries again."""
+        route = self._routes.get(name)
+        if route is None:
+            log.warning("not pre-starting '%s': no such adapter", name)
+            return
+        if route.member is self._base:
+            return
+        try:
+            await self._ensure_started(route.member)
+        except EngineError as exc:
+            log.warning("pre-starting the engine of '%s' failed: %s", name, exc)
 
     async def stop(self) -> None:
+        for task in self._prestarting:
+            task.cancel()
+        await asyncio.gather(*self._prestarting, return_exceptions=True)
+        self._prestarting = []
         if self._monitor is not None:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -185,6 +213,10 @@ class EnginePool:
                 member.state = "crashed"
                 member.detail = str(exc).splitlines()[0]
                 await engine.stop()
+                raise
+            except asyncio.CancelledError:  # the waiting request went away, or shutdown: no orphan child
+                member.state = "stopped"
+                await asyncio.shield(engine.stop())
                 raise
             if member._started_once:
                 member.restarts += 1

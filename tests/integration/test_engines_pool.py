@@ -42,33 +42,41 @@ def carded_adapter(tiny_adapter: Path, tmp_path_factory: pytest.TempPathFactory)
     return folder
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def pool(vllm_server, generator_path: Path, tiny_adapter: Path,
-               tmp_path_factory: pytest.TempPathFactory):
+def _make_pool(vllm_server, generator_path: Path, cache: Path, runs: Path, adapters: dict[str, Path],
+               launched: list | None = None, **options):
+    """A pool on the shared base server whose merged engines are eager vLLM children (``launched``
+    collects their processes)."""
     from services.engines.merged_models import merged_model_dir
     from services.engines.pool import EnginePool
     from services.engines.vllm_engine import VLLMEngine
     from services.engines.vllm_process import VLLMLaunchConfig, VLLMProcess
 
-    runs = tmp_path_factory.mktemp("pool-runs")
-    cache = tmp_path_factory.mktemp("merged-cache")
-
     def merged_engine(name: str, folder: Path) -> VLLMEngine:
         # eager: a compiled start takes minutes on a busy 2-core machine (settings.engine.compile)
         config = VLLMLaunchConfig(model_dir=folder, served_model_name=name, enable_lora=False,
                                   kv_cache_gib=1, max_model_len=2048, extra_args=["--enforce-eager"])
-        return VLLMEngine(served_model_name=name, process=VLLMProcess(config, runs, start_timeout_s=600))
+        process = VLLMProcess(config, runs, start_timeout_s=600)
+        if launched is not None:
+            launched.append(process)
+        return VLLMEngine(served_model_name=name, process=process)
 
-    engine = EnginePool(
+    return EnginePool(
         base_model=vllm_server.served_model_name,
         base=lambda: VLLMEngine(served_model_name=vllm_server.served_model_name, url=vllm_server.url),
         base_has_lora=True,
         merged_engine=merged_engine,
         merge=lambda adapter_dir: merged_model_dir(generator_path, adapter_dir, cache),
         strategy=lambda name: "unmerged" if name == "tiny-u" else "merged",
-        adapters={"tiny-u": tiny_adapter},
-        max_running=3, monitor_interval_s=0.5,
+        adapters=adapters, **options,
     )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def pool(vllm_server, generator_path: Path, tiny_adapter: Path,
+               tmp_path_factory: pytest.TempPathFactory):
+    engine = _make_pool(vllm_server, generator_path, tmp_path_factory.mktemp("merged-cache"),
+                        tmp_path_factory.mktemp("pool-runs"), {"tiny-u": tiny_adapter},
+                        max_running=3, monitor_interval_s=0.5)
     await engine.start()
     yield engine
     await engine.stop()
@@ -148,3 +156,18 @@ async def test_unload_stops_the_merged_engine(pool) -> None:
     assert all(e.name != "merged:tiny-m" for e in health.engines)
     with pytest.raises(AdapterNotFoundError):
         await pool.generate(_request("tiny-m"))
+
+
+async def test_stopping_during_a_prestart_leaves_no_vllm_child(vllm_server, generator_path: Path,
+                                                                tiny_adapter: Path, tmp_path: Path) -> None:
+    launched: list = []
+    engine = _make_pool(vllm_server, generator_path, tmp_path / "merged", tmp_path / "runs",
+                        {"tiny-m": tiny_adapter}, launched, prestart=["tiny-m"])
+    await engine.start()  # merges tiny-m, then starts its engine in the background
+    for _ in range(300):
+        if launched and launched[0].pid is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert launched and launched[0].pid is not None, "the pre-start did not launch a vLLM child"
+    await engine.stop()  # long before that child is ready
+    assert launched[0].returncode is not None

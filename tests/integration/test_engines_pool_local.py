@@ -86,3 +86,35 @@ async def test_runtime_unmerged_adapter_goes_to_the_base_engine(local_pool, tiny
     assert result.completion_tokens >= 1
     await local_pool.unload_adapter("two-u")
     assert "two-u" not in (await local_pool.health()).adapters
+
+
+async def test_prestart_starts_a_merged_engine_before_any_request(generator_path: Path, tiny_adapter: Path,
+                                                                  tmp_path: Path) -> None:
+    import asyncio
+
+    from services.engines.local_engine import LocalEngine
+    from services.engines.merged_models import merged_model_dir
+    from services.engines.pool import EnginePool
+
+    pool = EnginePool(
+        base_model=BASE,
+        base=lambda: LocalEngine(model_dir=generator_path, served_model_name=BASE,
+                                 adapters={"tiny-u": tiny_adapter}),
+        base_has_lora=True,
+        merged_engine=lambda name, folder: LocalEngine(model_dir=folder, served_model_name=name),
+        merge=lambda adapter_dir: merged_model_dir(generator_path, adapter_dir, tmp_path / "merged"),
+        strategy=lambda name: "unmerged" if name.endswith("-u") else "merged",
+        adapters={"tiny-u": tiny_adapter, "tiny-m": tiny_adapter},
+        prestart=["tiny-m", "tiny-u", "no-such-adapter"],  # on the base engine / unknown: nothing to do
+    )
+    await pool.start()
+    try:
+        for _ in range(600):  # in the background: start() returned before the merged engine is up
+            if _state(await pool.health(), "merged:tiny-m") == "ready":
+                break
+            await asyncio.sleep(0.1)
+        assert _state(await pool.health(), "merged:tiny-m") == "ready"
+        assert (await pool.generate(_request("tiny-m"))).completion_tokens > 0
+    finally:
+        await pool.stop()
+    assert _state(await pool.health(), "merged:tiny-m") == "stopped"
