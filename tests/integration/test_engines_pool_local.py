@@ -20,13 +20,13 @@ def _request(adapter: str | None, max_tokens: int = 12) -> GenerationRequest:
     return GenerationRequest(messages=QUESTION, adapter=adapter, max_tokens=max_tokens)
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def local_pool(generator_path: Path, tiny_adapter: Path, tmp_path: Path):
+def _make_local_pool(generator_path: Path, tiny_adapter: Path, tmp_path: Path, **options):
+    """A pool of in-process engines: ``tiny-u`` on the base engine, ``*-m`` adapters merged."""
     from services.engines.local_engine import LocalEngine
     from services.engines.merged_models import merged_model_dir
     from services.engines.pool import EnginePool
 
-    pool = EnginePool(
+    return EnginePool(
         base_model=BASE,
         base=lambda: LocalEngine(model_dir=generator_path, served_model_name=BASE,
                                  adapters={"tiny-u": tiny_adapter}),
@@ -34,9 +34,14 @@ async def local_pool(generator_path: Path, tiny_adapter: Path, tmp_path: Path):
         merged_engine=lambda name, folder: LocalEngine(model_dir=folder, served_model_name=name),
         merge=lambda adapter_dir: merged_model_dir(generator_path, adapter_dir, tmp_path / "merged"),
         strategy=lambda name: "unmerged" if name.endswith("-u") else "merged",
-        adapters={"tiny-u": tiny_adapter},
-        max_running=2,
+        **options,
     )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def local_pool(generator_path: Path, tiny_adapter: Path, tmp_path: Path):
+    pool = _make_local_pool(generator_path, tiny_adapter, tmp_path, adapters={"tiny-u": tiny_adapter},
+                            max_running=2)
     await pool.start()
     yield pool
     await pool.stop()
@@ -92,21 +97,9 @@ async def test_prestart_starts_a_merged_engine_before_any_request(generator_path
                                                                   tmp_path: Path) -> None:
     import asyncio
 
-    from services.engines.local_engine import LocalEngine
-    from services.engines.merged_models import merged_model_dir
-    from services.engines.pool import EnginePool
-
-    pool = EnginePool(
-        base_model=BASE,
-        base=lambda: LocalEngine(model_dir=generator_path, served_model_name=BASE,
-                                 adapters={"tiny-u": tiny_adapter}),
-        base_has_lora=True,
-        merged_engine=lambda name, folder: LocalEngine(model_dir=folder, served_model_name=name),
-        merge=lambda adapter_dir: merged_model_dir(generator_path, adapter_dir, tmp_path / "merged"),
-        strategy=lambda name: "unmerged" if name.endswith("-u") else "merged",
-        adapters={"tiny-u": tiny_adapter, "tiny-m": tiny_adapter},
-        prestart=["tiny-m", "tiny-u", "no-such-adapter"],  # on the base engine / unknown: nothing to do
-    )
+    pool = _make_local_pool(generator_path, tiny_adapter, tmp_path,
+                            adapters={"tiny-u": tiny_adapter, "tiny-m": tiny_adapter},
+                            prestart=["tiny-m", "tiny-u", "no-such-adapter"])  # base / unknown: nothing to do
     await pool.start()
     try:
         for _ in range(600):  # in the background: start() returned before the merged engine is up
