@@ -51,13 +51,29 @@ def is_full_model(folder: Path) -> bool:
     return (folder / MODEL_CONFIG).is_file() and not (folder / ADAPTER_CONFIG).is_file()
 
 
+def not_an_adapter(folder: Path) -> str:
+    """Why ``folder`` cannot be served as an adapter."""
+    return (f"{folder} is neither a peft adapter folder (no {ADAPTER_CONFIG}) nor a fine-tuned model folder "
+            f"(no {MODEL_CONFIG})")
+
+
 def check_adapter_folder(folder: Path) -> Path:
     """``folder`` if it holds a peft adapter or a full fine-tuned model, else AdapterNotFoundError."""
     folder = Path(folder)
     if not ((folder / ADAPTER_CONFIG).is_file() or is_full_model(folder)):
-        raise AdapterNotFoundError(f"{folder} is neither a peft adapter folder (no {ADAPTER_CONFIG}) nor a "
-                                   f"fine-tuned model folder (no {MODEL_CONFIG})")
+        raise AdapterNotFoundError(not_an_adapter(folder))
     return folder
+
+
+def find_adapter_folder(folder: Path) -> Path | None:
+    """The servable folder at ``folder``: itself (a peft adapter or a full fine-tuned model) or its
+    ``adapter/`` sub-folder (how ``ragtune train`` lays out an adapter); None when neither."""
+    folder = Path(folder)
+    if (folder / ADAPTER_CONFIG).is_file() or is_full_model(folder):
+        return folder
+    if (folder / "adapter" / ADAPTER_CONFIG).is_file():
+        return folder / "adapter"
+    return None
 
 
 class ChatMessage(BaseModel):

@@ -11,7 +11,7 @@ from typing import Literal
 from ragtune import models as model_store
 from ragtune.errors import RagtuneError
 from ragtune.settings import Settings
-from services.engines.base import ADAPTER_CONFIG, Engine, EngineError, is_full_model
+from services.engines.base import ADAPTER_CONFIG, Engine, EngineError, find_adapter_folder, is_full_model
 
 log = logging.getLogger(__name__)
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
@@ -25,10 +25,8 @@ def discover_adapters(adapters_dir: Path) -> dict[str, Path]:
     if not adapters_dir.is_dir():
         return found
     for folder in sorted(p for p in adapters_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if (folder / ADAPTER_CONFIG).is_file() or is_full_model(folder):
-            found[folder.name] = folder
-        elif (folder / "adapter" / ADAPTER_CONFIG).is_file():
-            found[folder.name] = folder / "adapter"
+        if (servable := find_adapter_folder(folder)) is not None:
+            found[folder.name] = servable
     return found
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.errors import NotFoundError, RagtuneError
-from services.engines.base import ADAPTER_CONFIG, MODEL_CONFIG, AdapterExistsError, Engine, is_full_model
+from services.engines.base import AdapterExistsError, Engine, find_adapter_folder, not_an_adapter
 from services.gateway.errors import ForbiddenError
 from services.gateway.schemas import AdapterView
 
@@ -41,12 +41,10 @@ def read_adapter_card(path: Path) -> dict[str, Any] | None:
 def adapter_folder(path: Path) -> Path:
     """The peft folder at ``path`` (the folder itself or its ``adapter/`` sub-folder), or the model
     folder of a full fine-tune."""
-    if (path / ADAPTER_CONFIG).is_file() or is_full_model(path):
-        return path
-    if (path / "adapter" / ADAPTER_CONFIG).is_file():
-        return path / "adapter"
-    raise NotFoundError(f"{path} is neither a peft adapter folder (no {ADAPTER_CONFIG}) nor a fine-tuned "
-                        f"model folder (no {MODEL_CONFIG})")
+    folder = find_adapter_folder(path)
+    if folder is None:
+        raise NotFoundError(not_an_adapter(path))
+    return folder
 
 
 class AdapterRegistry:
