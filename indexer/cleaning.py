@@ -20,10 +20,12 @@ _BOILERPLATE = re.compile(
     re.IGNORECASE)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
-# Glyph codes pypdf returns for TeX fonts in T1 (Cork) encoding that lack a ToUnicode map
-# (measured on pdflatex output, see benchmarks/bench_indexer_extractors.py), and the Unicode
-# ligature code points; control characters never belong in extracted text.
+# Glyph codes PDF extractors (pypdf, PDFium) return for TeX fonts in T1 (Cork) encoding that lack
+# a ToUnicode map (measured on pdflatex output, see benchmarks/bench_indexer_extractors.py), the
+# Unicode ligature code points, and PDFium's U+FFFE, which marks a hyphen at a line end that it
+# has already joined to the next line ("con\ufffetrol"); control characters never belong in text.
 _PDF_GLYPHS = str.maketrans({
+    "\r": "\n", "\ufffe": None,
     "\x1b": "ff", "\x1c": "fi", "\x1d": "fl", "\x1e": "ffi", "\x1f": "ffl",
     "\x15": "\u2013", "\x16": "\u2014",
     "\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
@@ -33,8 +35,12 @@ _WRAPPED_LINE = re.compile(r"(?<=[^\s.!?:;])[ \t]*\n(?=[a-zåäöéü(])")
 
 
 def fix_pdf_text(text: str) -> str:
-    """Repair PDF extraction artefacts: TeX ligature glyph codes and lines wrapped mid-sentence."""
-    text = re.sub(r"(\w)-[ \t]*\n(?=[a-zåäöéü])", r"\1", text.translate(_PDF_GLYPHS))
+    """Repair PDF extraction artefacts: TeX ligature glyph codes, hyphenation and wrapped lines.
+
+    Words hyphenated at a line end are joined again (also where PDFium marked the hyphen with
+    U+FFFE), and a line break inside a sentence becomes a space.
+    """
+    text = re.sub(r"(\w)-[ \t]*\n(?=[a-zåäöéü])", r"\1", text.replace("\r\n", "\n").translate(_PDF_GLYPHS))
     return _WRAPPED_LINE.sub(" ", text)
 
 

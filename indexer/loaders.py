@@ -2,7 +2,9 @@
 
 Formats are chosen by file extension. Markdown and plain text are decoded here; HTML goes through
 trafilatura (main text only, navigation and footers dropped, headings kept as Markdown), PDF
-through pypdf (one section per page), and JSON / JSONL / CSV records become one document each.
+through pypdfium2 (sections from the outline, else one per page; ``indexer/pdf.py``), office
+documents through python-docx / python-pptx / openpyxl / odfpy (headings, slides and sheets
+become sections; ``indexer/office.py``), and JSON / JSONL / CSV records become one document each.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import PurePath
 from typing import Any
 
 from indexer.errors import EmptyDocumentError, UnreadableDocumentError, UnsupportedFormatError
+from indexer.office import load_docx, load_odt, load_pptx, load_xlsx
+from indexer.pdf import load_pdf
 from indexer.schemas import LoadedDocument, Section
 from ragtune.settings import IndexSettings
 
@@ -24,6 +28,7 @@ FORMATS: dict[str, str] = {
     ".txt": "text", ".text": "text", ".rst": "text",
     ".html": "html", ".htm": "html", ".xhtml": "html",
     ".pdf": "pdf",
+    ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx", ".xlsm": "xlsx", ".odt": "odt",
     ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
     ".csv": "csv",
 }
@@ -137,36 +142,6 @@ def load_html(data: bytes, filename: str, _config: IndexSettings) -> list[Loaded
                            sections=sections, format="html", metadata=extra)]
 
 
-def load_pdf(data: bytes, filename: str, _config: IndexSettings) -> list[LoadedDocument]:
-    """Text of every page via pypdf, one section per page (headings are not marked in PDF)."""
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise UnreadableDocumentError(f"{filename}: the PDF is encrypted with a password")
-        pages = [page.extract_text() or "" for page in reader.pages]
-        info = reader.metadata
-        title = str(info.title).strip() if info and info.title else ""
-    except UnreadableDocumentError:
-        raise
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise UnreadableDocumentError(f"{filename}: not a readable PDF ({exc})") from None
-    if not any(p.strip() for p in pages):
-        raise EmptyDocumentError(
-            f"{filename}: the PDF has no extractable text (scanned images need OCR first)")
-    from indexer.cleaning import fix_pdf_text, strip_repeated_lines
-
-    pages = strip_repeated_lines([fix_pdf_text(page) for page in pages])
-    sections = [Section(title=f"page {n}", text=text) for n, text in enumerate(pages, 1)
-                if text.strip()]
-    if not title or title.lower() in {"untitled", "microsoft word"}:
-        first = next((line.strip() for s in sections for line in s.text.splitlines() if line.strip()), "")
-        title = first[:120] if first else PurePath(filename).stem
-    return [LoadedDocument(title=title, sections=sections, format="pdf")]
-
-
 def _first_field(record: dict[str, Any], names: list[str]) -> tuple[str | None, Any]:
     for name in names:
         value = record.get(name)
@@ -252,6 +227,7 @@ def load_csv(data: bytes, filename: str, config: IndexSettings) -> list[LoadedDo
 
 LOADERS: dict[str, Callable[[bytes, str, IndexSettings], list[LoadedDocument]]] = {
     "markdown": load_markdown, "text": load_text, "html": load_html, "pdf": load_pdf,
+    "docx": load_docx, "pptx": load_pptx, "xlsx": load_xlsx, "odt": load_odt,
     "json": load_json, "jsonl": load_jsonl, "csv": load_csv,
 }
 

@@ -57,9 +57,9 @@ def test_index_cli_errors_are_one_line(home_with_models: Path, tmp_path: Path):
     assert missing.stderr.strip().splitlines()[-1].startswith("error: no document")
     assert "Traceback" not in missing.stderr
 
-    bad = tmp_path / "slides.pptx"
+    bad = tmp_path / "slides.key"
     bad.write_bytes(b"PK\x03\x04")
     failed = ragtune("add", str(bad), check=False)
     assert failed.returncode == 2 and "Traceback" not in failed.stderr
-    assert "unsupported format '.pptx'" in failed.stderr
+    assert "unsupported format '.key'" in failed.stderr
     assert "error: 1 of 1 files could not be indexed" in failed.stderr

@@ -108,7 +108,7 @@ def test_bad_input_is_reported_and_changes_nothing(tmp_path: Path, embedder_path
     broken_pdf = bad / "broken.pdf"
     bad.mkdir()
     broken_pdf.write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog")
-    unknown = write(bad, "slides.pptx", "not supported")
+    unknown = write(bad, "slides.key", "not supported")
     empty = write(bad, "empty.md", "   \n\n")
     huge = write(bad, "huge.txt", "roof tiles " * 2_000)
     unreadable = write(bad, "locked.txt", "secret")
@@ -116,7 +116,7 @@ def test_bad_input_is_reported_and_changes_nothing(tmp_path: Path, embedder_path
     changed = write(tmp_path / "docs", "roofs.md", ROOFS + "\nThis change must not be lost.\n")
     changed.write_text(ROOFS)  # unchanged content after all
 
-    expected = {"broken.pdf": 400, "slides.pptx": 415, "empty.md": 422, "huge.txt": 413}
+    expected = {"broken.pdf": 400, "slides.key": 415, "empty.md": 422, "huge.txt": 413}
     paths = [broken_pdf, unknown, empty, huge]
     if os.geteuid() != 0:  # root reads a file with mode 000 anyway
         expected["locked.txt"] = 400
