@@ -21,26 +21,49 @@ _BOILERPLATE = re.compile(
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 # Glyph codes PDF extractors (pypdf, PDFium) return for TeX fonts in T1 (Cork) encoding that lack
-# a ToUnicode map (measured on pdflatex output, see benchmarks/bench_indexer_extractors.py), the
-# Unicode ligature code points, and PDFium's U+FFFE, which marks a hyphen at a line end that it
-# has already joined to the next line ("con\ufffetrol"); control characters never belong in text.
+# a ToUnicode map (measured on pdflatex output, see benchmarks/bench_indexer_extractors.py), and
+# the Unicode ligature code points; control characters never belong in extracted text.
 _PDF_GLYPHS = str.maketrans({
-    "\r": "\n", "\ufffe": None,
+    "\r": "\n",
     "\x1b": "ff", "\x1c": "fi", "\x1d": "fl", "\x1e": "ffi", "\x1f": "ffl",
     "\x15": "\u2013", "\x16": "\u2014",
     "\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
     "\ufb05": "st", "\ufb06": "st",
 })
 _WRAPPED_LINE = re.compile(r"(?<=[^\s.!?:;])[ \t]*\n(?=[a-zåäöéü(])")
+# A hyphen at a line end: "con-\n" (pypdf, pdfminer) or "con\ufffe" (PDFium marks the hyphen with
+# U+FFFE and has already joined the lines), followed by the word's lower-case rest.
+_LINE_END_HYPHEN = re.compile(r"(\w+)(?:-[ \t]*\n|\ufffe)(?=([a-zåäöéü]\w*))")
 
 
-def fix_pdf_text(text: str) -> str:
+def pdf_vocabulary(texts: list[str]) -> set[str]:
+    """Lower-cased words of a document's pages, without the pieces of words broken at line ends."""
+    words: set[str] = set()
+    for text in texts:
+        unbroken = re.sub(r"\w+(?:-[ \t]*\r?\n|\ufffe)\w+", " ", text)
+        words.update(_WORD.findall(unbroken.lower()))
+    return words
+
+
+def _rejoin(found: re.Match[str], words: set[str] | None, keep_hyphens: bool) -> str:
+    first, rest = found.group(1), found.group(2)
+    if keep_hyphens or (words is not None and rest.lower() in words
+                        and (first + rest).lower() not in words):
+        return f"{first}-"  # a compound at a line end: "twenty-two", "high-pressure"
+    return first  # a word hyphenated at a syllable: "con-trol"
+
+
+def fix_pdf_text(text: str, words: set[str] | None = None, keep_hyphens: bool = False) -> str:
     """Repair PDF extraction artefacts: TeX ligature glyph codes, hyphenation and wrapped lines.
 
-    Words hyphenated at a line end are joined again (also where PDFium marked the hyphen with
-    U+FFFE), and a line break inside a sentence becomes a space.
+    A word hyphenated at a line end is joined again ("con-trol" → "control"), unless
+    ``keep_hyphens`` (the producer never hyphenates by itself: browsers, office suites) or
+    ``words`` (the document's vocabulary, ``pdf_vocabulary``) says the hyphen belongs there: the
+    part after it is a word of its own elsewhere in the document and the joined form is not
+    ("twenty-two", "fifty-five"). A line break inside a sentence becomes a space.
     """
-    text = re.sub(r"(\w)-[ \t]*\n(?=[a-zåäöéü])", r"\1", text.replace("\r\n", "\n").translate(_PDF_GLYPHS))
+    text = text.replace("\r\n", "\n").translate(_PDF_GLYPHS)
+    text = _LINE_END_HYPHEN.sub(lambda found: _rejoin(found, words, keep_hyphens), text)
     return _WRAPPED_LINE.sub(" ", text)
 
 

@@ -67,16 +67,22 @@ class _Sections:
         return [s for s in self.sections if s.text]
 
 
-def _table_lines(rows: Iterable[list[str]]) -> str:
-    """Table rows as lines of cells joined by " | " (merged cells, repeated by the libraries, once)."""
+def _table_lines(rows: Iterable[list[str]], merged: bool = True) -> str:
+    """Table rows as lines of cells joined by " | ", trailing empty cells dropped.
+
+    ``merged``: a cell equal to its left neighbour is written once (python-docx and python-pptx
+    repeat a horizontally merged cell for every grid column it spans).
+    """
     lines = []
     for row in rows:
         cells: list[str] = []
         for cell in row:
             cell = " ".join(cell.split())
-            if not cells or cell != cells[-1]:
+            if not (merged and cells and cell == cells[-1]):
                 cells.append(cell)
-        if any(cells):
+        while cells and not cells[-1]:
+            cells.pop()
+        if cells:
             lines.append(" | ".join(cells))
     return "\n".join(lines)
 
@@ -192,7 +198,7 @@ def sheet_text(rows: list[list[str]]) -> str:
     has_header = len(rows) > 1 and width > 1 and all(header) and not any(
         re.fullmatch(r"[-+]?[\d.,]+", cell) for cell in header)
     if not has_header:
-        return _table_lines(rows)
+        return _table_lines(rows, merged=False)
     lines = [" | ".join(f"{name}: {value}" for name, value in zip(header, row) if value)
              for row in rows[1:]]
     return "\n".join(line for line in lines if line)

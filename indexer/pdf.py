@@ -24,6 +24,10 @@ _PDFIUM = threading.Lock()
 
 _NUMBERING = r"(?:(?:chapter|section|appendix|part)\s+)?(?:[0-9IVXLC]+|[A-Z])?(?:\.[0-9]+)*\.?\s*"
 _PLACEHOLDER_TITLES = {"untitled", "microsoft word", "title"}
+_TYPESETTERS = re.compile(r"tex|dvipdf", re.IGNORECASE)
+"""Producers that hyphenate words by themselves (pdfTeX, XeTeX's xdvipdfmx, LuaTeX). Browsers and
+office suites break lines only at hyphens the text has (unless the author turned hyphenation on),
+so there a hyphen at a line end is kept."""
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,19 @@ class OutlineEntry:
     page: int
 
 
-def read_pdf(data: bytes, filename: str) -> tuple[list[str], list[OutlineEntry], str]:
-    """Page texts, outline entries and the metadata title of a PDF; raises on unreadable input."""
+@dataclass(frozen=True)
+class PdfContent:
+    """What the loader reads from a PDF."""
+
+    pages: list[str]
+    outline: list[OutlineEntry]
+    title: str
+    producer: str
+    """The metadata's Producer and Creator, e.g. "pdfTeX-1.40.24 TeX", "Skia/PDF m156 …"."""
+
+
+def read_pdf(data: bytes, filename: str) -> PdfContent:
+    """Page texts, outline, title and producer of a PDF; raises UnreadableDocumentError."""
     import pypdfium2 as pdfium
 
     with _PDFIUM:
@@ -50,15 +65,16 @@ def read_pdf(data: bytes, filename: str) -> tuple[list[str], list[OutlineEntry],
         try:
             pages = [_page_text(pdf, index) for index in range(len(pdf))]
             outline = _outline(pdf, len(pages))
-            title = (pdf.get_metadata_dict(skip_empty=True).get("Title") or "").strip()
+            info = pdf.get_metadata_dict(skip_empty=True)
         except (pdfium.PdfiumError, ValueError, OSError) as exc:
             raise UnreadableDocumentError(f"{filename}: not a readable PDF ({exc})") from None
         finally:
             pdf.close()
-    return pages, outline, title
+    return PdfContent(pages=pages, outline=outline, title=(info.get("Title") or "").strip(),
+                      producer=f"{info.get('Producer', '')} {info.get('Creator', '')}".strip())
 
 
-def _page_text(pdf, index: int) -> str:  # noqa: ANN001 - pypdfium2.PdfDocument, imported lazily
+def _page_text(pdf, index: int) -> str:
     page = pdf[index]
     try:
         textpage = page.get_textpage()
@@ -70,7 +86,7 @@ def _page_text(pdf, index: int) -> str:  # noqa: ANN001 - pypdfium2.PdfDocument,
         page.close()
 
 
-def _outline(pdf, page_count: int) -> list[OutlineEntry]:  # noqa: ANN001 - see _page_text
+def _outline(pdf, page_count: int) -> list[OutlineEntry]:
     entries = []
     for bookmark in pdf.get_toc(max_depth=16):
         title = " ".join((bookmark.get_title() or "").split())
@@ -134,14 +150,17 @@ def outline_sections(pages: list[str], outline: list[OutlineEntry]) -> list[Sect
 
 def load_pdf(data: bytes, filename: str, _config: IndexSettings) -> list[LoadedDocument]:
     """A PDF as one document: outline sections (or one per page), running headers removed."""
-    from indexer.cleaning import fix_pdf_text, strip_repeated_lines
+    from indexer.cleaning import fix_pdf_text, pdf_vocabulary, strip_repeated_lines
 
-    pages, outline, title = read_pdf(data, filename)
+    content = read_pdf(data, filename)
+    pages, title = content.pages, content.title
     if not any(page.strip() for page in pages):
         raise EmptyDocumentError(
             f"{filename}: the PDF has no extractable text (scanned images need OCR first)")
-    pages = strip_repeated_lines([fix_pdf_text(page) for page in pages])
-    sections = outline_sections(pages, outline) if outline else []
+    words = pdf_vocabulary(pages)
+    keep_hyphens = bool(content.producer) and not _TYPESETTERS.search(content.producer)
+    pages = strip_repeated_lines([fix_pdf_text(page, words, keep_hyphens) for page in pages])
+    sections = outline_sections(pages, content.outline) if content.outline else []
     if not any(section.title for section in sections):
         sections = [Section(title=f"page {n}", text=text) for n, text in enumerate(pages, 1)
                     if text.strip()]
