@@ -1,29 +1,51 @@
 """Compare text extractors on the shipped real files (tests/data/docs) against their known text.
 
-PDF: pypdf (plain and layout mode), pypdf + ragtune's repair (what the loader uses), pdfminer.six
-and pypdfium2 when installed. HTML: trafilatura as the loader calls it, trafilatura defaults,
-jusText, and a naive ``lxml`` text_content() of the whole page as the baseline.
+PDF: one manual (tests/data/docs/src/ventilation-manual.*) from seven producers (pdfTeX two- and
+one-column, pdfTeX with cm-super fonts, XeLaTeX, LuaLaTeX, LibreOffice, Chromium) plus the older
+three test PDFs, through pypdf, pdfminer.six, pypdfium2 (each raw), pypdf + ragtune's repair (the
+loader before pypdfium2) and ragtune's loader (pypdfium2 + repair + outline sections).
+HTML: trafilatura as the loader calls it, trafilatura defaults, jusText, and a naive ``lxml``
+text_content() of the whole page. Office (DOCX, ODT, PPTX, XLSX written by LibreOffice): ragtune's
+loaders, and markitdown when ``--markitdown-python`` names an interpreter that has it (it is no
+dependency of ragtune: markitdown pulls in magika + onnxruntime and has no ODT reader).
 
-Metric: word-level recall (share of the reference words found, as a multiset), precision (share
-of extracted words that belong to the reference: navigation and boilerplate lower it) and F1;
-plus "broken": words of the reference that only appear mangled (ligatures, hyphenation).
-Run:  .venv/bin/python benchmarks/bench_indexer_extractors.py
-Writes benchmarks/results/indexer_extractors.md and .json.
+Metrics:
+- word-level recall (share of the reference words found, as a multiset), precision (share of
+  extracted words that belong to the reference: navigation, running headers and page numbers
+  lower it) and F1;
+- glued-word rate: an extracted token (lower-cased run of letters and digits) that is no word of
+  the reference but splits into two or more reference words ("fitasilencerofatleast") is glued
+  (numbers never are; pieces are at least two letters long, or "a");
+  the rate is the share of words that came out glued to a neighbour:
+  Σ pieces of glued tokens / (tokens − glued tokens + Σ pieces). 0 is perfect. (The issue's
+  66-page manual: 2,159 of 9,394 words glued = 23 %.)
+- fi/fl/ff words lost: reference words with a ligature that are missing (TeX glyph codes);
+- ms: extraction time of the file (median of 3, one thread; a shared machine: read ratios);
+  markitdown's includes its interpreter's start (a subprocess), so only its quality compares.
+
+Run:  .venv/bin/python benchmarks/bench_indexer_extractors.py [--markitdown-python PATH]
+Writes benchmarks/results/indexer_extractors.md, .json and .png.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import re
+import statistics
+import subprocess
+import time
 from collections import Counter
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "tests" / "data" / "docs"
+SRC = DOCS / "src"
 RESULTS = REPO / "benchmarks" / "results"
-WORD = re.compile(r"[a-z0-9åäöé]+")
+WORD = re.compile(r"[a-z0-9åäöéü]+")
 
 
 def words(text: str) -> Counter[str]:
@@ -37,6 +59,35 @@ def scores(reference: str, extracted: str) -> dict[str, float]:
     precision = common / max(sum(got.values()), 1)
     f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
     return {"recall": recall, "precision": precision, "f1": f1}
+
+
+def glued_rate(reference: str, extracted: str) -> tuple[float, list[str]]:
+    """Share of words glued to a neighbour (see the docstring) and a few glued tokens."""
+    vocabulary = set(words(reference))
+
+    def pieces(token: str) -> int | None:
+        @cache
+        def fewest(start: int) -> int | None:
+            if start == len(token):
+                return 0
+            options = [rest + 1 for end in range(start + 1, len(token) + 1)
+                       if token[start:end] in vocabulary and (end - start > 1 or token[start] == "a")
+                       and (rest := fewest(end)) is not None]
+            return min(options, default=None)
+        return fewest(0)
+
+    tokens = WORD.findall(extracted.lower())
+    glued = [(t, n) for t in tokens
+             if t not in vocabulary and not t.isdigit() and (n := pieces(t) or 0) >= 2]
+    glued_words = sum(n for _, n in glued)
+    total = len(tokens) - len(glued) + glued_words
+    return glued_words / max(total, 1), [t for t, _ in glued[:4]]
+
+
+def mangled(reference: str, extracted: str) -> int:
+    """Reference words containing fi/fl/ff that are missing from the extracted text."""
+    got = words(extracted)
+    return len([w for w in words(reference) if re.search("ffi|ffl|ff|fi|fl", w) and w not in got])
 
 
 # --- references: the text each file really holds -------------------------------------------
@@ -58,10 +109,48 @@ def latex_text(tex: str) -> str:
     return body.replace("--", "–")
 
 
+def odf_text(name: str) -> str:
+    """All text of a flat OpenDocument source (the slides' and the workbook's known text)."""
+    import lxml.etree
+
+    tree = lxml.etree.parse(str(SRC / name))
+    ns = {"text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0"}
+    return "\n".join("".join(p.itertext()) for p in tree.iterfind(".//text:p", ns))
+
+
+def manual() -> str:
+    return html_text((SRC / "ventilation-manual.html").read_text(), "//body")
+
+
+PRODUCERS: dict[str, str] = {
+    "ventilation-manual-pdftex-twocolumn.pdf": "pdfTeX 1.40, two columns, Latin Modern, microtype",
+    "ventilation-manual-pdftex-onecolumn.pdf": "pdfTeX 1.40, one column, Computer Modern (OT1)",
+    "ventilation-manual-pdftex-cmsuper.pdf": "pdfTeX 1.40, two columns, cm-super (T1)",
+    "ventilation-manual-xelatex.pdf": "XeLaTeX (xdvipdfmx), two columns, Latin Modern OpenType",
+    "ventilation-manual-lualatex.pdf": "LuaLaTeX 1.15, two columns, Latin Modern OpenType",
+    "ventilation-manual-libreoffice.pdf": "LibreOffice Writer 7.4",
+    "ventilation-manual-chromium.pdf": "Chromium 156 (Skia/PDF)",
+    "heat-pump-latex.pdf": "pdfTeX 1.40, T1 bitmap (Type 3) fonts, no outline",
+    "bathroom-libreoffice.pdf": "LibreOffice Writer 7.4",
+    "kitchen-chromium.pdf": "Chromium 156 (Skia/PDF)",
+    "bathroom-libreoffice.docx": "LibreOffice 7.4 (from HTML)",
+    "kitchen-libreoffice.odt": "LibreOffice 7.4 (from HTML)",
+    "heat-pump-slides-libreoffice.pptx": "LibreOffice Impress 7.4",
+    "faq-workbook-libreoffice.xlsx": "LibreOffice Calc 7.4",
+    "winter-roof-hugo.html": "Hugo (PaperMod)",
+    "windows-wordpress.html": "WordPress",
+    "warranty-sphinx.html": "Sphinx (Alabaster)",
+}
+
 REFERENCES: dict[str, Callable[[], str]] = {
-    "heat-pump-latex.pdf": lambda: latex_text((DOCS / "src" / "heat-pump.tex").read_text()),
-    "bathroom-libreoffice.pdf": lambda: html_text((DOCS / "src" / "bathroom.html").read_text(), "//body"),
-    "kitchen-chromium.pdf": lambda: html_text((DOCS / "src" / "kitchen.html").read_text(), "//body"),
+    **{name: manual for name in PRODUCERS if name.startswith("ventilation-manual-")},
+    "heat-pump-latex.pdf": lambda: latex_text((SRC / "heat-pump.tex").read_text()),
+    "bathroom-libreoffice.pdf": lambda: html_text((SRC / "bathroom.html").read_text(), "//body"),
+    "kitchen-chromium.pdf": lambda: html_text((SRC / "kitchen.html").read_text(), "//body"),
+    "bathroom-libreoffice.docx": lambda: html_text((SRC / "bathroom.html").read_text(), "//body"),
+    "kitchen-libreoffice.odt": lambda: html_text((SRC / "kitchen.html").read_text(), "//body"),
+    "heat-pump-slides-libreoffice.pptx": lambda: odf_text("heat-pump-slides.fodp"),
+    "faq-workbook-libreoffice.xlsx": lambda: odf_text("faq-workbook.fods"),
     "winter-roof-hugo.html": lambda: html_text((DOCS / "winter-roof-hugo.html").read_text(),
                                                "//h1 | //div[@class='post-content']"),
     "windows-wordpress.html": lambda: html_text((DOCS / "windows-wordpress.html").read_text(),
@@ -78,10 +167,13 @@ def pypdf_plain(data: bytes) -> str:
     return "\n".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(data)).pages)
 
 
-def pypdf_layout(data: bytes) -> str:
+def pypdf_repaired(data: bytes) -> str:
+    """What ragtune's loader did before pypdfium2: pypdf, then the ligature / hyphen repair."""
     from pypdf import PdfReader
 
-    return "\n".join(p.extract_text(extraction_mode="layout") or "" for p in PdfReader(io.BytesIO(data)).pages)
+    from indexer.cleaning import fix_pdf_text
+
+    return "\n".join(fix_pdf_text(p.extract_text() or "") for p in PdfReader(io.BytesIO(data)).pages)
 
 
 def ragtune_loader(name: str) -> Callable[[bytes], str]:
@@ -106,7 +198,10 @@ def pdfium_text(data: bytes) -> str:
     import pypdfium2
 
     pdf = pypdfium2.PdfDocument(data)
-    return "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    try:
+        return "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    finally:
+        pdf.close()
 
 
 def trafilatura_default(data: bytes) -> str:
@@ -131,63 +226,153 @@ def naive_lxml(data: bytes) -> str:
     return tree.text_content()
 
 
+def markitdown_with(python: str, name: str) -> Callable[[bytes], str]:
+    def extract(_data: bytes) -> str:
+        done = subprocess.run([python, "-m", "markitdown", str(DOCS / name)], capture_output=True,
+                              text=True, timeout=120, check=True)
+        return done.stdout
+    return extract
+
+
 def available(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
 
 
-def extractors_for(name: str) -> dict[str, Callable[[bytes], str]]:
-    if name.endswith(".pdf"):
-        found = {"pypdf": pypdf_plain, "pypdf layout": pypdf_layout,
-                 "ragtune (pypdf + repair)": ragtune_loader(name)}
-        if available("pdfminer"):
-            found["pdfminer.six"] = pdfminer_text
-        if available("pypdfium2"):
-            found["pypdfium2"] = pdfium_text
+LOADER = "ragtune loader"
+
+
+def extractors_for(name: str, markitdown_python: str | None) -> dict[str, Callable[[bytes], str]]:
+    suffix = Path(name).suffix
+    if suffix == ".pdf":
+        return {"pypdf": pypdf_plain, "pdfminer.six": pdfminer_text, "pypdfium2": pdfium_text,
+                "pypdf + repair (old loader)": pypdf_repaired,
+                f"{LOADER} (pypdfium2 + repair)": ragtune_loader(name)}
+    if suffix in {".docx", ".odt", ".pptx", ".xlsx"}:
+        found = {LOADER: ragtune_loader(name)}
+        if markitdown_python and suffix != ".odt":
+            found["markitdown"] = markitdown_with(markitdown_python, name)
         return found
-    found = {"ragtune (trafilatura md)": ragtune_loader(name),
+    found = {f"{LOADER} (trafilatura md)": ragtune_loader(name),
              "trafilatura default": trafilatura_default, "lxml whole page": naive_lxml}
     if available("justext"):
         found["jusText"] = justext_text
     return found
 
 
-def mangled(reference: str, extracted: str) -> int:
-    """Reference words containing fi/fl/ff that are missing while a glyph-code form is present."""
-    got = words(extracted)
-    suspects = [w for w in words(reference) if re.search("ffi|ffl|ff|fi|fl", w) and w not in got]
-    return len(suspects)
+def timed(extract: Callable[[bytes], str], data: bytes) -> tuple[str, float]:
+    times, text = [], ""
+    for _ in range(3):
+        start = time.perf_counter()
+        text = extract(data)
+        times.append(time.perf_counter() - start)
+    return text, statistics.median(times) * 1000
 
 
-def main() -> None:
-    rows = []
+def measure(markitdown_python: str | None) -> list[dict]:
+    rows: list[dict] = []
     for name, reference_of in REFERENCES.items():
         reference = reference_of()
         data = (DOCS / name).read_bytes()
-        for extractor, extract in extractors_for(name).items():
+        for extractor, extract in extractors_for(name, markitdown_python).items():
+            row = {"file": name, "producer": PRODUCERS[name], "extractor": extractor}
             try:
-                text = extract(data)
+                text, ms = timed(extract, data)
             except Exception as exc:  # noqa: BLE001 - a failing extractor is a result too
-                rows.append({"file": name, "extractor": extractor, "error": str(exc)[:80]})
+                rows.append({**row, "error": str(exc)[:80]})
                 continue
-            rows.append({"file": name, "extractor": extractor, **scores(reference, text),
-                         "ligature_words_lost": mangled(reference, text)})
-    lines = ["| file | extractor | recall | precision | F1 | fi/fl/ff words lost |", "|---|---|---|---|---|---|"]
+            rate, examples = glued_rate(reference, text)
+            rows.append({**row, **scores(reference, text), "glued_rate": rate,
+                         "glued_examples": examples, "ligature_words_lost": mangled(reference, text),
+                         "ms": ms})
+    return rows
+
+
+def table(rows: list[dict], kind: Callable[[str], bool]) -> str:
+    lines = ["| file | producer | extractor | recall | precision | F1 | glued words | fi/fl/ff lost "
+             "| ms | glued examples |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        if not kind(r["file"]):
+            continue
         if "error" in r:
-            lines.append(f"| {r['file']} | {r['extractor']} | error: {r['error']} | | | |")
-        else:
-            lines.append(f"| {r['file']} | {r['extractor']} | {r['recall']:.3f} | {r['precision']:.3f} "
-                         f"| {r['f1']:.3f} | {r['ligature_words_lost']} |")
-    table = "\n".join(lines)
-    print(table)
+            lines.append(f"| {r['file']} | {r['producer']} | {r['extractor']} | error: {r['error']} "
+                         "| | | | | | |")
+            continue
+        examples = ", ".join(f"`{e[:40]}`" for e in r["glued_examples"])
+        lines.append(f"| {r['file']} | {r['producer']} | {r['extractor']} | {r['recall']:.3f} | "
+                     f"{r['precision']:.3f} | {r['f1']:.3f} | {100 * r['glued_rate']:.1f} % | "
+                     f"{r['ligature_words_lost']} | {r['ms']:.1f} | {examples} |")
+    return "\n".join(lines)
+
+
+def summary(rows: list[dict]) -> str:
+    """Per PDF library: mean F1, mean and worst glued-word rate, total fi/fl/ff lost, time."""
+    lines = ["| PDF extractor | mean F1 | mean glued words | worst glued words (file) | fi/fl/ff lost "
+             "| total ms |", "|---|---|---|---|---|---|"]
+    pdf_rows = [r for r in rows if r["file"].endswith(".pdf") and "error" not in r]
+    for extractor in dict.fromkeys(r["extractor"] for r in pdf_rows):
+        mine = [r for r in pdf_rows if r["extractor"] == extractor]
+        worst = max(mine, key=lambda r: r["glued_rate"])
+        lines.append(f"| {extractor} | {statistics.mean(r['f1'] for r in mine):.3f} | "
+                     f"{100 * statistics.mean(r['glued_rate'] for r in mine):.2f} % | "
+                     f"{100 * worst['glued_rate']:.1f} % ({worst['file']}) | "
+                     f"{sum(r['ligature_words_lost'] for r in mine)} | "
+                     f"{sum(r['ms'] for r in mine):.0f} |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pdf_rows = [r for r in rows if r["file"].endswith(".pdf") and "error" not in r]
+    files = list(dict.fromkeys(r["file"] for r in pdf_rows))
+    extractors = list(dict.fromkeys(r["extractor"] for r in pdf_rows))
+    fig, axes = plt.subplots(2, 1, figsize=(12, 8), sharex=True)
+    width = 0.8 / len(extractors)
+    for i, extractor in enumerate(extractors):
+        by_file = {r["file"]: r for r in pdf_rows if r["extractor"] == extractor}
+        xs = [j + (i - (len(extractors) - 1) / 2) * width for j in range(len(files))]
+        axes[0].bar(xs, [100 * by_file[f]["glued_rate"] for f in files], width, label=extractor)
+        axes[1].bar(xs, [by_file[f]["f1"] for f in files], width, label=extractor)
+    axes[0].set_ylabel("glued words (%)")
+    axes[0].set_title("PDF text extraction by producer: glued words (lower is better)")
+    axes[1].set_ylabel("word F1 vs known text")
+    axes[1].set_ylim(0.75, 1.0)
+    axes[1].set_title("Extraction F1 (higher is better)")
+    axes[1].set_xticks(range(len(files)))
+    axes[1].set_xticklabels([f.removesuffix(".pdf").replace("ventilation-manual-", "manual ")
+                             for f in files], rotation=30, ha="right")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--markitdown-python", help="a Python interpreter with markitdown installed")
+    args = parser.parse_args()
+    rows = measure(args.markitdown_python)
+    pdf = table(rows, lambda f: f.endswith(".pdf"))
+    office = table(rows, lambda f: f.endswith((".docx", ".odt", ".pptx", ".xlsx")))
+    html = table(rows, lambda f: f.endswith(".html"))
+    overview = summary(rows)
+    print(overview, pdf, office, html, sep="\n\n")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "indexer_extractors.json").write_text(json.dumps(rows, indent=2))
+    (RESULTS / "indexer_extractors.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False))
+    plot(rows, RESULTS / "indexer_extractors.png")
     (RESULTS / "indexer_extractors.md").write_text(
         "# Text extraction quality on the shipped test files\n\n"
-        "Word recall / precision against the files' known text (see the script's docstring).\n\n"
-        + table + "\n")
+        "Word recall / precision / F1 against the files' known text, glued-word rate and time "
+        "(definitions in `benchmarks/bench_indexer_extractors.py`). Files and how each was made: "
+        "`tests/data/docs/README.md`.\n\n"
+        "## PDF libraries over all ten PDFs\n\n" + overview + "\n\n"
+        "![glued words and F1 per producer and library](indexer_extractors.png)\n\n"
+        "## PDF, per producer\n\n" + pdf + "\n\n## Office documents\n\n" + office
+        + "\n\n## HTML\n\n" + html + "\n")
 
 
 if __name__ == "__main__":

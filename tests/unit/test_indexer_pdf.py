@@ -52,12 +52,13 @@ def glued_tokens(text: str, vocabulary: set[str]) -> list[str]:
             if start == len(token):
                 return 0
             options = [rest + 1 for end in range(start + 1, len(token) + 1)
-                       if token[start:end] in vocabulary and (rest := fewest(end)) is not None]
+                       if token[start:end] in vocabulary and (end - start > 1 or token[start] == "a")
+                       and (rest := fewest(end)) is not None]
             return min(options, default=None)
         return fewest(0)
 
     return [t for t in WORD.findall(text.lower())
-            if t not in vocabulary and (pieces(t) or 0) >= 2]
+            if t not in vocabulary and not t.isdigit() and (pieces(t) or 0) >= 2]
 
 
 @pytest.mark.parametrize("name", MANUALS)
