@@ -290,8 +290,8 @@ def measure(markitdown_python: str | None) -> list[dict]:
 
 
 def table(rows: list[dict], kind: Callable[[str], bool]) -> str:
-    lines = ["| file | producer | extractor | recall | precision | F1 | glued words | fi/fl/ff lost "
-             "| ms | glued examples |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [("| file | producer | extractor | recall | precision | F1 | glued words | fi/fl/ff lost "
+              "| ms | glued examples |"), "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if not kind(r["file"]):
             continue
@@ -308,8 +308,8 @@ def table(rows: list[dict], kind: Callable[[str], bool]) -> str:
 
 def summary(rows: list[dict]) -> str:
     """Per PDF library: mean F1, mean and worst glued-word rate, total fi/fl/ff lost, time."""
-    lines = ["| PDF extractor | mean F1 | mean glued words | worst glued words (file) | fi/fl/ff lost "
-             "| total ms |", "|---|---|---|---|---|---|"]
+    lines = [("| PDF extractor | mean F1 | mean glued words | worst glued words (file) "
+              "| fi/fl/ff lost | total ms |"), "|---|---|---|---|---|---|"]
     pdf_rows = [r for r in rows if r["file"].endswith(".pdf") and "error" not in r]
     for extractor in dict.fromkeys(r["extractor"] for r in pdf_rows):
         mine = [r for r in pdf_rows if r["extractor"] == extractor]
