@@ -24,7 +24,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -198,7 +198,7 @@ class VLLMProcess:
                 raise EngineError(f"cannot start vLLM: {model_dir} holds no model (no config.json)")
             self.port = self.config.port or free_port(self.config.host)
             self.runs_dir.mkdir(parents=True, exist_ok=True)
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+            stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
             self.log_path = self.runs_dir / f"{self.log_prefix}-{stamp}.log"
             command = build_command(self.config, self.port)
             self._log_file = self.log_path.open("wb")

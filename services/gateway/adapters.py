@@ -16,6 +16,7 @@ from ragtune.errors import NotFoundError, RagtuneError
 from services.engines.base import AdapterExistsError, Engine, find_adapter_folder, not_an_adapter
 from services.gateway.errors import ForbiddenError
 from services.gateway.schemas import AdapterView
+from services.modes import Mode
 
 log = logging.getLogger("ragtune.gateway")
 DISCOVERABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -145,8 +146,10 @@ class AdapterRegistry:
         return next((n for n in names if allowed(n)), None)
 
 
-def no_adapter_error(mode: str) -> RagtuneError:
+def no_adapter_error(mode: Mode) -> RagtuneError:
+    """Mode ``mode`` needs an adapter and the caller has none (400)."""
+    without = "/".join(f"'{m}'" for m in Mode.answer_modes() if not m.uses_adapter)
     return RagtuneError(
         f"mode '{mode}' needs an adapter and none is loaded for this key; train one "
-        "(`ragtune train`), register it (POST /v1/adapters) or use mode 'base'/'rag'"
+        f"(`ragtune train`), register it (POST /v1/adapters) or use mode {without}"
     )

@@ -20,6 +20,9 @@ from ragtune.models import ModelNotFoundError
 from services.gateway.schemas import ErrorBody, ErrorResponse
 
 log = logging.getLogger("ragtune.gateway")
+ERROR_RESPONSES: dict[int | str, dict] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)}
+"""The error statuses every route may answer, for the OpenAPI schema (``responses=``)."""
 
 
 class AuthError(RagtuneError):

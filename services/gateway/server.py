@@ -54,7 +54,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
             if self.started and started:
                 state = started[0]
                 adapters = ", ".join(state.adapters.names()) or "none"
-                index = "ready" if state.store is not None else f"unavailable ({state.store_error})"
+                index = "ready" if state.index.store is not None else f"unavailable ({state.index.error})"
                 console.print(f"[green]ragtune gateway ready[/] at [bold]{url}[/]  engine {state.engine.kind} "
                               f"({state.engine.base_model}), adapters: {adapters}, index: {index}")
 
