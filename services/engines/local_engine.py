@@ -21,16 +21,16 @@ from services.engines.base import (
     AdapterExistsError,
     AdapterInfo,
     AdapterNotFoundError,
+    EngineDescription,
     EngineError,
     EngineHealth,
     EngineRequestError,
     GenerationRequest,
     GenerationResult,
     StreamDelta,
-    check_adapter_folder,
     collect_result,
-    is_full_model,
 )
+from training import adapter_folder
 
 _END = object()
 
@@ -113,6 +113,12 @@ class LocalEngine:
             self._full_models.clear()
             self._adapters.clear()
 
+    def alive(self) -> bool:
+        return True  # in process: up for as long as this process is
+
+    def describe(self) -> EngineDescription:
+        return EngineDescription(kind=self.kind)
+
     async def health(self) -> EngineHealth:
         ready = self._model is not None
         return EngineHealth(kind=self.kind, ready=ready, base_model=self.base_model,
@@ -127,7 +133,7 @@ class LocalEngine:
     def _load_adapter_sync(self, name: str, path: Path) -> None:
         from peft import PeftModel
 
-        if is_full_model(path):
+        if adapter_folder.is_full_model(path):
             self._full_models[name] = self._load_model(path)
             return
         if isinstance(self._model, PeftModel):
@@ -141,7 +147,7 @@ class LocalEngine:
             raise EngineError("the local engine is not started")
         if name == self.base_model or name in self._adapters:
             raise AdapterExistsError(f"adapter '{name}' is already loaded; unload it first")
-        path = check_adapter_folder(path)
+        path = adapter_folder.require(path, AdapterNotFoundError)
         async with self._lock:
             try:
                 await asyncio.to_thread(self._load_adapter_sync, name, path)

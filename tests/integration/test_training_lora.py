@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from ragtune.settings import Settings, TrainSettings
-from training.adapters import list_adapters, merge_adapter, read_card
+from training.adapter_folder import list_adapters, read_card
+from training.adapter_folder import merge as merge_adapter
 from training.chat_tokens import IGNORE_INDEX, encode_example
 from training.modeling import load_tokenizer
 from training.pipeline import TrainRequest, train_adapter
@@ -191,8 +192,8 @@ def test_qlora_trains_in_4bit(tmp_path: Path, models_dir: Path, tiny_data: Path)
 
 
 def test_full_fine_tune_writes_a_model_the_engines_serve(tmp_path: Path, models_dir: Path, tiny_data: Path) -> None:
-    from services.engines.base import is_full_model
     from services.engines.factory import discover_adapters
+    from training.adapter_folder import is_full_model
 
     settings = _settings(tmp_path / "home", models_dir, style_prompts=0)
     card = train_adapter(TrainRequest(data=tiny_data, name="tiny-full", method="full", max_steps=1), settings)
