@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import typer
+
+from indexer.schemas import SearchMode
 
 from ragtune.index import open_store
 from ragtune.settings import get_settings
@@ -139,7 +141,7 @@ def search(
     """Search the index; best chunks first."""
     with open_store(get_settings(), read_only=True) as store:
         hits = store.search(query, k=k, namespace=namespace, filters=parse_meta(filters) or None,
-                            mode=mode)
+                            mode=cast(SearchMode, mode))
     if as_json:
         fields = ("doc_id", "chunk_id", "title", "section", "source", "text", "score")  # what a script needs
         print(json.dumps({"results": [h.model_dump(include=set(fields)) for h in hits]}, indent=2,

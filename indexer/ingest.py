@@ -19,7 +19,7 @@ from indexer.catalog import NewDocument
 from indexer.errors import DocumentNotFoundError, IndexerError, UnreadableDocumentError
 from indexer.loaders import FORMATS
 from indexer.pipeline import PreparedDocument, prepare_file
-from indexer.schemas import AddReport, DocumentOutcome
+from indexer.schemas import AddReport, DocumentOutcome, OutcomeStatus
 
 if TYPE_CHECKING:
     from indexer.store import DocumentStore
@@ -66,7 +66,7 @@ def file_reader(path: Path, limit: int) -> Callable[[], bytes]:
     return reader
 
 
-def commit(store: DocumentStore, batch: list[tuple[PreparedDocument, str]], report: AddReport,
+def commit(store: DocumentStore, batch: list[tuple[PreparedDocument, OutcomeStatus]], report: AddReport,
            namespace: str) -> None:
     """Embed the batch's new chunks in one call, then store each document atomically."""
     catalog = store.writable()
@@ -97,7 +97,7 @@ def ingest(store: DocumentStore, files: Iterator[FileItem], total: int, *, names
     report = AddReport(namespace=namespace)
     with store.writing(namespace):
         chunker = store.chunker()
-        batch: list[tuple[PreparedDocument, str]] = []
+        batch: list[tuple[PreparedDocument, OutcomeStatus]] = []
         batch_chunks = 0
         origins: dict[str, set[str]] = {}
         last_save = time.perf_counter()

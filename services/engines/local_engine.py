@@ -219,7 +219,7 @@ class LocalEngine:
             model = self._model
             if request.adapter in self._full_models:
                 model = self._full_models[request.adapter]
-                context = contextlib.nullcontext()
+                context: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
             elif isinstance(model, PeftModel):
                 if request.adapter is None:
                     context = model.disable_adapter()

@@ -26,6 +26,7 @@ import weakref
 from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 from pydantic import BaseModel, Field
@@ -146,7 +147,7 @@ class VLLMProcess:
         self.start_seconds: float | None = None
         """How long the last start took until /health answered."""
         self._popen: subprocess.Popen[bytes] | None = None
-        self._log_file = None
+        self._log_file: BinaryIO | None = None
         self._launched_at = 0.0
         self._stopped = False
         self._lock = threading.Lock()

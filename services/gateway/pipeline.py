@@ -313,7 +313,7 @@ class AnswerPipeline:
                                          clock=clock, retrieval=retrieval))
         results = await asyncio.gather(*(self.answer(p) for p in plans))
         baseline = next((r for r in results if r.mode == COMPARE_BASELINE), None)
-        deltas = {r.mode: _delta(r, baseline) for r in results} if baseline else {}
+        deltas = {r.mode.value: _delta(r, baseline) for r in results} if baseline else {}
         return CompareResponse(id=request_id, question=query.question,
                                baseline=COMPARE_BASELINE if baseline else None,
                                results=list(results), deltas=deltas, skipped=skipped)
