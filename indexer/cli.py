@@ -9,7 +9,6 @@ from typing import Any, cast
 import typer
 
 from indexer.schemas import SearchMode
-
 from ragtune.index import open_store
 from ragtune.settings import get_settings
 

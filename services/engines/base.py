@@ -142,6 +142,25 @@ class EngineHealth(BaseModel):
     """Per-engine state when this engine is a pool; empty for a single engine."""
 
 
+class EngineBase:
+    """What every engine here shares: ``generate`` drains ``stream``; alive and described by its
+    kind unless it says more (an owned child process does)."""
+
+    kind: str
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta | GenerationResult]:
+        raise NotImplementedError
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        return await collect_result(self.stream(request))
+
+    def alive(self) -> bool:
+        return True
+
+    def describe(self) -> EngineDescription:
+        return EngineDescription(kind=self.kind)
+
+
 @runtime_checkable
 class Engine(Protocol):
     """A generation backend. All methods are safe to call from one asyncio event loop."""

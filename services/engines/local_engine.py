@@ -21,14 +21,13 @@ from services.engines.base import (
     AdapterExistsError,
     AdapterInfo,
     AdapterNotFoundError,
-    EngineDescription,
+    EngineBase,
     EngineError,
     EngineHealth,
     EngineRequestError,
     GenerationRequest,
     GenerationResult,
     StreamDelta,
-    collect_result,
 )
 from training import adapter_folder
 
@@ -57,7 +56,7 @@ def _make_streamer(tokenizer: Any, loop: asyncio.AbstractEventLoop, queue: async
     return _LoopStreamer()
 
 
-class LocalEngine:
+class LocalEngine(EngineBase):
     """Engine protocol over transformers + peft in this process (see module docstring)."""
 
     kind = "local"
@@ -112,12 +111,6 @@ class LocalEngine:
             self._tokenizer = None
             self._full_models.clear()
             self._adapters.clear()
-
-    def alive(self) -> bool:
-        return True  # in process: up for as long as this process is
-
-    def describe(self) -> EngineDescription:
-        return EngineDescription(kind=self.kind)
 
     async def health(self) -> EngineHealth:
         ready = self._model is not None
@@ -288,5 +281,3 @@ class LocalEngine:
                                finish_reason=finish, ttft_ms=(first - started) * 1000.0,
                                total_ms=(finished - started) * 1000.0)
 
-    async def generate(self, request: GenerationRequest) -> GenerationResult:
-        return await collect_result(self.stream(request))

@@ -38,6 +38,7 @@ from services.engines.base import (
     AdapterInfo,
     AdapterNotFoundError,
     Engine,
+    EngineBase,
     EngineDescription,
     EngineError,
     EngineHealth,
@@ -46,7 +47,6 @@ from services.engines.base import (
     GenerationRequest,
     GenerationResult,
     StreamDelta,
-    collect_result,
 )
 from training import adapter_folder
 
@@ -104,7 +104,7 @@ class Route:
         return self.tokens / self.seconds if self.seconds > 0 else None
 
 
-class EnginePool:
+class EnginePool(EngineBase):
     """Engine protocol over a base engine plus one engine per merged adapter (module docstring)."""
 
     kind = "pool"
@@ -408,5 +408,3 @@ class EnginePool:
             finally:
                 member.in_flight -= 1
 
-    async def generate(self, request: GenerationRequest) -> GenerationResult:
-        return await collect_result(self.stream(request))

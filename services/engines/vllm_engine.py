@@ -26,6 +26,7 @@ from services.engines.base import (
     AdapterExistsError,
     AdapterInfo,
     AdapterNotFoundError,
+    EngineBase,
     EngineDescription,
     EngineError,
     EngineHealth,
@@ -33,7 +34,6 @@ from services.engines.base import (
     GenerationRequest,
     GenerationResult,
     StreamDelta,
-    collect_result,
 )
 from services.engines.vllm_process import VLLMProcess
 from training import adapter_folder
@@ -60,7 +60,7 @@ def _message_in(text: str, status: int) -> str:
     return str(error)[:500]
 
 
-class VLLMEngine:
+class VLLMEngine(EngineBase):
     """Engine protocol over one vLLM server (see module docstring)."""
 
     kind = "vllm"
@@ -252,8 +252,6 @@ class VLLMEngine:
             ttft_ms=(first - started) * 1000.0, total_ms=(finished - started) * 1000.0,
         )
 
-    async def generate(self, request: GenerationRequest) -> GenerationResult:
-        return await collect_result(self.stream(request))
 
     @staticmethod
     def _request_error(status: int, body: str, model: str) -> EngineError:

@@ -71,13 +71,14 @@ def test_assistant_only_labels_on_real_token_ids(generator_path: Path, tiny_data
         Message(role="user", content="And in Malmö?"), Message(role="assistant", content="Hej! The same.")]})
     encoded = encode_example(multi, tokenizer, max_len=1024)
     assert len(encoded.input_ids) == len(encoded.labels)
-    labelled = [t for t, label in zip(encoded.input_ids, encoded.labels) if label != IGNORE_INDEX]
-    assert all(label in (IGNORE_INDEX, token) for token, label in zip(encoded.input_ids, encoded.labels))
+    labelled = [t for t, label in zip(encoded.input_ids, encoded.labels, strict=True) if label != IGNORE_INDEX]
+    assert all(label in (IGNORE_INDEX, token) for token, label in zip(encoded.input_ids, encoded.labels, strict=True))
     text = tokenizer.decode(labelled)
     end = tokenizer.eos_token  # <|im_end|>: the model learns to stop
     assert text == f"{example.messages[1].content}{end}\n" + f"Hej! The same.{end}\n"
     # nothing of the system prompt, the questions or the role headers is trained
-    masked = tokenizer.decode([t for t, label in zip(encoded.input_ids, encoded.labels) if label == IGNORE_INDEX])
+    pairs = zip(encoded.input_ids, encoded.labels, strict=True)
+    masked = tokenizer.decode([t for t, label in pairs if label == IGNORE_INDEX])
     assert example.messages[0].content in masked and "And in Malmö?" in masked
     assert "Hej!" not in masked
     assert encoded.labels[0] == IGNORE_INDEX
