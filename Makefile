@@ -2,6 +2,7 @@
 #   make demo   the gateway + web page on the bundled defaults (sample corpus indexed, sample adapter)
 #   make test   the whole test suite (unit + integration + e2e)
 #   make fast   the unit tests only (seconds)
+#   make lint   ruff (lint + format check) and mypy over the public modules; `make test` runs it first
 SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
@@ -13,7 +14,7 @@ PIP := $(BIN)/pip --disable-pip-version-check
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo serve test fast integration e2e bench clean-venv browser
+.PHONY: setup demo serve test fast lint integration e2e bench clean-venv browser
 
 setup: $(STAMP)
 
@@ -40,7 +41,12 @@ demo: setup
 serve: setup
 	$(BIN)/ragtune serve
 
-test: setup browser
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: setup lint browser
 	$(BIN)/ragtune models pull
 	$(BIN)/python -m pytest -m "unit or integration or e2e" $(PYTEST_ARGS)
 

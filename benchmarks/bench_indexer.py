@@ -1,7 +1,8 @@
 """Indexer benchmark: ingest throughput vs raw encode(), FAISS exact vs HNSW latency and recall,
 store query latency by mode, and size on disk.
 
-1. Ingest (median of alternating rounds): the sample corpus (Zaragoza FAQ, 39 Markdown documents) through ``DocumentStore.add_paths``
+1. Ingest (median of alternating rounds): the sample corpus (Zaragoza FAQ, 39 Markdown documents)
+   through ``DocumentStore.add_paths``
    (load, clean, chunk, embed, SQLite + FAISS) against ``SentenceTransformer.encode`` of exactly the
    same chunk texts with the same batch size, model already loaded for both. Goal ≥ 0.9×.
 2. Vector search at 10k and 100k vectors: exact (IndexFlatIP) vs HNSW (M=32, efConstruction=80,

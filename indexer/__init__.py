@@ -11,6 +11,7 @@ from indexer.errors import (
     EmptyDocumentError,
     IndexerError,
     IndexMismatchError,
+    IndexUnavailableError,
     InvalidRequestError,
     ReadOnlyIndexError,
     UnreadableDocumentError,
@@ -22,6 +23,6 @@ from indexer.store import DocumentStore
 __all__ = [
     "AddReport", "DocumentInfo", "DocumentNotFoundError", "DocumentOutcome", "DocumentStore",
     "DocumentTooLargeError", "EmptyDocumentError", "IndexMismatchError", "IndexStats",
-    "IndexerError", "InvalidRequestError", "ReadOnlyIndexError", "SearchHit",
+    "IndexUnavailableError", "IndexerError", "InvalidRequestError", "ReadOnlyIndexError", "SearchHit",
     "UnreadableDocumentError", "UnsupportedFormatError",
 ]

@@ -189,7 +189,8 @@ class Catalog:
                     (doc.doc_id, doc.namespace, chunk.position, chunk.section, chunk.text,
                      chunk.content_hash, embed_hash, chunk.tokens,
                      np.asarray(vector, dtype=np.float32).tobytes()))
-                new.append(int(cursor.lastrowid))
+                assert cursor.lastrowid is not None
+                new.append(cursor.lastrowid)
             self._bump(db, doc.namespace)
         return old, new
 

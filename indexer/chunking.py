@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from indexer.cleaning import content_hash
 from indexer.schemas import Chunk, Section
+from ragtune.neardup import content_hash
 
 _SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+(?=[\"'(\[]?[A-ZÅÄÖÉ0-9])")
 

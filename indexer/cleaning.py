@@ -1,11 +1,11 @@
-"""Cleaning: normalise whitespace, drop boilerplate lines, and drop duplicate chunks."""
+"""Cleaning: normalise whitespace, drop boilerplate lines and repair PDF text (duplicate chunks:
+``ragtune.neardup``)."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
-from collections import Counter, defaultdict
+from collections import Counter
 
 _INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
 _HYPHEN_BREAK = re.compile(r"(\w)-\n(\w)")
@@ -18,7 +18,6 @@ _BOILERPLATE = re.compile(
     r"accept (?:all )?cookies|cookie (?:policy|settings)|skip to (?:main )?content|"
     r"back to top|share (?:this|on)\b|print this page)",
     re.IGNORECASE)
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 # Glyph codes PDF extractors (pypdf, PDFium) return for TeX fonts in T1 (Cork) encoding that lack
 # a ToUnicode map (measured on pdflatex output, see benchmarks/bench_indexer_extractors.py), and
@@ -102,55 +101,3 @@ def strip_repeated_lines(pages: list[str], min_pages: int = 3, share: float = 0.
 def clean_text(text: str) -> str:
     """The full text clean-up applied to every section before chunking."""
     return normalize_text(drop_boilerplate_lines(normalize_text(text)))
-
-
-def content_hash(text: str) -> str:
-    """sha256 of whitespace-normalised, lower-cased text (equal for trivially different copies)."""
-    canonical = " ".join(_WORD.findall(text.lower()))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def shingles(text: str, size: int = 5) -> set[str]:
-    """Word ``size``-grams of ``text`` (the whole text as one shingle when it is shorter)."""
-    words = _WORD.findall(text.lower())
-    if len(words) <= size:
-        return {" ".join(words)} if words else set()
-    return {" ".join(words[i:i + size]) for i in range(len(words) - size + 1)}
-
-
-def duplicate_positions(texts: list[str], threshold: float = 0.9) -> set[int]:
-    """Indices of texts that repeat an earlier one exactly or nearly (shingle Jaccard ≥ threshold).
-
-    Candidates are found through an inverted index of shingles, so only texts sharing shingles
-    are compared.
-    """
-    duplicates: set[int] = set()
-    seen_hashes: set[str] = set()
-    kept_shingles: list[set[str]] = []
-    kept_index: list[int] = []
-    postings: dict[str, list[int]] = defaultdict(list)
-    for index, text in enumerate(texts):
-        digest = content_hash(text)
-        if digest in seen_hashes:
-            duplicates.add(index)
-            continue
-        grams = shingles(text)
-        shared: Counter[int] = Counter()
-        for gram in grams:
-            shared.update(postings.get(gram, ()))
-        near = False
-        for slot, common in shared.items():
-            union = len(grams) + len(kept_shingles[slot]) - common
-            if union and common / union >= threshold:
-                near = True
-                break
-        if near:
-            duplicates.add(index)
-            continue
-        seen_hashes.add(digest)
-        slot = len(kept_shingles)
-        kept_shingles.append(grams)
-        kept_index.append(index)
-        for gram in grams:
-            postings[gram].append(slot)
-    return duplicates

@@ -4,28 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 import typer
 
-if TYPE_CHECKING:
-    from indexer.store import DocumentStore
+from indexer.schemas import SearchMode
+from ragtune.index import open_store
+from ragtune.settings import get_settings
 
 index_app = typer.Typer(help="Index company documents and search them (FAISS + SQLite, hybrid).",
                         no_args_is_help=True)
-
-
-def open_store(*, read_only: bool = False) -> DocumentStore:
-    """The store of RAGTUNE_HOME/index with the configured embedder (and re-ranker, if any)."""
-    from indexer.store import DocumentStore
-    from ragtune.models import resolve
-    from ragtune.settings import get_settings
-
-    settings = get_settings()
-    embedder = resolve(settings.models.embedder, settings.models_dir)
-    reranker = resolve(settings.models.reranker, settings.models_dir) if settings.models.reranker else None
-    return DocumentStore.open(settings.index_dir, embedder, settings.index, read_only=read_only,
-                              reranker_path=reranker)
 
 
 def parse_meta(pairs: list[str] | None) -> dict[str, Any]:
@@ -69,7 +57,7 @@ def _print_report(report: Any, as_json: bool) -> None:
 def _add(paths: list[Path], namespace: str, metadata: dict[str, Any], as_json: bool) -> None:
     from ragtune.console import progress_bar
 
-    with open_store() as store, progress_bar("indexing") as update:
+    with open_store(get_settings()) as store, progress_bar("indexing") as update:
         report = store.add_paths(paths, namespace=namespace, metadata=metadata, progress=update)
     _print_report(report, as_json)
 
@@ -93,7 +81,6 @@ def add_sample(
     """Build the Zaragoza FAQ sample corpus (CC BY 4.0) into RAGTUNE_HOME/corpus/sample and index it."""
     from indexer.sample import ATTRIBUTION, build_sample_corpus
     from ragtune.console import console
-    from ragtune.settings import get_settings
 
     paths = build_sample_corpus(get_settings().home / "corpus" / "sample")
     console.print(f"sample corpus: {len(paths)} documents — {ATTRIBUTION}")
@@ -109,7 +96,7 @@ def remove(
     """Remove documents and all their chunks."""
     from ragtune.console import console
 
-    with open_store() as store:
+    with open_store(get_settings()) as store:
         removed = store.remove(doc_ids, namespace=namespace)
     if as_json:
         print(json.dumps({"removed_documents": len(set(doc_ids)), "removed_chunks": removed}))
@@ -123,7 +110,7 @@ def list_documents(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List indexed documents."""
-    with open_store(read_only=True) as store:
+    with open_store(get_settings(), read_only=True) as store:
         documents = store.list_documents(namespace)
     if as_json:
         print(json.dumps({"documents": [d.model_dump(mode="json") for d in documents]}, indent=2,
@@ -151,11 +138,11 @@ def search(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Search the index; best chunks first."""
-    with open_store(read_only=True) as store:
+    with open_store(get_settings(), read_only=True) as store:
         hits = store.search(query, k=k, namespace=namespace, filters=parse_meta(filters) or None,
-                            mode=mode)
+                            mode=cast(SearchMode, mode))
     if as_json:
-        fields = ("doc_id", "chunk_id", "title", "section", "source", "text", "score")  # DESIGN.md
+        fields = ("doc_id", "chunk_id", "title", "section", "source", "text", "score")  # what a script needs
         print(json.dumps({"results": [h.model_dump(include=set(fields)) for h in hits]}, indent=2,
                          ensure_ascii=False))
         return
@@ -173,7 +160,7 @@ def search(
 @index_app.command("stats")
 def stats(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """What the index holds: documents, chunks, namespaces, size on disk."""
-    with open_store(read_only=True) as store:
+    with open_store(get_settings(), read_only=True) as store:
         info = store.stats()
     if as_json:
         print(info.model_dump_json(indent=2))

@@ -6,9 +6,16 @@ from ragtune.errors import RagtuneError
 
 
 class IndexerError(RagtuneError):
-    """Bad input to the indexer; nothing already stored has changed."""
+    """The base of every index error: bad input (4xx; nothing already stored has changed) or an
+    index that cannot be used (5xx)."""
 
     status_code = 400
+
+
+class IndexUnavailableError(IndexerError):
+    """The document index could not be opened; retrieval and the document routes are down."""
+
+    status_code = 503
 
 
 class UnsupportedFormatError(IndexerError):

@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from indexer.chunking import TokenChunker
-from indexer.cleaning import clean_text, duplicate_positions
+from indexer.cleaning import clean_text
 from indexer.errors import DocumentTooLargeError, EmptyDocumentError, InvalidRequestError
 from indexer.loaders import format_of, load_bytes
 from indexer.schemas import Chunk, LoadedDocument, Section
+from ragtune.names import check_name
+from ragtune.neardup import duplicate_positions
 from ragtune.settings import IndexSettings
-
-_NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
 def check_namespace(namespace: str) -> str:
-    """The namespace itself if valid (letters, digits, _ . -; at most 64), else a 400 error."""
-    if not isinstance(namespace, str) or not _NAMESPACE.match(namespace):
-        raise InvalidRequestError(
-            f"invalid namespace {namespace!r}: use 1-64 letters, digits, '_', '.' or '-'")
-    return namespace
+    """The namespace itself if valid (``ragtune.names``), else a 400 error."""
+    return check_name(namespace, "namespace", InvalidRequestError)
 
 
 def make_doc_id(namespace: str, source: str) -> str:

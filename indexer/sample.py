@@ -7,12 +7,12 @@ CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/). Every document carries
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from indexer.errors import IndexerError
+from ragtune.files import atomic_write
 from ragtune.models import package_dir
 
 ATTRIBUTION = "Swedish Construction FAQ by Zaragoza AB, CC BY 4.0"
@@ -70,9 +70,7 @@ def render_category(category: str, entries: list[FaqEntry]) -> str:
 def _write_if_changed(path: Path, text: str) -> None:
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return  # unchanged: keep the file (and its mtime) as it is
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, text)
 
 
 def build_sample_corpus(out_dir: Path) -> list[Path]:

@@ -11,12 +11,12 @@ renamed, so a reader never sees a half-written index.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ragtune.files import atomic_write
 from ragtune.settings import IndexSettings
 
 TOMBSTONE_SHARE = 0.2
@@ -151,16 +151,10 @@ class VectorIndex:
                 np.zeros((0, self.dimension), dtype=np.float32)
             self.rebuild(live, vectors)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self.index, str(tmp))
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, faiss.serialize_index(self.index).tobytes(), fsync=True)
         sidecar = {"generation": generation, "kind": self.built_kind, "dimension": self.dimension,
                    "tombstones": sorted(self.tombstones)}
-        meta_tmp = path.with_suffix(".json.tmp")
-        meta_tmp.write_text(json.dumps(sidecar))
-        os.replace(meta_tmp, path.with_suffix(".json"))
+        atomic_write(path.with_suffix(".json"), json.dumps(sidecar))
 
     @classmethod
     def load(cls, path: Path, dimension: int, config: IndexSettings) -> VectorIndex | None:

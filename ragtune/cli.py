@@ -42,7 +42,8 @@ def models_pull(
         with progress_bar(model_name) as update:
             path = model_store.pull(model_name, settings.models_dir, force=force, progress=update)
         manifest = model_store.read_manifest(path)
-        console.print(f"[green]✓[/] {model_name} → {path}  sha256 {manifest.sha256[:12]}…")
+        digest = manifest.sha256[:12] if manifest else "?"
+        console.print(f"[green]✓[/] {model_name} → {path}  sha256 {digest}…")
 
 
 @models_app.command("list")

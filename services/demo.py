@@ -28,13 +28,12 @@ def prepare_models(settings: Settings) -> None:
 
 def prepare_corpus(settings: Settings) -> int:
     """Build and index the sample corpus; returns the number of documents added or replaced."""
-    from indexer import DocumentStore
     from indexer.sample import build_sample_corpus
+    from ragtune.index import open_store
 
     corpus_dir = settings.home / "corpus" / "sample"
     paths = build_sample_corpus(corpus_dir)
-    embedder = models.resolve(settings.models.embedder, settings.models_dir)
-    store = DocumentStore.open(settings.index_dir, embedder, settings.index)
+    store = open_store(settings)
     try:
         with progress_bar("indexing the sample corpus") as update:
             report = store.add_paths(paths, namespace="default", progress=update)

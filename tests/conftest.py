@@ -111,7 +111,8 @@ def tiny_full_model(generator_path: Path, tiny_adapter: Path, tmp_path_factory: 
     import shutil
 
     from services.engines.merged_models import merged_model_dir
-    from training.adapters import CARD_FILE, AdapterCard
+    from training.adapter_folder import CARD_FILE
+    from training.adapters import AdapterCard
 
     merged = merged_model_dir(generator_path, tiny_adapter, tmp_path_factory.mktemp("merge-cache"))
     folder = Path(shutil.copytree(merged, tmp_path_factory.mktemp("full") / "tiny-full"))

@@ -1,30 +1,18 @@
-"""Trained adapters on disk: the adapter card, listing, reading and merging into a full model.
+"""The adapter card: what an adapter is and how well it does, and its Markdown rendering.
 
-Layout of ``RAGTUNE_HOME/adapters/NAME/``: the peft adapter (``adapter_config.json`` +
-``adapter_model.safetensors``; for ``--method full`` a complete model folder instead),
-``adapter_card.json`` (an ``AdapterCard``), ``README.md`` (the human-readable card) and
-``metrics.json`` (loss curves, style breakdowns and sample replies).
+The folder it lives in (file names, reading and writing the card, merging) is
+``training.adapter_folder``'s.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
-import tempfile
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from ragtune.errors import NotFoundError, RagtuneError
-
-CARD_FILE = "adapter_card.json"
-METRICS_FILE = "metrics.json"
-README_FILE = "README.md"
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+from ragtune.names import check_name
 
 
 class AdapterCard(BaseModel):
@@ -44,7 +32,7 @@ class AdapterCard(BaseModel):
     style_score_after: float | None = None
     train_seconds: float = 0.0
     train_cost_usd: float = 0.0
-    created: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    created: datetime = Field(default_factory=lambda: datetime.now(UTC))
     serving: dict[str, Any] = Field(default_factory=dict)
     """Free for the serving layer (strategy, measured speed…)."""
 
@@ -55,45 +43,8 @@ class AdapterCard(BaseModel):
 
 
 def validate_name(name: str) -> str:
-    """``name`` if it is a usable adapter name (letters, digits, ``.``, ``_``, ``-``; ≤ 64)."""
-    if not NAME_PATTERN.match(name or ""):
-        raise RagtuneError(
-            f"invalid adapter name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting "
-            "with a letter or digit"
-        )
-    return name
-
-
-def read_card(adapter_dir: Path) -> AdapterCard:
-    """The card of the adapter in ``adapter_dir``; NotFoundError if the folder holds no adapter."""
-    adapter_dir = Path(adapter_dir)
-    card_path = adapter_dir / CARD_FILE
-    if not card_path.is_file():
-        raise NotFoundError(f"{adapter_dir} is not a ragtune adapter (no {CARD_FILE})")
-    has_weights = (adapter_dir / "adapter_config.json").is_file() or (adapter_dir / "config.json").is_file()
-    if not has_weights:
-        raise NotFoundError(f"{adapter_dir} has a card but no adapter weights (adapter_config.json)")
-    try:
-        card = AdapterCard.model_validate_json(card_path.read_text(encoding="utf-8"))
-    except (ValidationError, ValueError) as err:
-        raise RagtuneError(f"{card_path} is damaged: {str(err).splitlines()[0]}") from None
-    return card.model_copy(update={"path": str(adapter_dir.resolve())})
-
-
-def list_adapters(adapters_dir: Path) -> list[AdapterCard]:
-    """The cards of every valid adapter folder under ``adapters_dir``, by name; broken ones are skipped."""
-    adapters_dir = Path(adapters_dir)
-    if not adapters_dir.is_dir():
-        return []
-    cards = []
-    for folder in sorted(adapters_dir.iterdir()):
-        if not folder.is_dir() or folder.name.startswith("."):
-            continue
-        try:
-            cards.append(read_card(folder))
-        except RagtuneError:
-            continue
-    return cards
+    """``name`` if it is a usable adapter name (``ragtune.names``), else a RagtuneError."""
+    return check_name(name, "adapter name")
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -145,58 +96,3 @@ def render_readme(card: AdapterCard, metrics: dict[str, Any] | None = None) -> s
                           f"- adapter: {sample['adapter']!r}", ""]
     lines += ["", "Usage: `ragtune ask QUESTION --mode ft --adapter " + card.name + "`", ""]
     return "\n".join(lines)
-
-
-def write_card(adapter_dir: Path, card: AdapterCard, metrics: dict[str, Any]) -> None:
-    """Write ``adapter_card.json``, ``metrics.json`` and ``README.md`` into ``adapter_dir``."""
-    (adapter_dir / CARD_FILE).write_text(card.model_dump_json(indent=2), encoding="utf-8")
-    (adapter_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
-    (adapter_dir / README_FILE).write_text(render_readme(card, metrics), encoding="utf-8")
-
-
-def install_folder(staging: Path, target: Path) -> None:
-    """Move a finished ``staging`` folder to ``target``, replacing an old one only once the new one is in place."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        target.rename(old)
-    staging.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def merge_adapter(base_model_dir: Path, adapter_dir: Path, out_dir: Path) -> Path:
-    """Merge a LoRA adapter into its base (peft ``merge_and_unload``) and save a full model folder
-    (weights, config, tokenizer, chat template) to ``out_dir``, which vLLM serves as a plain model.
-    """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    card = read_card(adapter_dir)
-    if card.is_full_model:
-        raise RagtuneError(f"adapter '{card.name}' is already a full model ({adapter_dir}); serve it directly")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise RagtuneError(f"{out_dir} exists and is not empty; choose another --out or remove it")
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    base = AutoModelForCausalLM.from_pretrained(str(base_model_dir), dtype=torch.float32)
-    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
-    tokenizer = AutoTokenizer.from_pretrained(str(base_model_dir))
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
-        merged.save_pretrained(staging, safe_serialization=True)
-        tokenizer.save_pretrained(staging)
-        merged_card = card.model_copy(update={"serving": {**card.serving, "merged_into": str(out_dir)}})
-        (staging / "ragtune_merge.json").write_text(json.dumps(
-            {"adapter": card.name, "base_model": card.base_model, "base_model_dir": str(base_model_dir),
-             "adapter_card": json.loads(merged_card.model_dump_json())}, indent=2))
-        staging.chmod(0o755)
-        if out_dir.exists():
-            out_dir.rmdir()
-        staging.rename(out_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return out_dir

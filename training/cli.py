@@ -128,7 +128,7 @@ def train(
 def adapters_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List trained adapters with their base model, data hash and scores."""
     from ragtune.settings import get_settings
-    from training.adapters import list_adapters
+    from training.adapter_folder import list_adapters
 
     cards = list_adapters(get_settings().adapters_dir)
     if as_json:
@@ -158,7 +158,9 @@ def adapters_merge(
     from ragtune.console import console
     from ragtune.errors import NotFoundError
     from ragtune.settings import get_settings
-    from training.adapters import merge_adapter, read_card, validate_name
+    from training.adapter_folder import merge as merge_adapter
+    from training.adapter_folder import read_card
+    from training.adapters import validate_name
 
     settings = get_settings()
     adapter_dir = settings.adapters_dir / validate_name(name)

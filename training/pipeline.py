@@ -19,7 +19,8 @@ from pydantic import BaseModel
 from ragtune import models as model_store
 from ragtune.errors import ConflictError
 from ragtune.settings import Settings, TrainSettings
-from training.adapters import AdapterCard, install_folder, read_card, validate_name, write_card
+from training.adapter_folder import install_folder, read_card, write_card
+from training.adapters import AdapterCard, validate_name
 from training.chat_tokens import encode_example
 from training.evaluation import eval_loss, generate_replies
 from training.modeling import TrainingError, load_tokenizer, load_trainable_model, trainable_parameters

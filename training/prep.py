@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ragtune.neardup import find_duplicates
 from training.cleaning import clean_text, was_changed_by_encoding_fix
-from training.dedup import find_duplicates
 from training.pii import PII_KINDS, PiiMasker
 from training.readers import read_examples, validate_messages
 from training.records import ChatExample, DataError, LineIssue, Message

@@ -13,7 +13,7 @@ from pathlib import Path
 from ragtune import models as model_store
 from ragtune.errors import RagtuneError
 from ragtune.settings import Settings
-from training.adapters import read_card
+from training.adapter_folder import read_card
 from training.style import StyleGuide
 
 SAMPLE_ADAPTER = "zaragoza-voice"

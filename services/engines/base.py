@@ -41,41 +41,6 @@ class EngineRequestError(EngineError):
     status_code = 400
 
 
-ADAPTER_CONFIG = "adapter_config.json"
-MODEL_CONFIG = "config.json"
-
-
-def is_full_model(folder: Path) -> bool:
-    """True for a complete model folder (``ragtune train --method full``) rather than a peft adapter."""
-    folder = Path(folder)
-    return (folder / MODEL_CONFIG).is_file() and not (folder / ADAPTER_CONFIG).is_file()
-
-
-def not_an_adapter(folder: Path) -> str:
-    """Why ``folder`` cannot be served as an adapter."""
-    return (f"{folder} is neither a peft adapter folder (no {ADAPTER_CONFIG}) nor a fine-tuned model folder "
-            f"(no {MODEL_CONFIG})")
-
-
-def check_adapter_folder(folder: Path) -> Path:
-    """``folder`` if it holds a peft adapter or a full fine-tuned model, else AdapterNotFoundError."""
-    folder = Path(folder)
-    if not ((folder / ADAPTER_CONFIG).is_file() or is_full_model(folder)):
-        raise AdapterNotFoundError(not_an_adapter(folder))
-    return folder
-
-
-def find_adapter_folder(folder: Path) -> Path | None:
-    """The servable folder at ``folder``: itself (a peft adapter or a full fine-tuned model) or its
-    ``adapter/`` sub-folder (how ``ragtune train`` lays out an adapter); None when neither."""
-    folder = Path(folder)
-    if (folder / ADAPTER_CONFIG).is_file() or is_full_model(folder):
-        return folder
-    if (folder / "adapter" / ADAPTER_CONFIG).is_file():
-        return folder / "adapter"
-    return None
-
-
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str
@@ -156,6 +121,16 @@ class EngineStatus(BaseModel):
     detail: str | None = None
 
 
+class EngineDescription(BaseModel):
+    """What an engine is, from its own attributes (no I/O): the pool reports it per engine."""
+
+    kind: str
+    url: str | None = None
+    """Where it listens (None for an in-process engine, or a child not yet listening)."""
+    detail: str | None = None
+    """Why it is down (e.g. an owned vLLM child's exit status and log), None while it is fine."""
+
+
 class EngineHealth(BaseModel):
     kind: str
     ready: bool
@@ -165,6 +140,25 @@ class EngineHealth(BaseModel):
     detail: str | None = None
     engines: list[EngineStatus] = Field(default_factory=list)
     """Per-engine state when this engine is a pool; empty for a single engine."""
+
+
+class EngineBase:
+    """What every engine here shares: ``generate`` drains ``stream``; alive and described by its
+    kind unless it says more (an owned child process does)."""
+
+    kind: str
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta | GenerationResult]:
+        raise NotImplementedError
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        return await collect_result(self.stream(request))
+
+    def alive(self) -> bool:
+        return True
+
+    def describe(self) -> EngineDescription:
+        return EngineDescription(kind=self.kind)
 
 
 @runtime_checkable
@@ -181,7 +175,17 @@ class Engine(Protocol):
     async def stop(self) -> None:
         """Release everything; idempotent."""
 
-    async def health(self) -> EngineHealth: ...
+    def alive(self) -> bool:
+        """Cheap liveness of a started engine, without I/O (False once an owned child exited)."""
+        ...
+
+    def describe(self) -> EngineDescription:
+        """Kind, URL and, when it is down, why (no I/O)."""
+        ...
+
+    async def health(self) -> EngineHealth:
+        """Readiness as the engine itself reports it (may ask the server)."""
+        ...
 
     async def generate(self, request: GenerationRequest) -> GenerationResult: ...
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 from pathlib import Path
 from typing import Literal
@@ -11,7 +10,9 @@ from typing import Literal
 from ragtune import models as model_store
 from ragtune.errors import RagtuneError
 from ragtune.settings import Settings
-from services.engines.base import ADAPTER_CONFIG, Engine, EngineError, find_adapter_folder, is_full_model
+from services.engines.base import Engine, EngineError
+from training import adapter_folder
+from training.adapter_folder import is_full_model
 
 log = logging.getLogger(__name__)
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
@@ -25,7 +26,7 @@ def discover_adapters(adapters_dir: Path) -> dict[str, Path]:
     if not adapters_dir.is_dir():
         return found
     for folder in sorted(p for p in adapters_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if (servable := find_adapter_folder(folder)) is not None:
+        if (servable := adapter_folder.find(folder)) is not None:
             found[folder.name] = servable
     return found
 
@@ -37,18 +38,10 @@ def lora_only(adapters: dict[str, Path], why: str) -> dict[str, Path]:
     return {n: p for n, p in adapters.items() if not is_full_model(p)}
 
 
-def adapter_rank(folder: Path) -> int:
-    """The LoRA rank ``r`` in an adapter's config (0 when unreadable)."""
-    try:
-        return int(json.loads((folder / ADAPTER_CONFIG).read_text()).get("r", 0))
-    except (OSError, ValueError, TypeError):
-        return 0
-
-
 def lora_rank_limit(configured: int, adapters: dict[str, Path]) -> int:
     """The ``--max-lora-rank`` vLLM needs: the configured one, raised to cover every adapter and
     rounded up to a value vLLM accepts."""
-    needed = max([configured, *(adapter_rank(p) for p in adapters.values())])
+    needed = max([configured, *(adapter_folder.lora_rank(p) for p in adapters.values())])
     return next((r for r in VLLM_LORA_RANKS if r >= needed), needed)
 
 

@@ -21,16 +21,15 @@ from services.engines.base import (
     AdapterExistsError,
     AdapterInfo,
     AdapterNotFoundError,
+    EngineBase,
     EngineError,
     EngineHealth,
     EngineRequestError,
     GenerationRequest,
     GenerationResult,
     StreamDelta,
-    check_adapter_folder,
-    collect_result,
-    is_full_model,
 )
+from training import adapter_folder
 
 _END = object()
 
@@ -57,7 +56,7 @@ def _make_streamer(tokenizer: Any, loop: asyncio.AbstractEventLoop, queue: async
     return _LoopStreamer()
 
 
-class LocalEngine:
+class LocalEngine(EngineBase):
     """Engine protocol over transformers + peft in this process (see module docstring)."""
 
     kind = "local"
@@ -127,7 +126,7 @@ class LocalEngine:
     def _load_adapter_sync(self, name: str, path: Path) -> None:
         from peft import PeftModel
 
-        if is_full_model(path):
+        if adapter_folder.is_full_model(path):
             self._full_models[name] = self._load_model(path)
             return
         if isinstance(self._model, PeftModel):
@@ -141,7 +140,7 @@ class LocalEngine:
             raise EngineError("the local engine is not started")
         if name == self.base_model or name in self._adapters:
             raise AdapterExistsError(f"adapter '{name}' is already loaded; unload it first")
-        path = check_adapter_folder(path)
+        path = adapter_folder.require(path, AdapterNotFoundError)
         async with self._lock:
             try:
                 await asyncio.to_thread(self._load_adapter_sync, name, path)
@@ -213,7 +212,7 @@ class LocalEngine:
             model = self._model
             if request.adapter in self._full_models:
                 model = self._full_models[request.adapter]
-                context = contextlib.nullcontext()
+                context: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
             elif isinstance(model, PeftModel):
                 if request.adapter is None:
                     context = model.disable_adapter()
@@ -282,5 +281,3 @@ class LocalEngine:
                                finish_reason=finish, ttft_ms=(first - started) * 1000.0,
                                total_ms=(finished - started) * 1000.0)
 
-    async def generate(self, request: GenerationRequest) -> GenerationResult:
-        return await collect_result(self.stream(request))

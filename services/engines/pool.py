@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +38,8 @@ from services.engines.base import (
     AdapterInfo,
     AdapterNotFoundError,
     Engine,
+    EngineBase,
+    EngineDescription,
     EngineError,
     EngineHealth,
     EngineRequestError,
@@ -47,16 +47,15 @@ from services.engines.base import (
     GenerationRequest,
     GenerationResult,
     StreamDelta,
-    check_adapter_folder,
-    collect_result,
-    is_full_model,
 )
+from training import adapter_folder
 
 log = logging.getLogger(__name__)
 
 Strategy = Literal["unmerged", "merged", "full"]
 MemberState = Literal["stopped", "starting", "ready", "crashed"]
-CARD_FILE = "adapter_card.json"
+MEMBER_KIND = "vllm"
+"""The kind a member reports while it has no engine (the pool builds owned vLLM engines)."""
 
 
 class PoolMember:
@@ -77,17 +76,12 @@ class PoolMember:
         self._started_once = False
 
     def alive(self) -> bool:
-        """True when the engine is up and (for an owned vLLM child) its process still runs."""
-        if self.engine is None or self.state != "ready":
-            return False
-        process = getattr(self.engine, "process", None)
-        return process is None or process.is_running()
+        """True when the engine is up and says it is alive (an owned vLLM child still runs)."""
+        return self.engine is not None and self.state == "ready" and self.engine.alive()
 
     def crash_detail(self) -> str:
-        process = getattr(self.engine, "process", None)
-        if process is not None and process.returncode is not None:
-            return f"exited with status {process.returncode} (log: {process.log_path})"
-        return "stopped answering"
+        detail = self.engine.describe().detail if self.engine is not None else None
+        return detail or "stopped answering"
 
 
 @dataclass
@@ -110,7 +104,7 @@ class Route:
         return self.tokens / self.seconds if self.seconds > 0 else None
 
 
-class EnginePool:
+class EnginePool(EngineBase):
     """Engine protocol over a base engine plus one engine per merged adapter (module docstring)."""
 
     kind = "pool"
@@ -278,13 +272,20 @@ class EnginePool:
                 self._mark_crashed(member)
             serves = [self.base_model] if member is self._base else []
             serves += sorted(n for n, r in self._routes.items() if r.member is member)
-            url = getattr(member.engine, "url", None) if member.engine is not None else None
-            statuses.append(EngineStatus(name=member.name, kind=getattr(member.engine, "kind", "vllm"),
-                                         state=member.state, serves=serves, url=url,
+            described = member.engine.describe() if member.engine is not None else None
+            statuses.append(EngineStatus(name=member.name, kind=described.kind if described else MEMBER_KIND,
+                                         state=member.state, serves=serves, url=described.url if described else None,
                                          restarts=member.restarts, detail=member.detail))
         return EngineHealth(kind=self.kind, ready=self._base.state == "ready", base_model=self.base_model,
                             adapters=sorted(self._routes), engines=statuses,
                             detail=self._base.detail)
+
+    def alive(self) -> bool:
+        """The base engine's liveness (merged engines restart on their next request)."""
+        return self._base.alive()
+
+    def describe(self) -> EngineDescription:
+        return EngineDescription(kind=self.kind, detail=self._base.detail)
 
     def adapters(self) -> list[AdapterInfo]:
         return [AdapterInfo(name=name, path=str(route.path), strategy=route.strategy,
@@ -304,8 +305,8 @@ class EnginePool:
     async def load_adapter(self, name: str, path: Path) -> None:
         if name == self.base_model or name in self._routes:
             raise AdapterExistsError(f"adapter '{name}' is already loaded; unload it first")
-        path = check_adapter_folder(path)
-        strategy = "full" if is_full_model(path) else self._strategy(name)
+        path = adapter_folder.require(path, AdapterNotFoundError)
+        strategy = "full" if adapter_folder.is_full_model(path) else self._strategy(name)
         if strategy == "full":  # a full fine-tune is a model already: its own engine, nothing to merge
             member = PoolMember(f"model:{name}", lambda: self._merged_engine(name, path), lazy=True)
             self._routes[name] = Route(member, None, "full", path, path)
@@ -349,11 +350,10 @@ class EnginePool:
     def _write_card(self, name: str) -> None:
         """Record strategy and measured speed in the adapter card's ``serving`` field (if carded)."""
         route = self._routes.get(name)
-        if route is None or route.path is None or not (route.path / CARD_FILE).is_file():
+        if route is None or route.path is None:
             return
-        card_path = route.path / CARD_FILE
-        try:
-            card = json.loads(card_path.read_text(encoding="utf-8"))
+
+        def record(card: dict) -> None:
             serving = dict(card.get("serving") or {})
             serving.update({"strategy": route.strategy, "engine": route.member.name,
                             "merged_model_dir": str(route.model_dir) if route.strategy == "merged" else None,
@@ -361,9 +361,9 @@ class EnginePool:
             if route.output_tok_s is not None:
                 serving["output_tok_s"] = round(route.output_tok_s, 2)
             card["serving"] = serving
-            temporary = card_path.with_name(f".{CARD_FILE}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
-            temporary.replace(card_path)
+
+        try:
+            adapter_folder.update_card(route.path, record)
         except (OSError, ValueError) as exc:
             log.warning("engine pool: could not update the card of %s: %s", name, exc)
 
@@ -408,5 +408,3 @@ class EnginePool:
             finally:
                 member.in_flight -= 1
 
-    async def generate(self, request: GenerationRequest) -> GenerationResult:
-        return await collect_result(self.stream(request))

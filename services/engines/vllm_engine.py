@@ -26,17 +26,17 @@ from services.engines.base import (
     AdapterExistsError,
     AdapterInfo,
     AdapterNotFoundError,
+    EngineBase,
+    EngineDescription,
     EngineError,
     EngineHealth,
     EngineRequestError,
     GenerationRequest,
     GenerationResult,
     StreamDelta,
-    check_adapter_folder,
-    collect_result,
-    is_full_model,
 )
 from services.engines.vllm_process import VLLMProcess
+from training import adapter_folder
 
 
 class _Usage(BaseModel):
@@ -60,7 +60,7 @@ def _message_in(text: str, status: int) -> str:
     return str(error)[:500]
 
 
-class VLLMEngine:
+class VLLMEngine(EngineBase):
     """Engine protocol over one vLLM server (see module docstring)."""
 
     kind = "vllm"
@@ -165,6 +165,16 @@ class VLLMEngine:
                               f"{response.status_code}: {_error_message(response)}")
         return {m["id"]: str(m.get("root") or m["id"]) for m in response.json().get("data", [])}
 
+    def alive(self) -> bool:
+        return self.process is None or self.process.is_running()
+
+    def describe(self) -> EngineDescription:
+        detail = None
+        if self.process is not None and self.process.returncode is not None:
+            detail = f"exited with status {self.process.returncode} (log: {self.process.log_path})"
+        listening = self.process is None or self.process.port is not None
+        return EngineDescription(kind=self.kind, url=self.url if listening else None, detail=detail)
+
     async def health(self) -> EngineHealth:
         detail = None
         ready = False
@@ -242,8 +252,6 @@ class VLLMEngine:
             ttft_ms=(first - started) * 1000.0, total_ms=(finished - started) * 1000.0,
         )
 
-    async def generate(self, request: GenerationRequest) -> GenerationResult:
-        return await collect_result(self.stream(request))
 
     @staticmethod
     def _request_error(status: int, body: str, model: str) -> EngineError:
@@ -258,8 +266,8 @@ class VLLMEngine:
     async def load_adapter(self, name: str, path: Path) -> None:
         if name == self.base_model or name in self._adapters:
             raise AdapterExistsError(f"adapter '{name}' is already loaded; unload it first")
-        path = Path(path)
-        if is_full_model(check_adapter_folder(path)):
+        path = adapter_folder.require(path, AdapterNotFoundError)
+        if adapter_folder.is_full_model(path):
             raise EngineRequestError(
                 f"'{name}' at {path} is a fully fine-tuned model, not a LoRA adapter: one vLLM server "
                 "serves it only as its own model. Use the engine pool (RAGTUNE_ENGINE__ADAPTER_STRATEGY="

@@ -24,8 +24,9 @@ import threading
 import time
 import weakref
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 from pydantic import BaseModel, Field
@@ -146,7 +147,7 @@ class VLLMProcess:
         self.start_seconds: float | None = None
         """How long the last start took until /health answered."""
         self._popen: subprocess.Popen[bytes] | None = None
-        self._log_file = None
+        self._log_file: BinaryIO | None = None
         self._launched_at = 0.0
         self._stopped = False
         self._lock = threading.Lock()
@@ -198,7 +199,7 @@ class VLLMProcess:
                 raise EngineError(f"cannot start vLLM: {model_dir} holds no model (no config.json)")
             self.port = self.config.port or free_port(self.config.host)
             self.runs_dir.mkdir(parents=True, exist_ok=True)
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+            stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
             self.log_path = self.runs_dir / f"{self.log_prefix}-{stamp}.log"
             command = build_command(self.config, self.port)
             self._log_file = self.log_path.open("wb")

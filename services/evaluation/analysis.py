@@ -11,6 +11,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from services.evaluation import costs
+from services.evaluation.style import STYLED_RAG
+from services.modes import Mode
 
 Summary = dict[str, Any]
 
@@ -114,20 +116,21 @@ def break_even_analysis(
         return None
     concurrency = min(s["concurrency"] for s in gateway)
     at = {s["name"]: s for s in gateway if s["concurrency"] == concurrency}
-    baseline_name = "rag+style" if "rag+style" in at else "rag" if "rag" in at else None
+    baseline_name = STYLED_RAG if STYLED_RAG in at else Mode.RAG.value if Mode.RAG in at else None
     if baseline_name is None:
         return None
     lines: list[costs.CostLine] = []
     for name, summary in at.items():
         if name.startswith("mixed:"):
             continue
-        needs_training = name.split(":", 1)[0] in ("ft", "hybrid")
+        mode = Mode.lookup(name.split(":", 1)[0])
+        needs_training = mode is not None and mode.uses_adapter
         lines.append(costs.CostLine(name=name, fixed_usd=train_cost_usd if needs_training else 0.0,
                                     per_query_usd=summary["usd_per_query"]))
     baseline = next(line for line in lines if line.name == baseline_name)
     break_evens = [costs.break_even(line, baseline) for line in lines if line.fixed_usd > 0]
 
-    style = at.get("rag+style")
+    style = at.get(STYLED_RAG)
     hybrid = at.get(f"hybrid:{adapter}") if adapter else None
     extra_tokens = instruction_tokens = price = token_queries = None
     if style is not None:

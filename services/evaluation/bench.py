@@ -14,14 +14,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from services.evaluation import driver
-
-ADAPTER_MODES = ("ft", "hybrid")
+from services.evaluation.style import STYLED_RAG
+from services.modes import Mode
 
 
 class RequestSpec(BaseModel):
     """How one request asks: mode, adapter, optional rag style instruction."""
 
-    mode: str
+    mode: Mode
     adapter: str | None = None
     style: str | None = None
 
@@ -65,17 +65,17 @@ class BenchPlan(BaseModel):
     warmup: bool = True
 
 
-def build_variants(modes: list[str], adapters: list[str], style: str | None) -> list[Variant]:
-    """One variant per mode (per adapter for ft/hybrid); ``rag+style`` when a style is given."""
+def build_variants(modes: list[Mode] | list[str], adapters: list[str], style: str | None) -> list[Variant]:
+    """One variant per mode (per adapter for the adapter modes); ``rag+style`` when a style is given."""
     variants: list[Variant] = []
-    for mode in modes:
-        if mode in ADAPTER_MODES:
+    for mode in map(Mode, modes):
+        if mode.uses_adapter:
             for adapter in adapters:
                 variants.append(Variant(label=f"{mode}:{adapter}", specs=[RequestSpec(mode=mode, adapter=adapter)]))
             continue
         variants.append(Variant(label=mode, specs=[RequestSpec(mode=mode)]))
-        if mode == "rag" and style:
-            variants.append(Variant(label="rag+style", specs=[RequestSpec(mode="rag", style=style)]))
+        if mode == Mode.RAG and style:
+            variants.append(Variant(label=STYLED_RAG, specs=[RequestSpec(mode=Mode.RAG, style=style)]))
     return variants
 
 
@@ -83,7 +83,7 @@ def mixed_variant(adapters: list[str]) -> Variant | None:
     """Base requests and every adapter's ft requests interleaved; None without adapters."""
     if not adapters:
         return None
-    specs = [RequestSpec(mode="base")] + [RequestSpec(mode="ft", adapter=a) for a in adapters]
+    specs = [RequestSpec(mode=Mode.BASE)] + [RequestSpec(mode=Mode.FT, adapter=a) for a in adapters]
     label = "mixed:base+" + "+".join(adapters)
     return Variant(label=label, specs=specs)
 
@@ -96,7 +96,7 @@ def request_body(spec: RequestSpec, question: str, plan: BenchPlan) -> dict[str,
         body["adapter"] = spec.adapter
     if spec.style:
         body["style"] = spec.style
-    if plan.top_k and spec.mode in ("rag", "hybrid"):
+    if plan.top_k and spec.mode.uses_retrieval:
         body["top_k"] = plan.top_k
     return body
 

@@ -19,16 +19,17 @@ from pydantic import BaseModel, Field
 
 from services.evaluation import driver, metrics
 from services.evaluation.datasets import QAItem
+from services.evaluation.style import STYLED_RAG
+from services.modes import Mode
 
 Embed = Callable[[list[str]], np.ndarray]
 StyleScorer = Callable[[list[str]], dict[str, float | None]]
-RETRIEVAL_MODES = ("rag", "hybrid")
 K_VALUES = (1, 3, 5)
 
 
 class EvalPlan(BaseModel):
     url: str
-    modes: list[str] = Field(min_length=1)
+    modes: list[Mode] = Field(min_length=1)
     adapter: str | None = None
     top_k: int = Field(5, ge=1)
     max_tokens: int = Field(128, ge=1)
@@ -66,16 +67,17 @@ class ItemResult(BaseModel):
     total_ms: float | None = None
 
 
-def mode_label(mode: str, style: str | None) -> str:
-    return "rag+style" if style and mode == "rag" else mode
+def mode_label(mode: Mode | str, style: str | None) -> str:
+    return STYLED_RAG if style and mode == Mode.RAG else Mode(mode).value
 
 
-def request_body(item: QAItem, mode: str, plan: EvalPlan, style: str | None) -> dict[str, Any]:
+def request_body(item: QAItem, mode: Mode | str, plan: EvalPlan, style: str | None) -> dict[str, Any]:
+    mode = Mode(mode)
     body: dict[str, Any] = {"question": item.question, "mode": mode, "max_tokens": plan.max_tokens,
                             "temperature": 0.0}
-    if mode in RETRIEVAL_MODES:
+    if mode.uses_retrieval:
         body["top_k"] = plan.top_k
-    if mode in ("ft", "hybrid") and plan.adapter:
+    if mode.uses_adapter and plan.adapter:
         body["adapter"] = plan.adapter
     if style:
         body["style"] = style
@@ -135,14 +137,17 @@ def aggregate(label: str, results: Sequence[ItemResult], style: dict[str, float 
     unanswerable = [r for r in good if not r.answerable]
     figures: dict[str, Any] = {"mode": label, "items": len(results), "errors": len(results) - len(good)}
     with_retrieval = [r for r in answerable if r.doc_relevance or r.section_relevance]
-    retrieval = label.split("+")[0] in RETRIEVAL_MODES and bool(with_retrieval)
+    mode = Mode.lookup(label.split("+")[0])
+    retrieval = mode is not None and mode.uses_retrieval and bool(with_retrieval)
     for k in sorted({k for k in K_VALUES if k <= top_k} | {top_k}):
         figures[f"hit@{k}"] = (metrics.mean(metrics.hit_at_k(r.section_relevance, k) for r in answerable)
                                if retrieval else None)
         figures[f"doc_hit@{k}"] = (metrics.mean(metrics.hit_at_k(r.doc_relevance, k) for r in answerable)
                                    if retrieval else None)
-    figures["mrr"] = metrics.mean(metrics.reciprocal_rank(r.section_relevance) for r in answerable) if retrieval else None
-    figures["doc_mrr"] = metrics.mean(metrics.reciprocal_rank(r.doc_relevance) for r in answerable) if retrieval else None
+    figures["mrr"] = (metrics.mean(metrics.reciprocal_rank(r.section_relevance) for r in answerable)
+                      if retrieval else None)
+    figures["doc_mrr"] = (metrics.mean(metrics.reciprocal_rank(r.doc_relevance) for r in answerable)
+                          if retrieval else None)
     figures["answer_term_recall"] = metrics.mean(r.term_recall for r in answerable)
     cited = [ok for r in answerable for ok in r.cited_supporting]
     figures["citation_correctness"] = metrics.mean(float(ok) for ok in cited) if cited else None
@@ -179,9 +184,9 @@ async def _ask_all(plan: EvalPlan, items: Sequence[QAItem], mode: str, style: st
 def run_eval(plan: EvalPlan, items: Sequence[QAItem], *, embed: Embed | None, style_scorer: StyleScorer | None,
              progress: Callable[[str, float], None] | None = None) -> dict[str, Any]:
     """Ask every item in every mode; returns ``{"modes": [per-mode figures], "items": [raw]}``."""
-    runs: list[tuple[str, str | None]] = [(mode, None) for mode in plan.modes]
-    if plan.style and "rag" in plan.modes:
-        runs.insert(plan.modes.index("rag") + 1, ("rag", plan.style))
+    runs: list[tuple[Mode, str | None]] = [(mode, None) for mode in plan.modes]
+    if plan.style and Mode.RAG in plan.modes:
+        runs.insert(plan.modes.index(Mode.RAG) + 1, (Mode.RAG, plan.style))
     done = 0
 
     def tick() -> None:

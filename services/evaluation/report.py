@@ -8,13 +8,14 @@ one report. Everything here reads plain dicts, so a report can be rebuilt from r
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ragtune.errors import RagtuneError
+from ragtune.files import atomic_write
+from services.evaluation.style import STYLED_RAG
+from services.modes import Mode
 
 RESULTS = "results.json"
 REPORT = "report.md"
@@ -47,13 +48,7 @@ def save_results(out_dir: Path, data: dict[str, Any]) -> Path:
     """Write results.json atomically (a crash never leaves half a file)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     data["updated"] = datetime.now(UTC).isoformat(timespec="seconds")
-    handle, temp = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=out_dir)
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        json.dump(data, stream, indent=1, default=str)
-    os.chmod(temp, 0o644)
-    target = out_dir / RESULTS
-    os.replace(temp, target)
-    return target
+    return atomic_write(out_dir / RESULTS, json.dumps(data, indent=1, default=str))
 
 
 # --- formatting ------------------------------------------------------------------------------
@@ -116,7 +111,8 @@ def headline_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
                                      else 1000 * figures["usd_per_query"]})
         row.update({"hit@5": figures.get("hit@5"), "term_recall": figures.get("answer_term_recall"),
                     "style_score": figures.get("style_score")})
-    order = ["base", "rag", "rag+style", "ft", "hybrid"]
+    order = [m.value for m in Mode.answer_modes()]
+    order.insert(order.index(Mode.RAG) + 1, STYLED_RAG)
     return sorted(rows.values(), key=lambda r: (order.index(r["mode"]) if r["mode"] in order else 99, r["mode"]))
 
 
@@ -229,8 +225,8 @@ def _quality_section(evaluation: dict[str, Any]) -> list[str]:
                      pct(m["answer_term_recall"]), pct(m["citation_correctness"]), pct(m["answers_with_citations"]),
                      pct(m["groundedness"]), pct(m["refusal_on_unanswerable"]), pct(m["false_refusal_on_answerable"]),
                      fmt(m["style_score"], 3), str(m["errors"])])
-    out += [table(["mode", "hit@1", f"hit@{top_k}", "MRR", f"doc hit@{top_k}", "term recall", "citation correct", "cites",
-                   "grounded", "refuses unanswerable", "refuses answerable", "style", "errors"], rows), ""]
+    out += [table(["mode", "hit@1", f"hit@{top_k}", "MRR", f"doc hit@{top_k}", "term recall", "citation correct",
+                   "cites", "grounded", "refuses unanswerable", "refuses answerable", "style", "errors"], rows), ""]
     card = evaluation.get("adapter_card")
     if card:
         out += [f"Adapter `{card.get('name')}` card: style score {fmt(card.get('style_score_before'), 3)} (base) → "
@@ -256,7 +252,8 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
     bench = data.get("bench")
     if bench:
         config = bench.get("config") or {}
-        out += [f"Bench: {config.get('questions', '?')} questions, {config.get('num_prompts', '?')} requests per level, "
+        out += [f"Bench: {config.get('questions', '?')} questions, "
+                f"{config.get('num_prompts', '?')} requests per level, "
                 f"max_tokens {config.get('max_tokens', '?')}, concurrency {config.get('concurrency', '?')}, "
                 f"gateway {config.get('url', '?')}, engine {config.get('engine_url') or '–'}.", ""]
         out += _serving_section(bench) + _overhead_sections(bench)

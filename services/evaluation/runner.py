@@ -22,8 +22,7 @@ from services.evaluation import analysis, bench, costs, quality, report
 from services.evaluation.datasets import load_qa, load_questions
 from services.evaluation.gateway import GatewayInfo, discover, managed_gateway
 from services.evaluation.style import load_style_guide, style_instruction, style_scorer
-
-ALL_MODES = ("base", "rag", "ft", "hybrid")
+from services.modes import Mode
 
 
 class CommonOptions(BaseModel):
@@ -32,7 +31,7 @@ class CommonOptions(BaseModel):
     out: Path
     api_key: str | None = None
     adapter: list[str] = Field(default_factory=list)
-    modes: list[str] = Field(default_factory=lambda: list(ALL_MODES))
+    modes: list[Mode] = Field(default_factory=lambda: list(Mode.answer_modes()))
     style_guide: Path | None = None
     with_style: bool = True
     """Also run ``rag+style`` (RAG with the brand-voice instruction)."""
@@ -61,13 +60,11 @@ class EvalOptions(CommonOptions):
     groundedness: bool = True
 
 
-def check_modes(modes: list[str]) -> list[str]:
-    unknown = [m for m in modes if m not in ALL_MODES]
-    if unknown:
-        raise RagtuneError(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(ALL_MODES)}")
+def check_modes(modes: list[str]) -> list[Mode]:
+    """The answer modes named, each once, in order; a RagtuneError for an unknown one or none."""
     if not modes:
         raise RagtuneError("give at least one mode")
-    return list(dict.fromkeys(modes))
+    return list(dict.fromkeys(Mode.parse(m, answer_only=True) for m in modes))
 
 
 @contextmanager
@@ -82,16 +79,17 @@ def gateway_for(options: CommonOptions, settings: Settings) -> Iterator[GatewayI
         yield discover(url, options.api_key)
 
 
-def pick_adapters(options: CommonOptions, info: GatewayInfo, modes: list[str]) -> tuple[list[str], list[str]]:
+def pick_adapters(options: CommonOptions, info: GatewayInfo, modes: list[Mode]) -> tuple[list[str], list[Mode]]:
     """(adapters to use, modes to run): adapter modes are dropped, with a note, without adapters."""
     unknown = [a for a in options.adapter if a not in info.adapters]
     if unknown:
         raise RagtuneError(f"the gateway does not serve adapter(s) {', '.join(unknown)}; it serves: "
                            f"{', '.join(info.adapters) or 'none'}")
     adapters = options.adapter or (["zaragoza-voice"] if "zaragoza-voice" in info.adapters else info.adapters[:1])
-    if not adapters and any(m in bench.ADAPTER_MODES for m in modes):
-        console.print("[yellow]note:[/] the gateway serves no adapter; skipping the ft and hybrid modes")
-        modes = [m for m in modes if m not in bench.ADAPTER_MODES]
+    if not adapters and any(m.uses_adapter for m in modes):
+        skipped = " and ".join(m for m in modes if m.uses_adapter)
+        console.print(f"[yellow]note:[/] the gateway serves no adapter; skipping the {skipped} modes")
+        modes = [m for m in modes if not m.uses_adapter]
     if not modes:
         raise RagtuneError("nothing to run: the chosen modes all need an adapter and the gateway serves none")
     return adapters, modes
@@ -99,7 +97,8 @@ def pick_adapters(options: CommonOptions, info: GatewayInfo, modes: list[str]) -
 
 def _meta(info: GatewayInfo, settings: Settings) -> dict[str, Any]:
     return {"created": datetime.now(UTC).isoformat(timespec="seconds"), "base model": info.base_model,
-            "engine": settings.engine.kind if info.engine_url is None else f"{settings.engine.kind} @ {info.engine_url}",
+            "engine": (settings.engine.kind if info.engine_url is None
+                       else f"{settings.engine.kind} @ {info.engine_url}"),
             "$/hour (self-hosted)": settings.prices.usd_per_hour}
 
 
@@ -157,11 +156,12 @@ def run_bench(options: BenchOptions, settings: Settings, progress_factory: Calla
         engine_url = (options.engine_url or info.engine_url) if options.engine else None
         plan = bench.BenchPlan(
             url=info.url, questions=questions,
-            variants=bench.build_variants(modes, adapters, style if "rag" in modes else None),
+            variants=bench.build_variants(modes, adapters, style if Mode.RAG in modes else None),
             concurrency=sorted(set(options.concurrency)), num_prompts=options.num_prompts,
             max_tokens=options.max_tokens, top_k=options.top_k,
-            repetition_penalty=settings.gateway.repetition_penalty, engine_url=engine_url, engine_model=info.base_model if engine_url else None,
-            mixed_variant=bench.mixed_variant(adapters) if options.mixed and "ft" in modes else None,
+            repetition_penalty=settings.gateway.repetition_penalty, engine_url=engine_url,
+            engine_model=info.base_model if engine_url else None,
+            mixed_variant=bench.mixed_variant(adapters) if options.mixed and Mode.FT in modes else None,
             api_key=options.api_key, timeout_s=options.timeout_s,
         )
         with progress_factory(bench.count_steps(plan)) as update:
@@ -203,7 +203,7 @@ def run_eval(options: EvalOptions, settings: Settings, progress_factory: Callabl
     modes = check_modes(options.modes)
     data = report.load_results(options.out)
     guide = load_style_guide(options.style_guide)
-    style = style_instruction(guide) if options.with_style and "rag" in modes else None
+    style = style_instruction(guide) if options.with_style and Mode.RAG in modes else None
     embed = _embedder(settings) if options.groundedness else None
     with gateway_for(options, settings) as info:
         adapters, modes = pick_adapters(options, info, modes)

@@ -10,19 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from services.modes import Mode
+from training.sample import sample_style_guide
 from training.style import StyleGuide, style_breakdown
 
-SAMPLE_GUIDE = Path(__file__).resolve().parents[2] / "training" / "sample_data" / "style_guide.json"
+STYLED_RAG = f"{Mode.RAG}+style"
+"""The label of the variant that runs ``rag`` with the style instruction."""
 
 
 def load_style_guide(path: Path | None) -> StyleGuide:
     """The guide in ``path``, or the bundled sample guide (the demo company's voice)."""
     if path is not None:
         return StyleGuide.from_file(path)
-    try:
-        from training.sample import sample_style_guide
-    except ImportError:
-        return StyleGuide.from_file(SAMPLE_GUIDE)
     return sample_style_guide()
 
 

@@ -1,49 +1,39 @@
 """The adapters a gateway serves: the engine's loaded adapters plus their training cards.
 
 The engine is the single source of truth for what is loaded; this module adds run-time
-register/unload with path checks and reads each adapter's card (``training.adapters.read_card``).
+register/unload with path checks and reads each adapter's card (``training.adapter_folder``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
 from ragtune.errors import NotFoundError, RagtuneError
-from services.engines.base import AdapterExistsError, Engine, find_adapter_folder, not_an_adapter
+from ragtune.names import is_valid_name
+from services.engines.base import AdapterExistsError, Engine
 from services.gateway.errors import ForbiddenError
 from services.gateway.schemas import AdapterView
+from services.modes import Mode
+from training import adapter_folder as folders
 
 log = logging.getLogger("ragtune.gateway")
-DISCOVERABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-"""Names looked up in adapters_dir on first use (no path separators, no hidden folders)."""
 
 
 def read_adapter_card(path: Path) -> dict[str, Any] | None:
     """The training card of the adapter at ``path`` as JSON data, or None when it has none."""
-    try:
-        from training.adapters import read_card
-    except ImportError:
-        return None
-    for folder in (path, path.parent):
-        try:
-            card = read_card(folder)
-        except Exception:  # noqa: BLE001 - a missing or unreadable card only hides metadata
-            continue
-        if card is not None:
-            return card.model_dump(mode="json") if hasattr(card, "model_dump") else dict(card)
-    return None
+    card = folders.find_card(path)
+    return card.model_dump(mode="json") if card is not None else None
 
 
 def adapter_folder(path: Path) -> Path:
     """The peft folder at ``path`` (the folder itself or its ``adapter/`` sub-folder), or the model
     folder of a full fine-tune."""
-    folder = find_adapter_folder(path)
+    folder = folders.find(path)
     if folder is None:
-        raise NotFoundError(not_an_adapter(path))
+        raise NotFoundError(folders.not_an_adapter(path))
     return folder
 
 
@@ -72,7 +62,7 @@ class AdapterRegistry:
         replica's deployment), so every replica serves an adapter without a restart."""
         if self.has(name):
             return True
-        if name in self._unloaded or not DISCOVERABLE_NAME.fullmatch(name):
+        if name in self._unloaded or not is_valid_name(name):
             return False
         try:
             folder = adapter_folder(self.adapters_dir / name)
@@ -145,8 +135,10 @@ class AdapterRegistry:
         return next((n for n in names if allowed(n)), None)
 
 
-def no_adapter_error(mode: str) -> RagtuneError:
+def no_adapter_error(mode: Mode) -> RagtuneError:
+    """Mode ``mode`` needs an adapter and the caller has none (400)."""
+    without = "/".join(f"'{m}'" for m in Mode.answer_modes() if not m.uses_adapter)
     return RagtuneError(
         f"mode '{mode}' needs an adapter and none is loaded for this key; train one "
-        "(`ragtune train`), register it (POST /v1/adapters) or use mode 'base'/'rag'"
+        f"(`ragtune train`), register it (POST /v1/adapters) or use mode {without}"
     )

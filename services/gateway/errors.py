@@ -20,6 +20,9 @@ from ragtune.models import ModelNotFoundError
 from services.gateway.schemas import ErrorBody, ErrorResponse
 
 log = logging.getLogger("ragtune.gateway")
+ERROR_RESPONSES: dict[int | str, dict] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)}
+"""The error statuses every route may answer, for the OpenAPI schema (``responses=``)."""
 
 
 class AuthError(RagtuneError):
@@ -116,8 +119,9 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the JSON error handlers on ``app``."""
-    app.add_exception_handler(RagtuneError, _ragtune_error)
-    app.add_exception_handler(ModelNotFoundError, _model_not_found)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Starlette types handlers as taking any Exception; each of these takes its own subclass
+    app.add_exception_handler(RagtuneError, _ragtune_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ModelNotFoundError, _model_not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)

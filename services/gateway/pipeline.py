@@ -12,18 +12,22 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ragtune.errors import NotFoundError, RagtuneError
-from services.engines.base import ChatMessage, GenerationRequest, GenerationResult, StreamDelta
-from services.gateway.accounting import Stopwatch, compute_cost, make_usage, round_ms
-from services.gateway.adapters import no_adapter_error
+from ragtune.settings import Settings
+from services.engines.base import ChatMessage, Engine, GenerationRequest, GenerationResult, StreamDelta
+from services.gateway.accounting import Stopwatch, TokenCounter, compute_cost, make_usage, round_ms
+from services.gateway.adapters import AdapterRegistry, no_adapter_error
 from services.gateway.citations import build_citations
 from services.gateway.errors import InputLimitError
-from services.gateway.prompts import BuiltPrompt, build_prompt, uses_retrieval
-from services.gateway.schemas import ALL_MODES, ChatResponse, CompareDelta, CompareResponse, Latency
-from services.gateway.state import GatewayState
+from services.gateway.prompts import BuiltPrompt, build_prompt
+from services.gateway.schemas import ChatResponse, CompareDelta, CompareResponse, Latency
 from services.gateway.tenants import Tenant
+from services.modes import COMPARE_BASELINE, Mode
+
+if TYPE_CHECKING:
+    from services.gateway.state import GatewayState
 
 log = logging.getLogger("ragtune.gateway")
 
@@ -33,7 +37,7 @@ class AnswerQuery:
     """One question to answer, already tied to a namespace the caller may use."""
 
     question: str
-    mode: str
+    mode: Mode
     namespace: str
     history: list[ChatMessage] = field(default_factory=list)
     adapter: str | None = None
@@ -68,8 +72,8 @@ class AnswerPlan:
     request_id: str
     tenant: str
     route: str
-    requested_mode: str
-    mode: str
+    requested_mode: Mode
+    mode: Mode
     adapter: str | None
     namespace: str
     prompt: BuiltPrompt
@@ -88,12 +92,44 @@ def _relevance(hit: Any) -> float:
     return float(hit.score if dense is None else dense)
 
 
+class Searcher(Protocol):
+    """What the pipeline needs from the index (``services.gateway.state.IndexAccess``)."""
+
+    async def search(self, query: str, *, k: int, namespace: str) -> list[Any]: ...
+
+
+class Recorder(Protocol):
+    """Where a finished answer is recorded (metrics, the request log)."""
+
+    def __call__(self, response: ChatResponse, plan: AnswerPlan) -> None: ...
+
+
 class AnswerPipeline:
     """One implementation of the answer flow for every route."""
 
-    def __init__(self, state: GatewayState) -> None:
-        self.state = state
-        self.settings = state.settings
+    def __init__(self, *, settings: Settings, engine: Engine, index: Searcher, counter: TokenCounter,
+                 adapters: AdapterRegistry, record: Recorder | None = None) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.index = index
+        self.counter = counter
+        self.adapters = adapters
+        self.record = record
+
+    @classmethod
+    def from_state(cls, state: GatewayState) -> AnswerPipeline:
+        """The pipeline of a running gateway: its engine, index, tokenizer and adapters; answers
+        are recorded in its metrics and request log."""
+
+        def record(response: ChatResponse, plan: AnswerPlan) -> None:
+            state.metrics.observe(response, plan.route)
+            try:
+                state.feedback.log_request(response, plan.tenant)
+            except Exception:  # noqa: BLE001 - a full disk must not cost the user the answer
+                log.exception("could not log request %s", plan.request_id)
+
+        return cls(settings=state.settings, engine=state.engine, index=state.index, counter=state.counter,
+                   adapters=state.adapters, record=record)
 
     # --- checks and choices ---------------------------------------------------------------------
     def check_limits(self, query: AnswerQuery) -> None:
@@ -117,43 +153,40 @@ class AnswerPipeline:
         """``name`` if it is loaded (or found in the adapters folder) and the tenant may use it
         (403 before 404: no probing)."""
         tenant.check_adapter(name)
-        if not await self.state.adapters.find(name):
-            raise NotFoundError(f"adapter '{name}' is not loaded (loaded: {', '.join(self.state.adapters.names()) or 'none'})")
+        if not await self.adapters.find(name):
+            loaded = ", ".join(self.adapters.names()) or "none"
+            raise NotFoundError(f"adapter '{name}' is not loaded (loaded: {loaded})")
         return name
 
     def default_adapter(self, tenant: Tenant) -> str | None:
-        return self.state.adapters.default_for(tenant.may_use_adapter, self.settings.gateway.default_adapter)
+        return self.adapters.default_for(tenant.may_use_adapter, self.settings.gateway.default_adapter)
 
-    async def choose_adapter(self, mode: str, requested: str | None, tenant: Tenant) -> str | None:
+    async def choose_adapter(self, mode: Mode, requested: str | None, tenant: Tenant) -> str | None:
         """The adapter a mode runs with; errors for adapters in adapter-free modes or none available."""
-        if mode in ("base", "rag"):
+        if mode.is_answer_mode and not mode.uses_adapter:
             if requested is not None:
                 raise RagtuneError(f"mode '{mode}' uses no adapter; use mode "
-                                   f"'{'ft' if mode == 'base' else 'hybrid'}' to answer with '{requested}'")
+                                   f"'{mode.adapter_counterpart()}' to answer with '{requested}'")
             return None
         if requested is not None:
             return await self.check_adapter(requested, tenant)
         adapter = self.default_adapter(tenant)
-        if adapter is None and mode in ("ft", "hybrid"):
+        if adapter is None and mode.uses_adapter:
             raise no_adapter_error(mode)
         return adapter
 
     @staticmethod
-    def choose_auto_mode(retrieval: Retrieval, adapter: str | None) -> str:
+    def choose_auto_mode(retrieval: Retrieval, adapter: str | None) -> Mode:
         """``auto``: answer from the documents when retrieval found something relevant, in the
         brand voice when an adapter is available; otherwise from the model alone."""
-        if retrieval.found:
-            return "hybrid" if adapter else "rag"
-        return "ft" if adapter else "base"
+        return Mode.with_traits(retrieval=retrieval.found, adapter=adapter is not None)
 
     # --- retrieval ------------------------------------------------------------------------------
     async def retrieve(self, question: str, namespace: str, top_k: int | None) -> Retrieval:
         """Search the namespace; hits whose dense cosine is under ``index.min_score`` are irrelevant."""
-        store = self.state.require_store()
         k = top_k or self.settings.index.top_k
         clock = Stopwatch()
-        hits = await self.state.run_index(store.search, question, k=k, namespace=namespace,
-                                          mode=self.settings.index.retrieval)
+        hits = await self.index.search(question, k=k, namespace=namespace)
         ms = clock.ms()
         relevant = [h for h in hits if _relevance(h) >= self.settings.index.min_score]
         return Retrieval(hits=list(hits), relevant=relevant, ms=ms)
@@ -166,20 +199,20 @@ class AnswerPipeline:
         self.check_limits(query)
         adapter = await self.choose_adapter(query.mode, query.adapter, tenant)
         mode = query.mode
-        if mode == "auto" or uses_retrieval(mode):
+        if mode.uses_retrieval:
             if retrieval is None:
                 retrieval = await self.retrieve(query.question, query.namespace, query.top_k)
-            if mode == "auto":
+            if not mode.is_answer_mode:
                 mode = self.choose_auto_mode(retrieval, adapter)
-        if mode in ("base", "rag"):
+        if not mode.uses_adapter:
             adapter = None
         prompt_clock = Stopwatch()
-        chunks = retrieval.relevant if (retrieval is not None and uses_retrieval(mode)) else []
-        refused = uses_retrieval(mode) and not chunks
+        chunks = retrieval.relevant if (retrieval is not None and mode.uses_retrieval) else []
+        refused = mode.uses_retrieval and not chunks
         style = query.style or self.settings.gateway.style_instruction
         prompt = build_prompt(mode, query.question, history=query.history, chunks=chunks, style=style)
-        question_tokens = self.state.counter.count(prompt.question)
-        context_tokens = self.state.counter.count(prompt.context)
+        question_tokens = self.counter.count(prompt.question)
+        context_tokens = self.counter.count(prompt.context)
         generation = GenerationRequest(
             messages=prompt.messages, adapter=adapter,
             max_tokens=query.max_tokens or self.settings.gateway.default_max_tokens,
@@ -191,7 +224,7 @@ class AnswerPipeline:
             request_id=request_id, tenant=tenant.name, route=route, requested_mode=query.mode, mode=mode,
             adapter=adapter, namespace=query.namespace, prompt=prompt, generation=generation,
             refused=refused, question_tokens=question_tokens, context_tokens=context_tokens,
-            retrieval_ms=retrieval.ms if (retrieval is not None and uses_retrieval(mode)) else 0.0,
+            retrieval_ms=retrieval.ms if (retrieval is not None and mode.uses_retrieval) else 0.0,
             prompt_ms=prompt_clock.ms(), clock=clock,
         )
 
@@ -200,7 +233,7 @@ class AnswerPipeline:
         """Generate (or refuse) and account."""
         if plan.refused:
             return self.finish(plan, self.settings.gateway.refusal_text, None)
-        result = await self.state.engine.generate(plan.generation)
+        result = await self.engine.generate(plan.generation)
         return self.finish(plan, result.text, result)
 
     async def stream(self, plan: AnswerPlan) -> AsyncIterator[str | ChatResponse]:
@@ -212,7 +245,7 @@ class AnswerPipeline:
             return
         pieces: list[str] = []
         result: GenerationResult | None = None
-        async for event in self.state.engine.stream(plan.generation):
+        async for event in self.engine.stream(plan.generation):
             if isinstance(event, StreamDelta):
                 pieces.append(event.text)
                 yield event.text
@@ -230,7 +263,7 @@ class AnswerPipeline:
         generation_ms = result.generation_ms if result else 0.0
         cost = compute_cost(
             self.settings.prices,
-            model_names=[n for n in (plan.adapter, self.state.engine.base_model) if n],
+            model_names=[n for n in (plan.adapter, self.engine.base_model) if n],
             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             prefill_ms=ttft, decode_ms=generation_ms,
         )
@@ -243,53 +276,46 @@ class AnswerPipeline:
                                ttft=round_ms(ttft), generation=round_ms(generation_ms),
                                total=round_ms(plan.clock.ms())),
             cost=cost, requested_mode=plan.requested_mode, refused=plan.refused,
-            model=self.state.engine.base_model, namespace=plan.namespace,
+            model=self.engine.base_model, namespace=plan.namespace,
             finish_reason=result.finish_reason if result else "refused",
         )
-        try:  # metrics and the request log once the answer is on its way: they never delay it
-            asyncio.get_running_loop().call_soon(self._record, response, plan)
-        except RuntimeError:  # no event loop (a synchronous caller): record now
-            self._record(response, plan)
+        if self.record is not None:
+            try:  # metrics and the request log once the answer is on its way: they never delay it
+                asyncio.get_running_loop().call_soon(self.record, response, plan)
+            except RuntimeError:  # no event loop (a synchronous caller): record now
+                self.record(response, plan)
         return response
 
-    def _record(self, response: ChatResponse, plan: AnswerPlan) -> None:
-        """Prometheus metrics and the durable request log (which feedback refers to) for one answer."""
-        self.state.metrics.observe(response, plan.route)
-        try:
-            self.state.feedback.log_request(response, plan.tenant)
-        except Exception:  # noqa: BLE001 - a full disk must not cost the user the answer
-            log.exception("could not log request %s", plan.request_id)
-
     # --- compare --------------------------------------------------------------------------------
-    async def compare(self, query: AnswerQuery, tenant: Tenant, modes: Sequence[str] | None, *,
+    async def compare(self, query: AnswerQuery, tenant: Tenant, modes: Sequence[Mode] | None, *,
                       request_id: str) -> CompareResponse:
-        """The question in several modes over the same retrieved context, run concurrently."""
+        """The question in several modes over the same retrieved context, run concurrently; deltas
+        against ``COMPARE_BASELINE`` when it ran."""
         clock = Stopwatch()
         self.check_limits(query)
-        wanted = list(dict.fromkeys(modes or ALL_MODES))
+        wanted = list(dict.fromkeys(modes or Mode.answer_modes()))
         skipped: dict[str, str] = {}
         adapter = query.adapter
-        if any(m in ("ft", "hybrid") for m in wanted):
+        if any(m.uses_adapter for m in wanted):
             adapter = await self.check_adapter(adapter, tenant) if adapter else self.default_adapter(tenant)
             if adapter is None:
                 if modes:
-                    raise no_adapter_error("ft" if "ft" in wanted else "hybrid")
-                for mode in ("ft", "hybrid"):
-                    skipped[mode] = "no adapter is loaded for this key"
+                    raise no_adapter_error(next(m for m in wanted if m.uses_adapter))
+                skipped = {m: "no adapter is loaded for this key" for m in wanted if m.uses_adapter}
                 wanted = [m for m in wanted if m not in skipped]
         retrieval = None
-        if any(uses_retrieval(m) for m in wanted):
+        if any(m.uses_retrieval for m in wanted):
             retrieval = await self.retrieve(query.question, query.namespace, query.top_k)
         plans = []
         for mode in wanted:
-            sub = AnswerQuery(**{**query.__dict__, "mode": mode,
-                                 "adapter": adapter if mode in ("ft", "hybrid") else None})
+            sub = AnswerQuery(**{**query.__dict__, "mode": mode, "adapter": adapter if mode.uses_adapter else None})
             plans.append(await self.plan(sub, tenant, request_id=f"{request_id}-{mode}", route="compare",
                                          clock=clock, retrieval=retrieval))
         results = await asyncio.gather(*(self.answer(p) for p in plans))
-        baseline = next((r for r in results if r.mode == "rag"), None)
-        deltas = {r.mode: _delta(r, baseline) for r in results} if baseline else {}
-        return CompareResponse(id=request_id, question=query.question, baseline="rag" if baseline else None,
+        baseline = next((r for r in results if r.mode == COMPARE_BASELINE), None)
+        deltas = {r.mode.value: _delta(r, baseline) for r in results} if baseline else {}
+        return CompareResponse(id=request_id, question=query.question,
+                               baseline=COMPARE_BASELINE if baseline else None,
                                results=list(results), deltas=deltas, skipped=skipped)
 
 

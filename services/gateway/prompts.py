@@ -1,7 +1,8 @@
 """Mode → chat messages: the question alone, or numbered context chunks plus the question.
 
-``rag`` and ``hybrid`` prompts number each retrieved chunk ``[1]``, ``[2]``… and ask the model to
-cite those numbers; ``citations.py`` maps them back to their sources.
+Modes that use retrieval (``Mode.uses_retrieval``: ``rag``, ``hybrid``) number each retrieved chunk
+``[1]``, ``[2]``… and ask the model to cite those numbers; ``citations.py`` maps them back to their
+sources. A mode without retrieval sends the question as it is.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from services.engines.base import ChatMessage
+from services.modes import Mode
 
 RAG_SYSTEM = (
     "You answer questions for the company using only the numbered context passages. "
@@ -39,11 +41,6 @@ class BuiltPrompt:
     """The chunks in marker order (marker n = chunks[n-1])."""
 
 
-def uses_retrieval(mode: str) -> bool:
-    """True for the modes whose prompt carries retrieved context."""
-    return mode in ("rag", "hybrid")
-
-
 def format_context(chunks: Sequence[ContextChunk]) -> str:
     """The numbered context block: ``[n] title — section`` then the chunk text, one per chunk."""
     blocks = []
@@ -55,7 +52,7 @@ def format_context(chunks: Sequence[ContextChunk]) -> str:
 
 
 def build_prompt(
-    mode: str,
+    mode: Mode | str,
     question: str,
     *,
     history: Sequence[ChatMessage] = (),
@@ -65,15 +62,17 @@ def build_prompt(
     """The chat messages for ``mode``.
 
     ``history`` holds earlier turns (and any caller system message); ``style`` is an optional
-    brand-voice instruction, used by ``rag`` (``hybrid`` gets its voice from the adapter).
+    brand-voice instruction, used by retrieval modes without an adapter (an adapter brings its own
+    voice).
     """
+    mode = Mode(mode)
     question = question.strip()
-    if not uses_retrieval(mode):
+    if not mode.uses_retrieval:
         messages = [*history, ChatMessage(role="user", content=question)]
         return BuiltPrompt(messages=list(messages), question=question)
     context = format_context(chunks)
     system = RAG_SYSTEM
-    if style and mode == "rag":
+    if style and not mode.uses_adapter:
         system = f"{system}\n{style.strip()}"
     caller_system = [m for m in history if m.role == "system"]
     turns = [m for m in history if m.role != "system"]

@@ -1,4 +1,4 @@
-"""Pydantic models for every gateway route: the JSON contract of DESIGN.md, field for field.
+"""Pydantic models for every gateway route: the gateway's JSON contract (served as /openapi.json).
 
 Request models reject unknown fields (``extra="forbid"``) except the OpenAI-compatible ones, which
 ignore them the way OpenAI-compatible servers do, so the official ``openai`` client works unchanged.
@@ -10,14 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Mode = Literal["base", "rag", "ft", "hybrid", "auto"]
-"""What a caller may ask for; ``auto`` lets the gateway decide per question."""
-AnswerMode = Literal["base", "rag", "ft", "hybrid"]
-"""What actually ran."""
-ALL_MODES: tuple[AnswerMode, ...] = ("base", "rag", "ft", "hybrid")
-
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-"""Adapter and namespace names: letters, digits, dot, dash and underscore."""
+from ragtune.names import NAME_PATTERN
+from services.modes import AnswerMode, Mode
 
 
 class StrictModel(BaseModel):
@@ -35,7 +29,7 @@ class ChatRequest(StrictModel):
 
     question: str | None = Field(None, min_length=1)
     messages: list[Message] | None = Field(None, min_length=1)
-    mode: Mode = "auto"
+    mode: Mode = Mode.AUTO
     adapter: str | None = Field(None, pattern=NAME_PATTERN)
     top_k: int | None = Field(None, ge=1, le=50)
     namespace: str | None = Field(None, pattern=NAME_PATTERN)
@@ -127,7 +121,7 @@ class StreamDeltaEvent(BaseModel):
 # --- /v1/compare ----------------------------------------------------------------------------
 class CompareRequest(StrictModel):
     question: str = Field(min_length=1)
-    modes: list[AnswerMode] | None = Field(None, min_length=1, max_length=4)
+    modes: list[AnswerMode] | None = Field(None, min_length=1, max_length=len(Mode.answer_modes()))
     adapter: str | None = Field(None, pattern=NAME_PATTERN)
     top_k: int | None = Field(None, ge=1, le=50)
     namespace: str | None = Field(None, pattern=NAME_PATTERN)

@@ -4,11 +4,16 @@
 from __future__ import annotations
 
 import logging
+import threading
+from typing import TYPE_CHECKING
 
 from ragtune.console import console
 from ragtune.settings import Settings
 from services.gateway.state import GatewayState
 from services.gateway.tenants import check_bind_address
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def gateway_url(host: str, port: int) -> str:
@@ -54,7 +59,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
             if self.started and started:
                 state = started[0]
                 adapters = ", ".join(state.adapters.names()) or "none"
-                index = "ready" if state.store is not None else f"unavailable ({state.store_error})"
+                index = "ready" if state.index.store is not None else f"unavailable ({state.index.error})"
                 console.print(f"[green]ragtune gateway ready[/] at [bold]{url}[/]  engine {state.engine.kind} "
                               f"({state.engine.base_model}), adapters: {adapters}, index: {index}")
 
@@ -81,8 +86,8 @@ class BackgroundGateway:
         check_bind_address(self.settings.gateway, host)
         self.start_timeout_s = start_timeout_s
         self.url: str = ""
-        self._server = None
-        self._thread = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> BackgroundGateway:
         import threading

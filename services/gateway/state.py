@@ -1,4 +1,8 @@
-"""What one gateway app holds while it runs (``app.state.gateway``)."""
+"""What one gateway app holds while it runs (``app.state.gateway``), and its access to the index.
+
+The routes read what they need from ``GatewayState``; the answer flow (``AnswerPipeline``) gets
+its parts handed in explicitly instead (see ``AnswerPipeline.from_state``).
+"""
 
 from __future__ import annotations
 
@@ -7,23 +11,58 @@ import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ragtune.settings import Settings
-from services.engines.base import Engine, EngineError
+from indexer.errors import IndexUnavailableError
+from ragtune.settings import IndexSettings, Settings
+from services.engines.base import Engine
 from services.gateway.accounting import TokenCounter
 from services.gateway.adapters import AdapterRegistry
 from services.gateway.feedback import FeedbackStore
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.ratelimit import RateLimiter
 
+if TYPE_CHECKING:
+    from indexer.retriever import Retriever
+    from indexer.schemas import SearchHit
+    from indexer.store import DocumentStore
+
 T = TypeVar("T")
 
 
-class IndexUnavailableError(EngineError):
-    """The document index could not be opened; retrieval modes and /v1/documents are down."""
+class IndexAccess:
+    """The document index as the gateway uses it: the store (or why it could not be opened), its
+    retriever, and the one thread every index call (embedding, FAISS, SQLite) runs in, off the
+    event loop and one at a time."""
 
-    status_code = 503
+    def __init__(self, store: DocumentStore | None, error: str | None, config: IndexSettings) -> None:
+        self.store = store
+        self.error = error
+        self.retriever: Retriever | None = store.retriever(config.retrieval) if store is not None else None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragtune-index")
+
+    def require(self) -> DocumentStore:
+        """The store, or IndexUnavailableError (503) saying why there is none."""
+        if self.store is None:
+            raise IndexUnavailableError(f"the document index is unavailable: {self.error}")
+        return self.store
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking index call in the index thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def search(self, query: str, *, k: int, namespace: str) -> list[SearchHit]:
+        """The ``k`` best chunks of ``namespace`` for ``query`` (the configured retrieval)."""
+        self.require()
+        assert self.retriever is not None
+        return await self.run(self.retriever.run, query, k=k, namespace=namespace)
+
+    def close(self) -> None:
+        """Wait for the index call in flight, then close the store."""
+        self._executor.shutdown(wait=True)
+        if self.store is not None:
+            self.store.close()
 
 
 @dataclass
@@ -34,20 +73,5 @@ class GatewayState:
     adapters: AdapterRegistry
     feedback: FeedbackStore
     metrics: GatewayMetrics
-    store: Any | None = None
-    """The ``indexer.DocumentStore``; None when it could not be opened (``store_error`` says why)."""
-    store_error: str | None = None
+    index: IndexAccess
     limiter: RateLimiter = field(default_factory=RateLimiter)
-    index_executor: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragtune-index"))
-    """Index calls (embedding, FAISS, SQLite) run here, one at a time, off the event loop."""
-
-    def require_store(self) -> Any:
-        if self.store is None:
-            raise IndexUnavailableError(f"the document index is unavailable: {self.store_error}")
-        return self.store
-
-    async def run_index(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking index call in the index thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.index_executor, functools.partial(fn, *args, **kwargs))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from training.adapters import AdapterCard, write_card
+from training.adapter_folder import write_card
+from training.adapters import AdapterCard
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parent.parent.parent

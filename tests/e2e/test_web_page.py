@@ -57,7 +57,8 @@ def write_sample_documents(folder: Path) -> list[Path]:
 
 def install_adapter(tiny_adapter: Path, adapters_dir: Path) -> None:
     """Copy the tiny LoRA into RAGTUNE_HOME/adapters/tiny with a training card the page can show."""
-    from training.adapters import CARD_FILE, AdapterCard
+    from training.adapter_folder import CARD_FILE
+    from training.adapters import AdapterCard
 
     target = adapters_dir / ADAPTER
     shutil.copytree(tiny_adapter, target)

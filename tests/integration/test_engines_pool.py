@@ -32,7 +32,8 @@ def _request(adapter: str | None, max_tokens: int = 12) -> GenerationRequest:
 @pytest.fixture(scope="module")
 def carded_adapter(tiny_adapter: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``tiny_adapter`` with a minimal ragtune card, to see the pool record how it serves it."""
-    from training.adapters import CARD_FILE, AdapterCard
+    from training.adapter_folder import CARD_FILE
+    from training.adapters import AdapterCard
 
     folder = tmp_path_factory.mktemp("carded") / "tiny-m"
     shutil.copytree(tiny_adapter, folder)

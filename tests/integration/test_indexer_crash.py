@@ -76,7 +76,7 @@ def test_kill_mid_add_keeps_exactly_the_committed_documents(home_with_models: Pa
     assert store.stats().chunks == sum(before.values())
     hits = store.search("Document 000 paragraph 3 report number 3", k=1, mode="dense")
     assert hits and hits[0].doc_id in before
-    assert store._vectors_for("default").size == sum(before.values())  # FAISS caught up exactly
+    assert store.vectors_for("default").size == sum(before.values())  # FAISS caught up exactly
     # the killed writer's lock is gone: the store takes new documents and keeps the old ones
     report = store.add_paths(sorted(corpus.glob("*.md"))[:2])
     assert report.skipped + report.added == 2 and report.skipped >= 1

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from ragtune.settings import Settings, TrainSettings
-from training.adapters import list_adapters, merge_adapter, read_card
+from training.adapter_folder import list_adapters, read_card
+from training.adapter_folder import merge as merge_adapter
 from training.chat_tokens import IGNORE_INDEX, encode_example
 from training.modeling import load_tokenizer
 from training.pipeline import TrainRequest, train_adapter
@@ -70,13 +71,14 @@ def test_assistant_only_labels_on_real_token_ids(generator_path: Path, tiny_data
         Message(role="user", content="And in Malmö?"), Message(role="assistant", content="Hej! The same.")]})
     encoded = encode_example(multi, tokenizer, max_len=1024)
     assert len(encoded.input_ids) == len(encoded.labels)
-    labelled = [t for t, label in zip(encoded.input_ids, encoded.labels) if label != IGNORE_INDEX]
-    assert all(label in (IGNORE_INDEX, token) for token, label in zip(encoded.input_ids, encoded.labels))
+    labelled = [t for t, label in zip(encoded.input_ids, encoded.labels, strict=True) if label != IGNORE_INDEX]
+    assert all(label in (IGNORE_INDEX, token) for token, label in zip(encoded.input_ids, encoded.labels, strict=True))
     text = tokenizer.decode(labelled)
     end = tokenizer.eos_token  # <|im_end|>: the model learns to stop
     assert text == f"{example.messages[1].content}{end}\n" + f"Hej! The same.{end}\n"
     # nothing of the system prompt, the questions or the role headers is trained
-    masked = tokenizer.decode([t for t, label in zip(encoded.input_ids, encoded.labels) if label == IGNORE_INDEX])
+    pairs = zip(encoded.input_ids, encoded.labels, strict=True)
+    masked = tokenizer.decode([t for t, label in pairs if label == IGNORE_INDEX])
     assert example.messages[0].content in masked and "And in Malmö?" in masked
     assert "Hej!" not in masked
     assert encoded.labels[0] == IGNORE_INDEX
@@ -191,8 +193,8 @@ def test_qlora_trains_in_4bit(tmp_path: Path, models_dir: Path, tiny_data: Path)
 
 
 def test_full_fine_tune_writes_a_model_the_engines_serve(tmp_path: Path, models_dir: Path, tiny_data: Path) -> None:
-    from services.engines.base import is_full_model
     from services.engines.factory import discover_adapters
+    from training.adapter_folder import is_full_model
 
     settings = _settings(tmp_path / "home", models_dir, style_prompts=0)
     card = train_adapter(TrainRequest(data=tiny_data, name="tiny-full", method="full", max_steps=1), settings)

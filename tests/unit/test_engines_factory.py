@@ -11,6 +11,7 @@ from ragtune.errors import RagtuneError
 from ragtune.settings import Settings
 from services.engines import factory
 from services.engines.base import EngineError
+from training import adapter_folder
 
 pytestmark = pytest.mark.unit
 
@@ -35,7 +36,7 @@ def test_lora_rank_limit_covers_every_adapter(tmp_path: Path) -> None:
     adapters = {"a": _adapter(tmp_path / "a", 8), "b": _adapter(tmp_path / "b", 100)}
     assert factory.lora_rank_limit(16, adapters) == 128
     assert factory.lora_rank_limit(64, {}) == 64
-    assert factory.adapter_rank(tmp_path) == 0
+    assert adapter_folder.lora_rank(tmp_path) == 0
 
 
 def test_external_url_builds_a_vllm_engine_without_a_process(home: Path) -> None:

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.cleaning import (
-    clean_text,
-    content_hash,
-    duplicate_positions,
-    fix_pdf_text,
-    normalize_text,
-    strip_repeated_lines,
-)
+from indexer.cleaning import clean_text, fix_pdf_text, normalize_text, strip_repeated_lines
+from ragtune.neardup import content_hash, duplicate_positions
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from ragtune.errors import NotFoundError, RagtuneError
-from training.adapters import AdapterCard, list_adapters, read_card, render_readme, validate_name, write_card
+from training.adapter_folder import list_adapters, read_card, write_card
+from training.adapters import AdapterCard, render_readme, validate_name
 
 pytestmark = pytest.mark.unit
 

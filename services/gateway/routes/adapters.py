@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path
 
-from services.gateway.routes.chat import ERRORS
+from ragtune.names import NAME_PATTERN
+from services.gateway.errors import ERROR_RESPONSES
 from services.gateway.routes.deps import caller, get_state
-from services.gateway.schemas import NAME_PATTERN, AdapterRegisterRequest, AdapterView
+from services.gateway.schemas import AdapterRegisterRequest, AdapterView
 from services.gateway.state import GatewayState
 from services.gateway.tenants import Tenant
 
 router = APIRouter(tags=["adapters"])
 
 
-@router.get("/v1/adapters", response_model=list[AdapterView], responses=ERRORS)
+@router.get("/v1/adapters", response_model=list[AdapterView], responses=ERROR_RESPONSES)
 async def list_adapters(tenant: Tenant = Depends(caller), state: GatewayState = Depends(get_state)):
     """Loaded adapters this key may use, with their training cards."""
     return [v for v in state.adapters.views() if tenant.may_use_adapter(v.name)]
 
 
-@router.post("/v1/adapters", response_model=AdapterView, status_code=201, responses=ERRORS)
+@router.post("/v1/adapters", response_model=AdapterView, status_code=201, responses=ERROR_RESPONSES)
 async def register_adapter(body: AdapterRegisterRequest, tenant: Tenant = Depends(caller),
                            state: GatewayState = Depends(get_state)) -> AdapterView:
     """Load a peft adapter folder under ``name`` (default folder: RAGTUNE_HOME/adapters/NAME)."""
@@ -27,7 +28,7 @@ async def register_adapter(body: AdapterRegisterRequest, tenant: Tenant = Depend
     return await state.adapters.register(body.name, body.path)
 
 
-@router.delete("/v1/adapters/{name}", responses=ERRORS)
+@router.delete("/v1/adapters/{name}", responses=ERROR_RESPONSES)
 async def unload_adapter(name: str = Path(pattern=NAME_PATTERN), tenant: Tenant = Depends(caller),
                          state: GatewayState = Depends(get_state)) -> dict[str, str | bool]:
     """Unload an adapter; requests naming it get 404 from now on."""

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 
 from services.engines.base import ChatMessage
 from services.gateway.accounting import Stopwatch
+from services.gateway.errors import ERROR_RESPONSES
 from services.gateway.pipeline import AnswerPipeline, AnswerPlan, AnswerQuery
 from services.gateway.routes.deps import caller, get_pipeline, request_clock, request_id
 from services.gateway.schemas import (
@@ -15,14 +16,13 @@ from services.gateway.schemas import (
     ChatResponse,
     CompareRequest,
     CompareResponse,
-    ErrorResponse,
     StreamDeltaEvent,
 )
 from services.gateway.sse import event, sse_response
 from services.gateway.tenants import Tenant
+from services.modes import Mode
 
 router = APIRouter(tags=["chat"])
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)}
 
 
 def query_from_chat(body: ChatRequest, tenant: Tenant) -> AnswerQuery:
@@ -44,7 +44,7 @@ async def chat_events(pipeline: AnswerPipeline, plan: AnswerPlan) -> AsyncIterat
 
 
 @router.post("/v1/chat", response_model=ChatResponse, responses={
-    **ERRORS, 200: {"content": {"text/event-stream": {}},
+    **ERROR_RESPONSES, 200: {"content": {"text/event-stream": {}},
                     "description": "The answer; with stream=true: SSE events {\"delta\": text}, then the "
                                    "full response object, then [DONE]."}})
 async def chat(
@@ -61,7 +61,7 @@ async def chat(
     return await pipeline.answer(plan)
 
 
-@router.post("/v1/compare", response_model=CompareResponse, responses=ERRORS)
+@router.post("/v1/compare", response_model=CompareResponse, responses=ERROR_RESPONSES)
 async def compare(
     body: CompareRequest,
     tenant: Tenant = Depends(caller),
@@ -70,7 +70,7 @@ async def compare(
 ) -> CompareResponse:
     """One question in several modes (default all four) over the same retrieved context, with deltas
     against ``rag``."""
-    query = AnswerQuery(question=body.question, mode="rag", namespace=tenant.namespace_for(body.namespace),
+    query = AnswerQuery(question=body.question, mode=Mode.RAG, namespace=tenant.namespace_for(body.namespace),
                         adapter=body.adapter, top_k=body.top_k, max_tokens=body.max_tokens,
                         temperature=body.temperature)
     return await pipeline.compare(query, tenant, body.modes, request_id=rid)

@@ -11,10 +11,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 
 from ragtune.errors import NotFoundError, RagtuneError
-from services.gateway.errors import InputLimitError, PayloadTooLargeError
-from services.gateway.routes.chat import ERRORS
+from ragtune.names import NAME_PATTERN
+from services.gateway.errors import ERROR_RESPONSES, InputLimitError, PayloadTooLargeError
 from services.gateway.routes.deps import caller, get_state
-from services.gateway.schemas import NAME_PATTERN, DocumentDeleted, DocumentList, DocumentsAdded
+from services.gateway.schemas import DocumentDeleted, DocumentList, DocumentsAdded
 from services.gateway.state import GatewayState
 from services.gateway.tenants import Tenant
 
@@ -45,7 +45,7 @@ def _failure(report: Any) -> RagtuneError | None:
     return None
 
 
-@router.post("/v1/documents", response_model=DocumentsAdded, status_code=201, responses=ERRORS)
+@router.post("/v1/documents", response_model=DocumentsAdded, status_code=201, responses=ERROR_RESPONSES)
 async def add_documents(
     files: list[UploadFile] = File(..., description="Documents to index (txt, md, html, pdf, json…)."),
     namespace: str | None = Form(None, pattern=NAME_PATTERN),
@@ -54,7 +54,7 @@ async def add_documents(
     state: GatewayState = Depends(get_state),
 ) -> DocumentsAdded:
     """Upload and index documents; a document already present under the same name is replaced."""
-    store = state.require_store()
+    store = state.index.require()
     target = tenant.namespace_for(namespace)
     extra = parse_metadata(metadata)
     if len(files) > MAX_FILES:
@@ -68,7 +68,7 @@ async def add_documents(
         data = await upload.read(limit + 1)
         if len(data) > limit:
             raise PayloadTooLargeError(f"{name} is over the {limit}-byte document limit")
-        report = await state.run_index(store.add_bytes, name, data, namespace=target, metadata=extra)
+        report = await state.index.run(store.add_bytes, name, data, namespace=target, metadata=extra)
         failure = _failure(report)
         if failure is not None and len(files) == 1:
             raise failure
@@ -76,20 +76,20 @@ async def add_documents(
     return DocumentsAdded(namespace=target, reports=reports)
 
 
-@router.get("/v1/documents", response_model=DocumentList, responses=ERRORS)
+@router.get("/v1/documents", response_model=DocumentList, responses=ERROR_RESPONSES)
 async def list_documents(
     namespace: str | None = Query(None, pattern=NAME_PATTERN),
     tenant: Tenant = Depends(caller),
     state: GatewayState = Depends(get_state),
 ) -> DocumentList:
     """The documents stored in the caller's namespace."""
-    store = state.require_store()
+    store = state.index.require()
     target = tenant.namespace_for(namespace)
-    documents = await state.run_index(store.list_documents, namespace=target)
+    documents = await state.index.run(store.list_documents, namespace=target)
     return DocumentList(namespace=target, documents=[d.model_dump(mode="json") for d in documents])
 
 
-@router.delete("/v1/documents/{doc_id}", response_model=DocumentDeleted, responses=ERRORS)
+@router.delete("/v1/documents/{doc_id}", response_model=DocumentDeleted, responses=ERROR_RESPONSES)
 async def delete_document(
     doc_id: str = Path(min_length=1, max_length=200),
     namespace: str | None = Query(None, pattern=NAME_PATTERN),
@@ -97,10 +97,10 @@ async def delete_document(
     state: GatewayState = Depends(get_state),
 ) -> DocumentDeleted:
     """Remove a document and its chunks from the caller's namespace."""
-    store = state.require_store()
+    store = state.index.require()
     target = tenant.namespace_for(namespace)
-    documents = await state.run_index(store.list_documents, namespace=target)
+    documents = await state.index.run(store.list_documents, namespace=target)
     if not any(d.doc_id == doc_id for d in documents):
         raise NotFoundError(f"no document '{doc_id}' in namespace '{target}'")
-    await state.run_index(store.remove, [doc_id], namespace=target)
+    await state.index.run(store.remove, [doc_id], namespace=target)
     return DocumentDeleted(namespace=target, doc_id=doc_id, deleted=True)

@@ -6,7 +6,7 @@ import asyncio
 
 from fastapi import APIRouter, Depends
 
-from services.gateway.routes.chat import ERRORS
+from services.gateway.errors import ERROR_RESPONSES
 from services.gateway.routes.deps import caller, get_state
 from services.gateway.schemas import FeedbackRequest, FeedbackStored, KpiSummary
 from services.gateway.state import GatewayState
@@ -15,7 +15,7 @@ from services.gateway.tenants import Tenant
 router = APIRouter(tags=["feedback"])
 
 
-@router.post("/v1/feedback", response_model=FeedbackStored, status_code=201, responses=ERRORS)
+@router.post("/v1/feedback", response_model=FeedbackStored, status_code=201, responses=ERROR_RESPONSES)
 async def add_feedback(body: FeedbackRequest, tenant: Tenant = Depends(caller),
                        state: GatewayState = Depends(get_state)) -> FeedbackStored:
     """Rate an answer by its request id (stored durably before the reply)."""
@@ -24,7 +24,7 @@ async def add_feedback(body: FeedbackRequest, tenant: Tenant = Depends(caller),
     return FeedbackStored(request_id=body.request_id)
 
 
-@router.get("/v1/kpi", response_model=KpiSummary, responses=ERRORS)
+@router.get("/v1/kpi", response_model=KpiSummary, responses=ERROR_RESPONSES)
 async def kpi(tenant: Tenant = Depends(caller), state: GatewayState = Depends(get_state)) -> KpiSummary:
     """Feedback KPIs per mode and adapter (a key sees its own requests only)."""
     owner = tenant.name if tenant.restricted else None

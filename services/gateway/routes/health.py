@@ -1,19 +1,15 @@
-"""``GET /healthz`` (engine and index state), ``GET /metrics`` (Prometheus) and ``GET /`` (the page)."""
+"""``GET /healthz`` (engine and index state) and ``GET /metrics`` (Prometheus)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, Depends
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 
-from ragtune.errors import NotFoundError
 from services.gateway.routes.deps import get_state
 from services.gateway.schemas import HealthResponse
 from services.gateway.state import GatewayState
 
 router = APIRouter(tags=["health"])
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 @router.get("/healthz", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
@@ -23,11 +19,12 @@ async def healthz(state: GatewayState = Depends(get_state)):
         engine = (await state.engine.health()).model_dump(mode="json")
     except Exception as exc:  # noqa: BLE001 - health reports, never raises
         engine = {"kind": state.engine.kind, "ready": False, "detail": str(exc)}
-    if state.store is None:
-        index = {"ready": False, "detail": state.store_error}
+    store = state.index.store
+    if store is None:
+        index = {"ready": False, "detail": state.index.error}
     else:
         try:
-            stats = await state.run_index(state.store.stats)
+            stats = await state.index.run(store.stats)
             index = {"ready": True, **stats.model_dump(mode="json")}
         except Exception as exc:  # noqa: BLE001
             index = {"ready": False, "detail": str(exc)}
@@ -42,10 +39,3 @@ async def metrics(state: GatewayState = Depends(get_state)) -> Response:
     """Prometheus metrics: requests, tokens by kind, latency by stage, cost (by mode and adapter)."""
     return Response(state.metrics.render(), media_type=state.metrics.content_type)
 
-
-@router.get("/", include_in_schema=False)
-async def index_page() -> FileResponse:
-    page = STATIC_DIR / "index.html"
-    if not page.is_file():
-        raise NotFoundError("the web page is not installed (services/gateway/static/index.html)")
-    return FileResponse(page)

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Depends
 from ragtune.errors import NotFoundError
 from services.engines.base import ChatMessage
 from services.gateway.accounting import Stopwatch
+from services.gateway.errors import ERROR_RESPONSES
 from services.gateway.pipeline import AnswerPipeline, AnswerPlan, AnswerQuery
-from services.gateway.routes.chat import ERRORS
 from services.gateway.routes.deps import caller, get_pipeline, get_state, request_clock, request_id
 from services.gateway.schemas import (
     ChatCompletion,
@@ -33,6 +33,7 @@ from services.gateway.schemas import (
 from services.gateway.sse import event, sse_response
 from services.gateway.state import GatewayState
 from services.gateway.tenants import Tenant
+from services.modes import Mode
 
 router = APIRouter(tags=["openai"])
 STARTED = int(time.time())
@@ -53,9 +54,10 @@ async def resolve_model(state: GatewayState, model: str, tenant: Tenant) -> str 
 
 def query_from_openai(body: ChatCompletionRequest, adapter: str | None, tenant: Tenant) -> AnswerQuery:
     options = body.ragtune
-    mode = (options.mode if options and options.mode else None) or ("ft" if adapter else "base")
-    if adapter and mode in ("rag", "base"):
-        mode = "hybrid" if mode == "rag" else "ft"
+    mode = (options.mode if options and options.mode else None) or Mode.with_traits(retrieval=False,
+                                                                                   adapter=bool(adapter))
+    if adapter and mode.is_answer_mode and not mode.uses_adapter:
+        mode = mode.adapter_counterpart()
     *history, last = body.messages
     turns = [ChatMessage(role="system" if m.role == "developer" else m.role, content=m.text())
              for m in history if m.text()]
@@ -111,7 +113,7 @@ async def completion_chunks(pipeline: AnswerPipeline, plan: AnswerPlan, model: s
             yield event({**head, "choices": [last], **tail})
 
 
-@router.post("/v1/chat/completions", response_model=ChatCompletion, responses=ERRORS)
+@router.post("/v1/chat/completions", response_model=ChatCompletion, responses=ERROR_RESPONSES)
 async def chat_completions(
     body: ChatCompletionRequest,
     tenant: Tenant = Depends(caller),
@@ -135,7 +137,7 @@ async def chat_completions(
     )
 
 
-@router.get("/v1/models", response_model=ModelList, responses=ERRORS)
+@router.get("/v1/models", response_model=ModelList, responses=ERROR_RESPONSES)
 async def list_models(tenant: Tenant = Depends(caller), state: GatewayState = Depends(get_state)) -> ModelList:
     """The base model and every adapter this key may use, adapters with their training card."""
     base = state.engine.base_model
