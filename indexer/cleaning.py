@@ -18,6 +18,7 @@ _BOILERPLATE = re.compile(
     r"accept (?:all )?cookies|cookie (?:policy|settings)|skip to (?:main )?content|"
     r"back to top|share (?:this|on)\b|print this page)",
     re.IGNORECASE)
+_WORD = re.compile(r"\w+", re.UNICODE)
 
 # Glyph codes PDF extractors (pypdf, PDFium) return for TeX fonts in T1 (Cork) encoding that lack
 # a ToUnicode map (measured on pdflatex output, see benchmarks/bench_indexer_extractors.py), and
