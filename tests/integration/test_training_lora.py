@@ -156,8 +156,10 @@ def test_resume_after_crash_matches_uninterrupted_run(lora_home: Settings, tiny_
     with pytest.raises(Crash):
         train_adapter(request, lora_home, on_step=crash_at_step_2)
     assert not (lora_home.adapters_dir / "resumed").exists()
-    state = json.loads((lora_home.runs_dir / "resumed" / "checkpoint" / "state.json").read_text())
-    assert state["step"] == 2
+    checkpoint = lora_home.runs_dir / "resumed" / "checkpoint-2"  # the Trainer's checkpoint of step 2
+    assert json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] == 2
+    assert {"adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth"} <= {
+        p.name for p in checkpoint.iterdir()}
     card = train_adapter(request.model_copy(update={"resume": True}), lora_home)
     assert card.hyperparameters["resumed_from_step"] == 2
     assert card.hyperparameters["steps_done"] == 3
