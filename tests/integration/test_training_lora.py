@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ragtune.settings import Settings, TrainSettings
-from training.adapters import list_adapters, merge_adapter, read_card
+from training.adapters import AdapterCard, list_adapters, merge_adapter, read_card
 from training.chat_tokens import IGNORE_INDEX, encode_example
 from training.modeling import load_tokenizer
 from training.pipeline import TrainRequest, train_adapter
@@ -206,3 +206,36 @@ def test_full_fine_tune_writes_a_model_the_engines_serve(tmp_path: Path, models_
     assert card.eval_loss_before is not None and card.eval_loss_after is not None
     assert is_full_model(folder) and discover_adapters(settings.adapters_dir) == {"tiny-full": folder}
     assert [c.method for c in list_adapters(settings.adapters_dir)] == ["full"]
+
+
+def test_two_cpu_processes_train_one_adapter(lora_home: Settings, tmp_path: Path, tiny_data: Path) -> None:
+    """`ragtune train --processes 2` on the CPU (gloo): one adapter, written by rank 0, whose eval
+    loss is within 5 % of the single-process run with the same global batch (tiny-voice: 1 × 2)."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(lora_home.models_dir, target_is_directory=True)
+    single = read_card(lora_home.adapters_dir / "tiny-voice")
+    hp = single.hyperparameters
+    env = {**os.environ, "RAGTUNE_HOME": str(home), "HF_HUB_OFFLINE": "1", "COLUMNS": "200",
+           "RAGTUNE_TRAIN__BATCH_SIZE": "1",  # per process: the global batch is 2 × 1, as in tiny-voice
+           "RAGTUNE_TRAIN__MAX_SEQ_LEN": str(hp["max_seq_len"]), "RAGTUNE_TRAIN__LEARNING_RATE": str(hp["learning_rate"]),
+           "RAGTUNE_TRAIN__WARMUP_RATIO": "0", "RAGTUNE_TRAIN__EARLY_STOPPING_PATIENCE": "0",
+           "RAGTUNE_TRAIN__STYLE_PROMPTS": "0", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "ragtune.cli", "train", "--data", str(tiny_data), "--name", "dp",
+                             "--max-steps", "3", "--processes", "2", "--device", "cpu", "--json"],
+                            cwd=Path(__file__).resolve().parent.parent.parent, env=env, text=True,
+                            capture_output=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    card = AdapterCard.model_validate_json(result.stdout[result.stdout.index("{"):])
+    assert result.stdout.count('"name": "dp"') == 1  # rank 0 alone reports
+    assert card.processes == 2 and card.device == "cpu" and card.precision == "fp32"
+    assert card.hyperparameters["global_batch_size"] == 2 and card.hyperparameters["steps_done"] == 3
+    adapters = home / "adapters"
+    assert sorted(p.name for p in adapters.iterdir()) == ["dp"]  # exactly one adapter, no staging left
+    assert (adapters / "dp" / "adapter_model.safetensors").is_file()
+    assert not (home / "runs" / "dp").exists()
+    assert abs(card.eval_loss_after - single.eval_loss_after) <= 0.05 * single.eval_loss_after
