@@ -267,6 +267,7 @@ def train_model(
     resume: bool = False,
     progress: ProgressFn | None = None,
     on_step: StepHook | None = None,
+    callbacks: list[Any] | None = None,
 ) -> tuple[TrainOutcome, Any]:
     """Train ``model`` with transformers' Trainer; returns the outcome and the trainer.
 
@@ -275,6 +276,7 @@ def train_model(
     evaluations without improvement, writes a checkpoint every ``hp.checkpoint_every`` steps and at
     each evaluation into ``run_dir`` (rank 0), and with ``resume`` continues from the newest one
     there (same data and settings required). Under ``accelerate launch`` every process calls this.
+    ``callbacks`` are further ``TrainerCallback``s (e.g. a benchmark's clock).
     """
     from transformers import EarlyStoppingCallback, TrainingArguments
 
@@ -337,13 +339,14 @@ def train_model(
         ddp_backend="gloo" if plan.device == "cpu" and world > 1 else None,
         ddp_find_unused_parameters=False if world > 1 else None,
         save_on_each_node=False,
+        include_num_input_tokens_seen="non_padding",
     )
-    callbacks = [_run_callback(progress, on_step, hp.checkpoint_every)]
+    handlers = [_run_callback(progress, on_step, hp.checkpoint_every), *(callbacks or [])]
     if has_eval and hp.early_stopping_patience > 0:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=hp.early_stopping_patience))
+        handlers.append(EarlyStoppingCallback(early_stopping_patience=hp.early_stopping_patience))
     trainer = _trainer_class()(
         model=model, args=args, train_dataset=_Examples(train), eval_dataset=_Examples(evaluation),
-        data_collator=lambda batch: collate(batch, pad_id), callbacks=callbacks,
+        data_collator=lambda batch: collate(batch, pad_id), callbacks=handlers,
         eval_examples=evaluation, pad_id=pad_id,
     )
     from transformers.trainer_callback import PrinterCallback
