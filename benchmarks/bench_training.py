@@ -16,8 +16,9 @@ optimizer step's end to the next (data, forward, backward, optimizer, logging: e
 final evaluation), tokens/s counts every non-padding token of the global batch.
 
     .venv/bin/python benchmarks/bench_training.py [--steps 6] [--batch-size 4] [--rounds 2] [--method lora]
+        [--device cpu|cuda] [--modes hand trainer trainer-2p] [--out training]
 
-Writes benchmarks/results/training.{json,md,png} and prints the table.
+Writes benchmarks/results/OUT.{json,md,png} (OUT: --out, default training) and prints the table.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -71,14 +73,18 @@ def _old_loss_sum(model, batch):
     return F.cross_entropy(logits, labels[keep], reduction="sum"), int(keep.sum())
 
 
-def measure_hand(method: str, steps: int, batch_size: int) -> dict:
+def measure_hand(method: str, steps: int, batch_size: int, device: str = "cpu") -> dict:
     import torch
 
     from training.evaluation import collate
+    from training.hardware import choose_hardware, probe_capabilities
     from training.modeling import load_trainable_model
 
     hp, base, tokenizer, encoded = _setup(method, batch_size)
-    model = load_trainable_model(base, method, hp)
+    plan = choose_hardware(probe_capabilities(), device, "auto", method)
+    model = load_trainable_model(base, method, hp, plan)
+    if plan.device == "cuda" and method != "qlora":
+        model.to("cuda")
     params = [p for p in model.parameters() if p.requires_grad]
     lr = hp.full_learning_rate if method == "full" else hp.learning_rate
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=hp.weight_decay)
@@ -87,19 +93,24 @@ def measure_hand(method: str, steps: int, batch_size: int) -> dict:
     for step in range(steps + 1):
         t0 = time.perf_counter()
         batch = collate(encoded[step * batch_size:(step + 1) * batch_size], tokenizer.pad_token_id)
-        loss_sum, n = _old_loss_sum(model, batch)
+        batch = {k: v.to(plan.device) for k, v in batch.items()}
+        with torch.autocast(plan.device, dtype=torch.bfloat16 if plan.precision == "bf16" else torch.float16,
+                            enabled=plan.autocast):
+            loss_sum, n = _old_loss_sum(model, batch)
         (loss_sum / max(n, 1)).backward()
         torch.nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if plan.device == "cuda":
+            torch.cuda.synchronize()
         elapsed = time.perf_counter() - t0
         if step > 0:  # step 0 is warm-up
             timings.append(elapsed)
             tokens.append(int(batch["attention_mask"].sum()))
-    return _figures("hand", method, batch_size, 1, timings, tokens)
+    return _figures("hand", method, batch_size, 1, timings, tokens, plan)
 
 
-def measure_trainer(method: str, steps: int, batch_size: int) -> dict | None:
+def measure_trainer(method: str, steps: int, batch_size: int, device: str = "cpu") -> dict | None:
     """The Trainer in this process, or in each process of an ``accelerate launch`` (rank 0 reports)."""
     from transformers import TrainerCallback
 
@@ -109,7 +120,7 @@ def measure_trainer(method: str, steps: int, batch_size: int) -> dict | None:
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     hp, base, tokenizer, encoded = _setup(method, batch_size // world)
-    plan = choose_hardware(probe_capabilities(), "cpu", "auto", method)
+    plan = choose_hardware(probe_capabilities(), device, "auto", method)
     model = load_trainable_model(base, method, hp, plan)
     ends: list[float] = []
     seen: list[int] = []
@@ -128,16 +139,20 @@ def measure_trainer(method: str, steps: int, batch_size: int) -> dict | None:
                     max_steps=steps + 1, callbacks=[Clock()])
     if int(os.environ.get("RANK", "0")) != 0:
         return None
-    timings = [b - a for a, b in zip(ends, ends[1:])]
-    tokens = [b - a for a, b in zip(seen, seen[1:])]
-    return _figures("trainer" if world == 1 else f"trainer-{world}p", method, batch_size, world, timings, tokens)
+    timings = [b - a for a, b in pairwise(ends)]
+    tokens = [b - a for a, b in pairwise(seen)]
+    return _figures("trainer" if world == 1 else f"trainer-{world}p", method, batch_size, world, timings, tokens,
+                    plan)
 
 
-def _figures(mode: str, method: str, batch_size: int, processes: int, timings: list[float], tokens: list[int]) -> dict:
+def _figures(mode: str, method: str, batch_size: int, processes: int, timings: list[float], tokens: list[int],
+             plan) -> dict:
     import torch
 
+    gpu_peak = round(torch.cuda.max_memory_allocated() / 2**20, 1) if plan.device == "cuda" else None
     return {
         "mode": mode, "method": method, "global_batch_size": batch_size, "processes": processes,
+        "device": plan.device_name or plan.device, "precision": plan.precision, "peak_gpu_mb": gpu_peak,
         "steps": len(timings),
         "seconds_per_step": round(statistics.mean(timings), 3),
         "tokens_per_second": round(sum(tokens) / sum(timings), 1),
@@ -150,17 +165,19 @@ def _figures(mode: str, method: str, batch_size: int, processes: int, timings: l
 
 def _run(mode: str, args: argparse.Namespace) -> dict:
     one = [__file__, "--one", mode, "--steps", str(args.steps), "--batch-size", str(args.batch_size),
-           "--method", args.method]
+           "--method", args.method, "--device", args.device]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     if mode == "trainer-2p":
         from training.cli import _free_port, launch_command
 
-        env.update({"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // 2))})
-        command = launch_command(2, "cpu", None, [], port=_free_port())
+        env.update({"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // 2))})
+        if args.device == "cpu":
+            env.update({"CUDA_VISIBLE_DEVICES": ""})
+        command = launch_command(2, args.device, None, [], port=_free_port())
         command = command[:command.index("-m", 3)] + one  # the launcher runs this script
     else:
         command = [sys.executable, *one]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, check=False)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
         return {"mode": mode, "error": (result.stderr.strip().splitlines() or ["no output"])[-1]}
@@ -174,14 +191,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--method", default="lora")
     parser.add_argument("--modes", nargs="+", default=list(MODES))
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--out", default="training", help="file stem under benchmarks/results/")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         from training.trainer import quiet_libraries
 
         quiet_libraries()
-        figures = (measure_hand(args.method, args.steps, args.batch_size) if args.one == "hand"
-                   else measure_trainer(args.method, args.steps, args.batch_size))
+        figures = (measure_hand(args.method, args.steps, args.batch_size, args.device) if args.one == "hand"
+                   else measure_trainer(args.method, args.steps, args.batch_size, args.device))
         if figures is not None:
             print(json.dumps(figures), flush=True)
         return
@@ -202,20 +221,23 @@ def main() -> None:
                         "tokens_per_second": round(statistics.median(r["tokens_per_second"] for r in ok), 1),
                         "runs": len(ok), "load_average": [r["load_average"] for r in ok]})
     reference = next((r for r in summary if r["mode"] == "hand" and "error" not in r), None)
-    lines = ["| mode | processes | global batch | s/step | tokens/s | vs hand loop | peak RSS MB (rank 0) | "
-             "load avg per run |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| mode | device | precision | processes | global batch | s/step | tokens/s | vs hand loop | "
+             "peak RSS MB (rank 0) | peak GPU MB | load avg per run |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in summary:
         if "error" in row:
-            lines.append(f"| {row['mode']} | error: {row['error']} | | | | | | |")
+            lines.append(f"| {row['mode']} | error: {row['error']} | | | | | | | | | |")
             continue
         ratio = f"{row['tokens_per_second'] / reference['tokens_per_second']:.2f}×" if reference else "-"
-        lines.append(f"| {row['mode']} | {row['processes']} | {row['global_batch_size']} | "
+        gpu = f"{row['peak_gpu_mb']:.0f}" if row.get("peak_gpu_mb") else "-"
+        lines.append(f"| {row['mode']} | {row['device']} | {row['precision']} | {row['processes']} | "
+                     f"{row['global_batch_size']} | "
                      f"{row['seconds_per_step']:.2f} | {row['tokens_per_second']:.1f} | {ratio} | "
-                     f"{row['peak_rss_mb']:.0f} | {', '.join(f'{x:.1f}' for x in row['load_average'])} |")
+                     f"{row['peak_rss_mb']:.0f} | {gpu} | {', '.join(f'{x:.1f}' for x in row['load_average'])} |")
     table = "\n".join([
         "# Training speed", "",
         f"`benchmarks/bench_training.py --steps {args.steps} --batch-size {args.batch_size} --rounds {args.rounds} "
-        f"--method {args.method}`: SmolLM2-135M, {args.method}, on {os.cpu_count()} CPU cores, batches of the "
+        f"--method {args.method} --device {args.device}`: SmolLM2-135M, {args.method}, on {_machine(args.device)}, "
+        f"batches of the "
         f"bundled brand-voice sample, one warm-up step then {args.steps} measured optimizer steps per run, each "
         f"run in its own process(es), modes interleaved over {args.rounds} rounds, medians shown "
         f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).", "",
@@ -226,8 +248,8 @@ def main() -> None:
                            "load_average_end": os.getloadavg()},
                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "args": vars(args),
                "summary": summary, "runs": runs}
-    (RESULTS / "training.json").write_text(json.dumps(payload, indent=2))
-    (RESULTS / "training.md").write_text(table)
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(payload, indent=2))
+    (RESULTS / f"{args.out}.md").write_text(table)
     ok = [r for r in summary if "error" not in r]
     if ok:
         import matplotlib
@@ -241,11 +263,19 @@ def main() -> None:
         left.set_title(f"seconds per step (global batch {args.batch_size})")
         right.bar(names, [r["tokens_per_second"] for r in ok], color="#55a868")
         right.set_title("training tokens / s")
-        fig.suptitle(f"ragtune {args.method} training on {os.cpu_count()} CPU cores "
+        fig.suptitle(f"ragtune {args.method} training on {_machine(args.device)} "
                      f"(load avg {os.getloadavg()[0]:.1f})")
         fig.tight_layout()
-        fig.savefig(RESULTS / "training.png", dpi=110)
-    print(f"results: {RESULTS / 'training.json'}", file=sys.stderr)
+        fig.savefig(RESULTS / f"{args.out}.png", dpi=110)
+    print(f"results: {RESULTS / (args.out + '.json')}", file=sys.stderr)
+
+
+def _machine(device: str) -> str:
+    if device == "cuda":
+        import torch
+
+        return f"{torch.cuda.get_device_name(0)} ({torch.cuda.device_count()} visible)"
+    return f"{os.cpu_count()} CPU cores"
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ def _launch(processes: int, device: str, accelerate_config: Path | None) -> None
         env["CUDA_VISIBLE_DEVICES"] = ""  # a gloo group of CPU processes
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
     command = launch_command(processes, device, accelerate_config, sys.argv[1:], port=_free_port())
-    code = subprocess.run(command, env=env).returncode
+    code = subprocess.run(command, env=env, check=False).returncode
     raise typer.Exit(code)
 
 
@@ -163,7 +163,13 @@ def train(
     """Train a brand-voice adapter (LoRA SFT on assistant tokens) and write its card."""
     import os
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from ragtune.console import console
     from ragtune.settings import get_settings
@@ -180,14 +186,16 @@ def train(
     count = _process_count(processes)
     inside_launch = "LOCAL_RANK" in os.environ
     settings = get_settings()
-    if not inside_launch and (count > 1 or accelerate_config is not None):
-        settings.ensure_dirs()
-        _launch(count, device or settings.train.device, accelerate_config)
-    rank, _world = process_rank()
     settings.ensure_dirs()
     request = TrainRequest(data=data, name=name, method=method, epochs=epochs, max_steps=max_steps,
                            style_guide=style_guide, resume=resume, overwrite=overwrite, device=device,
                            precision=precision)
+    if not inside_launch and (count > 1 or accelerate_config is not None):
+        from training.pipeline import check_request
+
+        check_request(request, settings)  # bad input: one clear error here, not one per process
+        _launch(count, device or settings.train.device, accelerate_config)
+    rank, _world = process_rank()
     try:
         if rank != 0:  # the other processes train quietly; rank 0 reports
             train_adapter(request, settings)

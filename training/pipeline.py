@@ -21,14 +21,32 @@ from pydantic import BaseModel
 from ragtune import models as model_store
 from ragtune.errors import ConflictError
 from ragtune.settings import Settings, TrainSettings
-from training.adapters import AdapterCard, install_folder, read_card, validate_name, write_card
+from training.adapters import (
+    AdapterCard,
+    install_folder,
+    read_card,
+    validate_name,
+    write_card,
+)
 from training.chat_tokens import encode_example
 from training.evaluation import eval_loss, generate_replies
 from training.hardware import HardwarePlan, choose_hardware, probe_capabilities
-from training.modeling import TrainingError, load_tokenizer, load_trainable_model, trainable_parameters
+from training.modeling import (
+    TrainingError,
+    load_tokenizer,
+    load_trainable_model,
+    trainable_parameters,
+)
 from training.prep import PreparedData, prepare
 from training.style import StyleGuide, style_breakdown
-from training.trainer import ProgressFn, StepHook, last_checkpoint, run_config_sha256, train_model
+from training.trainer import (
+    ProgressFn,
+    StepHook,
+    last_checkpoint,
+    quiet_libraries,
+    run_config_sha256,
+    train_model,
+)
 
 StatusFn = Callable[[str], None]
 
@@ -78,23 +96,28 @@ def _style(model: Any, tokenizer: Any, prompts: list[list[dict[str, str]]], guid
     return replies, style_breakdown(replies, guide)
 
 
-def train_adapter(
-    request: TrainRequest,
-    settings: Settings,
-    *,
-    progress: ProgressFn | None = None,
-    status: StatusFn | None = None,
-    on_step: StepHook | None = None,
-) -> AdapterCard:
-    """Run one training request and install the result as ``settings.adapters_dir / request.name``.
+class CheckedRequest(BaseModel):
+    """A request whose name, settings, device, base model and data have been checked."""
 
-    Raises ConflictError when the adapter exists (unless ``overwrite`` or ``resume``), DataError for
-    unusable data, TrainingError for impossible settings, ModelNotFoundError for a missing base model.
+    model_config = {"arbitrary_types_allowed": True}
+    name: str
+    target: Path
+    run_dir: Path
+    hp: TrainSettings
+    plan: HardwarePlan
+    guide: StyleGuide | None
+    base_dir: Path
+    tokenizer: Any
+    prepared: PreparedData
+
+
+def check_request(request: TrainRequest, settings: Settings, status: StatusFn | None = None) -> CheckedRequest:
+    """Everything about ``request`` that can fail before training, checked (and the data prepared).
+
+    ``ragtune train --processes N`` runs this before it launches the processes, so bad input is one
+    clear error from one process. Raises as ``train_adapter`` does.
     """
-    rank, world = process_rank()
-    lead = rank == 0
-    say = (status or (lambda _message: None)) if lead else (lambda _message: None)
-    progress = progress if lead else None
+    say = status or (lambda _message: None)
     name = validate_name(request.name)
     target = settings.adapters_dir / name
     run_dir = settings.runs_dir / name
@@ -125,6 +148,31 @@ def train_adapter(
         pii_allow=_allowed_terms(guide), tokenizer=tokenizer, tokenizer_name=settings.models.generator,
         max_seq_len=hp.max_seq_len,
     )
+    return CheckedRequest(name=name, target=target, run_dir=run_dir, hp=hp, plan=plan, guide=guide,
+                          base_dir=base_dir, tokenizer=tokenizer, prepared=prepared)
+
+
+def train_adapter(
+    request: TrainRequest,
+    settings: Settings,
+    *,
+    progress: ProgressFn | None = None,
+    status: StatusFn | None = None,
+    on_step: StepHook | None = None,
+) -> AdapterCard:
+    """Run one training request and install the result as ``settings.adapters_dir / request.name``.
+
+    Raises ConflictError when the adapter exists (unless ``overwrite`` or ``resume``), DataError for
+    unusable data, TrainingError for impossible settings, ModelNotFoundError for a missing base model.
+    """
+    quiet_libraries()
+    rank, world = process_rank()
+    lead = rank == 0
+    say = (status or (lambda _message: None)) if lead else (lambda _message: None)
+    progress = progress if lead else None
+    checked = check_request(request, settings, say)
+    target, run_dir, hp, plan = checked.target, checked.run_dir, checked.hp, checked.plan
+    guide, base_dir, tokenizer, prepared = checked.guide, checked.base_dir, checked.tokenizer, checked.prepared
     train_examples, eval_examples = prepared.split("train"), prepared.split("eval")
     train_encoded = [encode_example(e, tokenizer, hp.max_seq_len) for e in train_examples]
     eval_encoded = [encode_example(e, tokenizer, hp.max_seq_len) for e in eval_examples]

@@ -227,7 +227,7 @@ def test_two_cpu_processes_train_one_adapter(lora_home: Settings, tmp_path: Path
     result = subprocess.run([sys.executable, "-m", "ragtune.cli", "train", "--data", str(tiny_data), "--name", "dp",
                              "--max-steps", "3", "--processes", "2", "--device", "cpu", "--json"],
                             cwd=Path(__file__).resolve().parent.parent.parent, env=env, text=True,
-                            capture_output=True, timeout=600)
+                            capture_output=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     card = AdapterCard.model_validate_json(result.stdout[result.stdout.index("{"):])
