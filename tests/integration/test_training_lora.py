@@ -239,3 +239,31 @@ def test_two_cpu_processes_train_one_adapter(lora_home: Settings, tmp_path: Path
     assert (adapters / "dp" / "adapter_model.safetensors").is_file()
     assert not (home / "runs" / "dp").exists()
     assert abs(card.eval_loss_after - single.eval_loss_after) <= 0.05 * single.eval_loss_after
+
+
+def test_early_stopping_restores_the_best_weights(tmp_path: Path, models_dir: Path, tiny_data: Path,
+                                                  generator_path: Path) -> None:
+    """A learning rate far too high makes the eval loss rise: training stops after `patience`
+    evaluations without improvement, and the adapter written is the one of the best evaluation."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from training.evaluation import eval_loss
+
+    lines = tiny_data.read_text().splitlines()
+    small = tmp_path / "small.jsonl"
+    small.write_text("\n".join(lines[:4] + lines[-2:]) + "\n")  # 4 train (2 steps per epoch), 2 eval
+    settings = _settings(tmp_path / "home", models_dir, style_prompts=0, learning_rate=1.0,
+                         early_stopping_patience=1, checkpoint_every=100)
+    card = train_adapter(TrainRequest(data=small, name="too-fast", epochs=6), settings)
+    hp = card.hyperparameters
+    evals = json.loads((Path(card.path) / "metrics.json").read_text())["eval_losses"]
+    assert hp["stopped_early"] is True and hp["steps_done"] < hp["max_steps"] == 12
+    best = min(evals, key=lambda point: point["loss"])
+    assert hp["best_step"] == best["step"] < hp["steps_done"]
+    assert card.eval_loss_after == pytest.approx(best["loss"], abs=1e-4)
+    # the adapter on disk is the best one, not the last one
+    tokenizer = load_tokenizer(generator_path)
+    eval_examples = [encode_example(e, tokenizer, 160) for _, e in read_examples(small)[0] if e.split == "eval"]
+    tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(generator_path)), card.path)
+    assert eval_loss(tuned, eval_examples, tokenizer.pad_token_id) == pytest.approx(best["loss"], abs=1e-3)
