@@ -51,7 +51,7 @@ def token_loss_sum(model: Any, batch: dict[str, Any], *, head_only: bool = True)
     head = core.get_output_embeddings() if hasattr(core, "get_output_embeddings") else None
     usable = (head_only and head is not None and not getattr(core.config, "final_logit_softcapping", None)
               and "logits_to_keep" in inspect.signature(core.forward).parameters)
-    if usable:
+    if usable and head is not None:
         out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                     output_hidden_states=True, logits_to_keep=1, use_cache=False)
         hidden = out.hidden_states[-1]  # after the final norm, as the head sees it

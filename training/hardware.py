@@ -20,6 +20,7 @@ from training.modeling import TrainingError
 
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Dtype = Literal["fp32", "bf16", "fp16"]
 
 
 class Capabilities(BaseModel):
@@ -34,11 +35,11 @@ class HardwarePlan(BaseModel):
     """The decision for one run."""
 
     device: Literal["cpu", "cuda"]
-    precision: Literal["fp32", "bf16", "fp16"]
+    precision: Dtype
     """The compute precision (for QLoRA: bitsandbytes' compute dtype)."""
     autocast: bool
     """Mixed precision through accelerate (Trainer ``bf16``/``fp16``); False computes in the load dtype."""
-    load_dtype: Literal["fp32", "bf16", "fp16"]
+    load_dtype: Dtype
     """dtype of the base weights as loaded (frozen for LoRA/QLoRA; master weights for full)."""
     device_name: str | None = None
 
@@ -50,6 +51,7 @@ def choose_hardware(caps: Capabilities, device: Device = "auto", precision: Prec
         raise TrainingError("--device cuda: no CUDA device is visible (torch.cuda.is_available() is False); "
                             "use --device cpu or auto")
     on_gpu = device == "cuda" or (device == "auto" and caps.cuda_devices > 0)
+    chosen: Dtype
     if precision == "auto":
         if on_gpu:
             chosen = "bf16" if caps.cuda_bf16 else "fp16"
@@ -62,6 +64,7 @@ def choose_hardware(caps: Capabilities, device: Device = "auto", precision: Prec
     if on_gpu and chosen == "bf16" and not caps.cuda_bf16:
         raise TrainingError(f"--precision bf16: this GPU ({caps.cuda_name or 'cuda'}) has no bfloat16 support; "
                             "use fp16 or fp32")
+    load: Dtype
     if not on_gpu and method == "qlora":
         # bitsandbytes' CPU backend computes in its compute dtype itself; no autocast around it
         autocast, load = False, chosen
