@@ -21,6 +21,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,12 @@ class DocumentStore:
     @property
     def catalog(self) -> Catalog | None:
         return self._connect()
+
+    @cached_property
+    def write_embedder(self) -> Embedder:
+        """The embedder writes encode with: its own instance, so an upload embedding its chunks in
+        the writer thread never shares the model with a search embedding its query."""
+        return self.embedder.twin()
 
     def close(self) -> None:
         """Close the catalog (FAISS files are already saved after every write)."""
@@ -256,7 +263,7 @@ class DocumentStore:
                 self.save_vectors({namespace})
 
     def _ensure_embedder_meta(self, catalog: Catalog) -> None:
-        dimension = self.embedder.dimension  # loads the model outside the lock
+        dimension = self.write_embedder.dimension  # loads the model outside the lock
         with self._lock:
             if catalog.get_meta("embedder") is None:
                 catalog.set_meta("dimension", str(dimension))
@@ -265,7 +272,7 @@ class DocumentStore:
 
     def chunker(self) -> TokenChunker:
         """Splits sections into chunks by the embedder's tokens, as configured."""
-        return TokenChunker(self.embedder.tokenizer, self.config.chunk_tokens, self.config.chunk_overlap)
+        return TokenChunker(self.write_embedder.tokenizer, self.config.chunk_tokens, self.config.chunk_overlap)
 
     def write_document(self, doc: NewDocument) -> None:
         """Store one document (replacing its old chunks) in one transaction and in the in-memory

@@ -74,7 +74,7 @@ async def add_documents(
         data = await upload.read(limit + 1)
         if len(data) > limit:
             raise PayloadTooLargeError(f"{name} is over the {limit}-byte document limit")
-        report = await state.index.run(store.add_bytes, name, data, namespace=target, metadata=extra)
+        report = await state.index.write(store.add_bytes, name, data, namespace=target, metadata=extra)
         failure = _failure(report)
         if failure is not None and len(files) == 1:
             raise failure
@@ -108,5 +108,5 @@ async def delete_document(
     documents = await state.index.run(store.list_documents, namespace=target)
     if not any(d.doc_id == doc_id for d in documents):
         raise NotFoundError(f"no document '{doc_id}' in namespace '{target}'")
-    await state.index.run(store.remove, [doc_id], namespace=target)
+    await state.index.write(store.remove, [doc_id], namespace=target)
     return DocumentDeleted(namespace=target, doc_id=doc_id, deleted=True)
