@@ -81,7 +81,8 @@ def run(url: str, examples: int) -> list[dict]:
         started = time.perf_counter()
         operation_check(operation, examples, statuses, failures)()
         rows.append({"operation": operation.label, "cases": sum(statuses.values()), "statuses": dict(statuses),
-                     "server_errors": sum(n for code, n in statuses.items() if code.startswith("5")), "failures": failures,
+                     "server_errors": sum(n for code, n in statuses.items() if code.startswith("5")),
+                     "failures": failures,
                      "seconds": round(time.perf_counter() - started, 1)})
         print(f"{operation.label}: {dict(statuses)}", flush=True)
     return rows

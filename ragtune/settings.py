@@ -133,6 +133,17 @@ class TenantSettings(BaseModel):
     rate_limit_per_minute: int = Field(120, ge=1)
 
 
+class AdmissionSettings(BaseModel):
+    """Admission control of generations (``services/gateway/admission.py``)."""
+
+    max_in_flight: int = Field(8, ge=1)
+    """Generations running at once per engine (the base model, or one adapter's engine)."""
+    max_queue: int = Field(64, ge=0)
+    """Generations waiting per engine; beyond it a request is refused at once (503, Retry-After)."""
+    queue_timeout_s: float = Field(30.0, gt=0)
+    """Longest wait for a slot; a request still waiting then is refused (503, Retry-After)."""
+
+
 class GatewaySettings(BaseModel):
     """The HTTP gateway: binding, tenants, input limits and answer behaviour."""
 
@@ -161,6 +172,10 @@ class GatewaySettings(BaseModel):
         "so I would rather not guess."
     )
     """The answer given without calling the engine when retrieval finds nothing relevant."""
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
+    sse_keepalive_s: float = Field(10.0, gt=0)
+    """Seconds without an event after which a stream sends an SSE comment (``: keep-alive``), e.g.
+    while it waits for a generation slot or an engine start."""
 
 
 class TrainSettings(BaseModel):
