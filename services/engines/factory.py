@@ -143,8 +143,11 @@ def create_single_engine(settings: Settings, adapters: dict[str, Path] | None = 
         return LocalEngine(model_dir=model_dir, served_model_name=base_name, adapters=adapters,
                            max_model_len=engine.max_model_len)
     _check_vllm()
-    return _owned_vllm(settings, model_dir, base_name, enable_lora=True,
-                       adapters=lora_only(adapters, "one LoRA-enabled vLLM engine serves LoRA adapters only"))
+    from services.engines.supervisor import SupervisedEngine
+
+    return SupervisedEngine(_owned_vllm(  # an owned child is restarted after a crash
+        settings, model_dir, base_name, enable_lora=True,
+        adapters=lora_only(adapters, "one LoRA-enabled vLLM engine serves LoRA adapters only")))
 
 
 def create_pool(settings: Settings, adapters: dict[str, Path] | None = None,
