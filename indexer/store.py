@@ -154,8 +154,15 @@ class DocumentStore:
             return None
         vectors = self._vectors.get(namespace)
         if vectors is None:
-            vectors = VectorIndex.load(self._vector_path(namespace), dimension, self.config) \
-                or VectorIndex(dimension, self.config)
+            vectors = VectorIndex.load(self._vector_path(namespace), dimension, self.config)
+            if vectors is not None and vectors.saved_digest is not None \
+                    and vectors.saved_digest != catalog.chunk_digest(namespace):
+                log.warning("the vectors file of namespace '%s' was saved at catalog generation %s and no "
+                            "longer matches the catalog (generation %s; lost commits or a crash before "
+                            "saving); rebuilding it from the catalog", namespace, vectors.saved_generation,
+                            catalog.generation())
+                vectors = None
+            vectors = vectors or VectorIndex(dimension, self.config)
         stored = catalog.chunk_ids(namespace)
         present = vectors.ids()
         stale = np.setdiff1d(present, stored, assume_unique=True)
@@ -211,7 +218,7 @@ class DocumentStore:
             for namespace in namespaces:
                 vectors = self._vectors.get(namespace)
                 if vectors is not None:
-                    vectors.save(self._vector_path(namespace), generation)
+                    vectors.save(self._vector_path(namespace), generation, catalog.chunk_digest(namespace))
 
     @contextmanager
     def reading(self) -> Iterator[Catalog | None]:

@@ -125,14 +125,25 @@ class SupervisedEngine:
         return EngineCrashedError(f"the {self.inner.kind} engine crashed {during}; it is restarting, "
                                   f"retry in about {RETRY_AFTER_S:.0f} s")
 
+    async def _died(self, exc: EngineError) -> bool:
+        """Whether ``exc`` came from the engine dying: a killed process may still look alive for a
+        moment after its connections broke, so a server-side failure waits up to a second for it."""
+        if exc.status_code < 500:
+            return False
+        for _ in range(20):
+            if not self.inner.alive():
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
     # --- generation -------------------------------------------------------------------------------
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         if not self.alive():
             raise self._down("before this request")
         try:
             return await self.inner.generate(request)
-        except EngineError:
-            if not self.inner.alive():
+        except EngineError as exc:
+            if await self._died(exc):
                 raise self._down("during this request") from None
             raise
 
@@ -142,7 +153,7 @@ class SupervisedEngine:
         try:
             async for item in self.inner.stream(request):
                 yield item
-        except EngineError:
-            if not self.inner.alive():
+        except EngineError as exc:
+            if await self._died(exc):
                 raise self._down("during this answer") from None
             raise
