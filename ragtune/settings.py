@@ -110,6 +110,10 @@ class EngineSettings(BaseModel):
     prestart: list[str] = Field(default_factory=list)
     """Adapters served by their own engine (merged or full) whose engine starts in the background
     with the gateway instead of on their first request (``ragtune demo``: its sample adapter)."""
+    prestart_served: bool = True
+    """Pre-start the own engines of every served adapter (merged or full) with the gateway, as many
+    as ``max_engines`` leaves room for (the others are named in the log); ``/healthz`` reports
+    ready once they run. Adapters registered later start in the background at registration."""
     merged_dir: Path | None = None
     """Cache of adapters merged into full models; default RAGTUNE_HOME/models/merged."""
 

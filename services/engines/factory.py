@@ -177,7 +177,8 @@ def create_pool(settings: Settings, adapters: dict[str, Path] | None = None,
         strategy=strategy,
         adapters=adapters,
         max_running=settings.engine.max_engines,
-        prestart=settings.engine.prestart,
+        prestart=[*settings.engine.prestart, *(["*"] if settings.engine.prestart_served else [])],
+        start_registered=settings.engine.prestart_served,
     )
 
 
