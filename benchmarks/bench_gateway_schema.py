@@ -53,12 +53,12 @@ def operation_check(operation, examples: int, statuses: Counter[str], failures: 
     from hypothesis import strategies as st
     from schemathesis import GenerationMode
 
-    strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
-                         operation.as_strategy(GenerationMode.NEGATIVE))
+    strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE))
 
     @given(case=strategy)
-    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    )
     def check(case) -> None:
         response = case.call(headers=HEADERS, timeout=120)
         statuses[str(response.status_code)] += 1
@@ -80,10 +80,16 @@ def run(url: str, examples: int) -> list[dict]:
         failures: list[str] = []
         started = time.perf_counter()
         operation_check(operation, examples, statuses, failures)()
-        rows.append({"operation": operation.label, "cases": sum(statuses.values()), "statuses": dict(statuses),
-                     "server_errors": sum(n for code, n in statuses.items() if code.startswith("5")),
-                     "failures": failures,
-                     "seconds": round(time.perf_counter() - started, 1)})
+        rows.append(
+            {
+                "operation": operation.label,
+                "cases": sum(statuses.values()),
+                "statuses": dict(statuses),
+                "server_errors": sum(n for code, n in statuses.items() if code.startswith("5")),
+                "failures": failures,
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
         print(f"{operation.label}: {dict(statuses)}", flush=True)
     return rows
 
@@ -108,27 +114,46 @@ def main() -> None:
         embedder = model_store.resolve(base.models.embedder, base.models_dir)
         with DocumentStore.open(home / "index", embedder, IndexSettings()) as store:
             store.add_bytes("windows.md", b"# Windows\n\nTriple-glazed windows keep a house warm in winter.")
-        config = Settings(home=home, engine={"kind": "vllm", "url": engine_url},
-                          gateway={"max_tokens_limit": 4, "default_max_tokens": 4, "max_body_bytes": 100_000,
-                                   "api_keys": {KEY: {"name": "bench", "rate_limit_per_minute": 10_000_000}}})
+        config = Settings(
+            home=home,
+            engine={"kind": "vllm", "url": engine_url},
+            gateway={
+                "max_tokens_limit": 4,
+                "default_max_tokens": 4,
+                "max_body_bytes": 100_000,
+                "api_keys": {KEY: {"name": "bench", "rate_limit_per_minute": 10_000_000}},
+            },
+        )
         started = time.perf_counter()
         with BackgroundGateway(config) as gateway:
             rows = run(gateway.url, args.examples)
-    total = {"operations": len(rows), "cases": sum(r["cases"] for r in rows),
-             "server_errors": sum(r["server_errors"] for r in rows),
-             "min_cases_per_operation": min(r["cases"] for r in rows),
-             "examples_setting": args.examples, "engine": "stub" if not args.engine_url else args.engine_url,
-             "seconds": round(time.perf_counter() - started, 1)}
+    total = {
+        "operations": len(rows),
+        "cases": sum(r["cases"] for r in rows),
+        "server_errors": sum(r["server_errors"] for r in rows),
+        "min_cases_per_operation": min(r["cases"] for r in rows),
+        "examples_setting": args.examples,
+        "engine": "stub" if not args.engine_url else args.engine_url,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "gateway_schema.json").write_text(json.dumps({"total": total, "operations": rows}, indent=2) + "\n")
-    lines = ["# Schemathesis over the gateway's OpenAPI schema", "",
-             f"{total['cases']} generated cases over {total['operations']} operations "
-             f"(≥ {total['min_cases_per_operation']} each, valid and schema-violating, API key configured), "
-             f"engine: {total['engine']}. **5xx responses: {total['server_errors']}** (goal 0).", "",
-             "| operation | cases | statuses | 5xx |", "|---|---:|---|---:|"]
-    lines += [f"| `{r['operation']}` | {r['cases']} | "
-              + ", ".join(f"{code}×{n}" for code, n in sorted(r["statuses"].items()))
-              + f" | {r['server_errors']} |" for r in rows]
+    lines = [
+        "# Schemathesis over the gateway's OpenAPI schema",
+        "",
+        f"{total['cases']} generated cases over {total['operations']} operations "
+        f"(≥ {total['min_cases_per_operation']} each, valid and schema-violating, API key configured), "
+        f"engine: {total['engine']}. **5xx responses: {total['server_errors']}** (goal 0).",
+        "",
+        "| operation | cases | statuses | 5xx |",
+        "|---|---:|---|---:|",
+    ]
+    lines += [
+        f"| `{r['operation']}` | {r['cases']} | "
+        + ", ".join(f"{code}×{n}" for code, n in sorted(r["statuses"].items()))
+        + f" | {r['server_errors']} |"
+        for r in rows
+    ]
     (RESULTS / "gateway_schema.md").write_text("\n".join(lines) + "\n")
     print(json.dumps(total))
     sys.exit(1 if total["server_errors"] else 0)

@@ -17,8 +17,8 @@ MAX_JSON_DEPTH = 64
 
 _TOKENS_STR = re.compile(r'[\\"\[\]{}]')
 _TOKENS_BYTES = re.compile(rb'[\\"\[\]{}]')
-_OPEN = frozenset('[{')
-_CLOSE = frozenset(']}')
+_OPEN = frozenset("[{")
+_CLOSE = frozenset("]}")
 
 
 class JSONLimitError(ValueError):
@@ -58,7 +58,8 @@ class DepthScanner:
                 self.depth += 1
                 if self.depth > self.max_depth:
                     raise JSONLimitError(
-                        f"{self.what} is nested deeper than {self.max_depth} levels (the JSON depth limit)")
+                        f"{self.what} is nested deeper than {self.max_depth} levels (the JSON depth limit)"
+                    )
             elif char in _CLOSE:
                 self.depth = max(0, self.depth - 1)
         self._offset += len(piece)

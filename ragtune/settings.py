@@ -235,6 +235,9 @@ class Settings(BaseSettings):
     prices: PriceSettings = Field(default_factory=PriceSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
+    redis_url: str | None = None
+    """``RAGTUNE_REDIS_URL`` (``redis://host:6379/0``): rate limits shared by every gateway replica
+    through this Redis; unset, each process counts in memory."""
 
     @field_validator("home", mode="after")
     @classmethod

@@ -122,8 +122,9 @@ class SupervisedEngine:
         """The error for a request that meets a dead engine (which starts restarting)."""
         if not self._stopping:
             self.restart()
-        return EngineCrashedError(f"the {self.inner.kind} engine crashed {during}; it is restarting, "
-                                  f"retry in about {RETRY_AFTER_S:.0f} s")
+        return EngineCrashedError(
+            f"the {self.inner.kind} engine crashed {during}; it is restarting, retry in about {RETRY_AFTER_S:.0f} s"
+        )
 
     async def _died(self, exc: EngineError) -> bool:
         """Whether ``exc`` came from the engine dying: a killed process may still look alive for a

@@ -84,7 +84,9 @@ class AdmissionControl:
         if lane.queued() >= limits.max_queue:
             raise OverloadedError(
                 f"the engine for '{key}' is busy ({lane.in_flight} generations running, {lane.queued()} "
-                f"waiting, queue limit {limits.max_queue}); retry in {retry} s", retry)
+                f"waiting, queue limit {limits.max_queue}); retry in {retry} s",
+                retry,
+            )
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue = lane.waiting.setdefault(tenant, deque())
         queue.append(waiter)
@@ -102,7 +104,9 @@ class AdmissionControl:
                 raise
             raise OverloadedError(
                 f"waited {limits.queue_timeout_s:g} s for a generation slot on '{key}' "
-                f"(gateway.admission.queue_timeout_s); retry in {retry} s", retry) from None
+                f"(gateway.admission.queue_timeout_s); retry in {retry} s",
+                retry,
+            ) from None
 
     @staticmethod
     def _forget(lane: _Lane, tenant: str, waiter: asyncio.Future[None]) -> None:

@@ -22,14 +22,21 @@ def test_kill_9_mid_stream_then_restart_then_answer(generator_path: Path, tmp_pa
     from services.engines.vllm_engine import VLLMEngine
     from services.engines.vllm_process import VLLMLaunchConfig, VLLMProcess
 
-    config = VLLMLaunchConfig(model_dir=generator_path, served_model_name="smollm2-135m-instruct",
-                              enable_lora=False, kv_cache_gib=1, max_model_len=1024,
-                              extra_args=["--enforce-eager"])
+    config = VLLMLaunchConfig(
+        model_dir=generator_path,
+        served_model_name="smollm2-135m-instruct",
+        enable_lora=False,
+        kv_cache_gib=1,
+        max_model_len=1024,
+        extra_args=["--enforce-eager"],
+    )
     process = VLLMProcess(config, tmp_path / "runs", start_timeout_s=420)
-    engine = SupervisedEngine(VLLMEngine(served_model_name=config.served_model_name, process=process),
-                              monitor_interval_s=3600)  # the requests notice the crash here
-    request = GenerationRequest(messages=[ChatMessage(role="user", content="Count to one hundred.")],
-                                max_tokens=200, ignore_eos=True)
+    engine = SupervisedEngine(
+        VLLMEngine(served_model_name=config.served_model_name, process=process), monitor_interval_s=3600
+    )  # the requests notice the crash here
+    request = GenerationRequest(
+        messages=[ChatMessage(role="user", content="Count to one hundred.")], max_tokens=200, ignore_eos=True
+    )
 
     async def scenario() -> None:
         await engine.start()

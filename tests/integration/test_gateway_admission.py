@@ -25,9 +25,16 @@ def capped_gateway(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
         engine = {"kind": "vllm", "url": request.getfixturevalue("vllm_server").url}
     else:
         engine = {"kind": "local"}
-    config = Settings(home=home, engine=engine, gateway={
-        "max_tokens_limit": 32, "rate_limit_per_minute": 100_000, "sse_keepalive_s": 0.05,
-        "admission": {"max_in_flight": 2, "max_queue": 3, "queue_timeout_s": 120}})
+    config = Settings(
+        home=home,
+        engine=engine,
+        gateway={
+            "max_tokens_limit": 32,
+            "rate_limit_per_minute": 100_000,
+            "sse_keepalive_s": 0.05,
+            "admission": {"max_in_flight": 2, "max_queue": 3, "queue_timeout_s": 120},
+        },
+    )
     with BackgroundGateway(config) as running:
         yield running
 
@@ -35,9 +42,17 @@ def capped_gateway(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 def test_cap_two_ten_concurrent_questions(capped_gateway) -> None:
     async def ask_all() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=capped_gateway.url, timeout=300) as client:
-            return list(await asyncio.gather(*(
-                client.post("/v1/chat", json={"question": f"Name a colour, please ({i}).", "mode": "base",
-                                              "max_tokens": 32}) for i in range(10))))
+            return list(
+                await asyncio.gather(
+                    *(
+                        client.post(
+                            "/v1/chat",
+                            json={"question": f"Name a colour, please ({i}).", "mode": "base", "max_tokens": 32},
+                        )
+                        for i in range(10)
+                    )
+                )
+            )
 
     responses = asyncio.run(ask_all())
     statuses = sorted(r.status_code for r in responses)
@@ -49,6 +64,7 @@ def test_cap_two_ten_concurrent_questions(capped_gateway) -> None:
             assert int(response.headers["retry-after"]) >= 1
             assert "queue limit 3" in response.json()["error"]["message"]
     # the slots were all given back: a later question is answered at once
-    after = httpx.post(capped_gateway.url + "/v1/chat", json={"question": "Hello?", "mode": "base",
-                                                               "max_tokens": 4}, timeout=120)
+    after = httpx.post(
+        capped_gateway.url + "/v1/chat", json={"question": "Hello?", "mode": "base", "max_tokens": 4}, timeout=120
+    )
     assert after.status_code == 200

@@ -68,15 +68,28 @@ def test_gateway_upload_and_cli_add_both_land(store: DocumentStore, tmp_path: Pa
     (home / "models").symlink_to(models_dir, target_is_directory=True)
     cli_file = tmp_path / "cli-notes.txt"
     cli_file.write_bytes(big_document(150, seed=5))
-    env = {**os.environ, "RAGTUNE_HOME": str(home), "HF_HUB_OFFLINE": "1",
-           "RAGTUNE_INDEX__CHUNK_TOKENS": "48", "RAGTUNE_INDEX__CHUNK_OVERLAP": "0"}
+    env = {
+        **os.environ,
+        "RAGTUNE_HOME": str(home),
+        "HF_HUB_OFFLINE": "1",
+        "RAGTUNE_INDEX__CHUNK_TOKENS": "48",
+        "RAGTUNE_INDEX__CHUNK_OVERLAP": "0",
+    }
 
     async def scenario() -> None:
         access = IndexAccess(store, None, store.config)
         try:
             cli = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "ragtune.cli", "index", "add", str(cli_file), env=env,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                sys.executable,
+                "-m",
+                "ragtune.cli",
+                "index",
+                "add",
+                str(cli_file),
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
             gateway = access.write(store.add_bytes, "gateway-notes.txt", big_document(150, seed=9))
             (output, _), _report = await asyncio.gather(cli.communicate(), gateway)
             assert cli.returncode == 0, output.decode()[-2000:]
@@ -86,6 +99,9 @@ def test_gateway_upload_and_cli_add_both_land(store: DocumentStore, tmp_path: Pa
     asyncio.run(scenario())
     with DocumentStore.open(home / "index", store.embedder.model_path, store.config) as reopened:
         sources = {d.source for d in reopened.list_documents("default")}
-        assert {"heat-pumps.md", "gateway-notes.txt", str(cli_file.resolve())} <= sources \
-            or {"heat-pumps.md", "gateway-notes.txt", "cli-notes.txt"} <= sources, sources
+        assert {"heat-pumps.md", "gateway-notes.txt", str(cli_file.resolve())} <= sources or {
+            "heat-pumps.md",
+            "gateway-notes.txt",
+            "cli-notes.txt",
+        } <= sources, sources
         assert reopened.search("term17", k=20, namespace="default")

@@ -19,8 +19,9 @@ B = b"# Roofs\n\nClay roof tiles last about sixty years when the battens underne
 C = b"# Heat pumps\n\nA ground-source heat pump needs a borehole about one hundred and fifty metres deep."
 
 
-def test_mismatched_vectors_file_is_rebuilt_from_the_catalog(tmp_path: Path, embedder_path: Path,
-                                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_mismatched_vectors_file_is_rebuilt_from_the_catalog(
+    tmp_path: Path, embedder_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     index = tmp_path / "index"
     config = IndexSettings()
     with DocumentStore.open(index, embedder_path, config) as store:
@@ -50,8 +51,9 @@ def test_mismatched_vectors_file_is_rebuilt_from_the_catalog(tmp_path: Path, emb
     assert any("rebuilding it from the catalog" in r.getMessage() for r in caplog.records)
 
 
-def test_matching_vectors_file_is_used_as_saved(tmp_path: Path, embedder_path: Path,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_matching_vectors_file_is_used_as_saved(
+    tmp_path: Path, embedder_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     index = tmp_path / "index"
     with DocumentStore.open(index, embedder_path, IndexSettings()) as store:
         store.add_bytes("windows.md", A)

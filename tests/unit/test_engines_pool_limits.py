@@ -43,18 +43,26 @@ def adapter(folder: Path, name: str) -> Path:
     return path
 
 
-def make_pool(tmp_path: Path, names: list[str], gate: asyncio.Event, release: asyncio.Event,
-              **options) -> tuple[EnginePool, list[str]]:
+def make_pool(
+    tmp_path: Path, names: list[str], gate: asyncio.Event, release: asyncio.Event, **options
+) -> tuple[EnginePool, list[str]]:
     started: list[str] = []
 
     def build(name: str) -> FakeEngine:
         started.append(name)
         return SlowFake(name, gate if name != "base" else asyncio.Event(), release)
 
-    pool = EnginePool(base_model="base", base=lambda: build("base"), base_has_lora=False,
-                      merged_engine=lambda name, _folder: build(name), merge=lambda folder: folder,
-                      strategy=lambda _name: "merged", adapters={n: adapter(tmp_path, n) for n in names},
-                      monitor_interval_s=3600, **options)
+    pool = EnginePool(
+        base_model="base",
+        base=lambda: build("base"),
+        base_has_lora=False,
+        merged_engine=lambda name, _folder: build(name),
+        merge=lambda folder: folder,
+        strategy=lambda _name: "merged",
+        adapters={n: adapter(tmp_path, n) for n in names},
+        monitor_interval_s=3600,
+        **options,
+    )
     return pool, started
 
 
@@ -70,8 +78,7 @@ async def settle() -> None:
 def test_prestart_all_as_far_as_max_engines_allows_and_ready_waits(tmp_path: Path) -> None:
     async def scenario() -> None:
         gate, release = asyncio.Event(), asyncio.Event()
-        pool, started = make_pool(tmp_path, ["a-m", "b-m", "c-m"], gate, release, max_running=3,
-                                  prestart=["*"])
+        pool, started = make_pool(tmp_path, ["a-m", "b-m", "c-m"], gate, release, max_running=3, prestart=["*"])
         await pool.start()  # the base engine is up; the pre-starts wait at the gate
         await settle()
         health = await pool.health()

@@ -95,8 +95,9 @@ def test_plain_request_while_down_is_a_503_and_starts_the_restart() -> None:
         inner.crash_during_stream.set()  # a plain request that completes needs a stream that ends
 
         async def ends(_request: GenerationRequest) -> AsyncIterator[StreamDelta | GenerationResult]:
-            yield GenerationResult(text="ok", prompt_tokens=1, completion_tokens=1, finish_reason="stop",
-                                   ttft_ms=1.0, total_ms=2.0)
+            yield GenerationResult(
+                text="ok", prompt_tokens=1, completion_tokens=1, finish_reason="stop", ttft_ms=1.0, total_ms=2.0
+            )
 
         inner.stream = ends  # type: ignore[method-assign]
         result = await engine.generate(request())

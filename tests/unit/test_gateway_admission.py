@@ -76,8 +76,9 @@ def test_cap_two_ten_requests_queue_and_refuse() -> None:
 def test_queue_deadline_refuses_the_waiters() -> None:
     async def scenario() -> list[object]:
         inner = GatedEngine()
-        engine = AdmittedEngine(inner, AdmissionControl(
-            AdmissionSettings(max_in_flight=2, max_queue=8, queue_timeout_s=0.05)))
+        engine = AdmittedEngine(
+            inner, AdmissionControl(AdmissionSettings(max_in_flight=2, max_queue=8, queue_timeout_s=0.05))
+        )
         running = [asyncio.create_task(engine.generate(request(f"r{i}"))) for i in range(2)]
         waiting = [asyncio.create_task(engine.generate(request(f"w{i}"))) for i in range(3)]
         late = await asyncio.gather(*waiting, return_exceptions=True)

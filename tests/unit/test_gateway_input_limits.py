@@ -29,7 +29,7 @@ def test_depth_scanner_counts_brackets_outside_strings_only() -> None:
 
 def test_depth_scanner_works_across_pieces_and_escapes() -> None:
     scanner = DepthScanner(max_depth=2)
-    for piece in (b'{"a\\', b'"[[[[", "b":', b' [1]', b"}"):
+    for piece in (b'{"a\\', b'"[[[[", "b":', b" [1]", b"}"):
         scanner.feed(piece)
     assert scanner.depth == 0
     scanner = DepthScanner(max_depth=2)
@@ -45,11 +45,14 @@ def test_loads_bounded_parses_sane_json_and_refuses_deep_json() -> None:
         loads_bounded("[" * DEEP + "]" * DEEP)
 
 
-@pytest.mark.parametrize("name,data", [
-    ("deep.json", b"[" * DEEP + b"]" * DEEP),
-    ("deep-object.json", b'{"text": "x", "meta": ' + b'{"a": ' * DEEP + b"1" + b"}" * DEEP + b"}"),
-    ("deep.jsonl", b'{"text": "fine"}\n' + b"[" * DEEP + b"]" * DEEP + b"\n"),
-])
+@pytest.mark.parametrize(
+    "name,data",
+    [
+        ("deep.json", b"[" * DEEP + b"]" * DEEP),
+        ("deep-object.json", b'{"text": "x", "meta": ' + b'{"a": ' * DEEP + b"1" + b"}" * DEEP + b"}"),
+        ("deep.jsonl", b'{"text": "fine"}\n' + b"[" * DEEP + b"]" * DEEP + b"\n"),
+    ],
+)
 def test_deeply_nested_uploads_are_a_400_naming_the_limit(name: str, data: bytes) -> None:
     with pytest.raises(UnreadableDocumentError, match="JSON depth limit") as caught:
         load_bytes(data, name, IndexSettings())
