@@ -3,11 +3,11 @@
 A gateway with its own index (the sample-sized seed document) and a zero-latency stub engine
 (``benchmarks/stub_engine.py``, so the latency measured is the gateway's retrieval path, which the
 upload competes with) answers rag questions one after another: first idle, then while one
-document of ``--chunks`` chunks (≈ 1.3 MB of text at 4,000 chunks) uploads through
-``POST /v1/documents``. Goal: p50 during the upload ≤ 2× idle, and every question answered.
+document of ``--paragraphs`` paragraphs of random words (4,000 → 2.3 MB, 8,000 chunks of 200
+tokens) uploads through ``POST /v1/documents``. Goal: p50 during the upload ≤ 2× idle, and every question answered.
 Writes benchmarks/results/index_writes.{json,md}.
 
-    .venv/bin/python benchmarks/bench_index_writes.py [--chunks 4000] [--idle 30]
+    .venv/bin/python benchmarks/bench_index_writes.py [--paragraphs 4000] [--idle 30]
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ QUESTIONS = [
 ]
 
 
-def big_document(chunks: int) -> bytes:
-    """≈ ``chunks`` chunks of 200 tokens: paragraphs of distinct random words."""
+def big_document(paragraphs: int) -> bytes:
+    """``paragraphs`` paragraphs of 60 distinct random words (two 200-token chunks each)."""
     rng = random.Random(3)
     vocabulary = [f"term{i}" for i in range(20000)]
-    return "\n\n".join(" ".join(rng.choice(vocabulary) for _ in range(60)) for _ in range(chunks)).encode()
+    return "\n\n".join(" ".join(rng.choice(vocabulary) for _ in range(60)) for _ in range(paragraphs)).encode()
 
 
 def ask(client: httpx.Client, question: str) -> tuple[float, int]:
@@ -49,7 +49,7 @@ def ask(client: httpx.Client, question: str) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chunks", type=int, default=4000, help="chunks of the uploaded document")
+    parser.add_argument("--paragraphs", type=int, default=4000, help="paragraphs of the uploaded document")
     parser.add_argument("--idle", type=int, default=30, help="questions asked idle")
     args = parser.parse_args()
 
@@ -61,7 +61,7 @@ def main() -> None:
 
     base = get_settings()
     engine_url = start_stub(model_store.resolve(base.models.generator, base.models_dir).name)
-    document = big_document(args.chunks)
+    document = big_document(args.paragraphs)
     with tempfile.TemporaryDirectory() as work:
         home = Path(work)
         (home / "models").symlink_to(base.models_dir, target_is_directory=True)
