@@ -116,6 +116,9 @@ class EngineSettings(BaseModel):
     ready once they run. Adapters registered later start in the background at registration."""
     merged_dir: Path | None = None
     """Cache of adapters merged into full models; default RAGTUNE_HOME/models/merged."""
+    merged_cache_max_gib: float = Field(20.0, gt=0)
+    """Size limit of the merged-model cache: above it, the least recently used merged folders no
+    registered adapter needs are removed (after each merge)."""
 
 
 class PriceSettings(BaseModel):

@@ -154,7 +154,7 @@ def create_pool(settings: Settings, adapters: dict[str, Path] | None = None,
                 default: Literal["merged", "unmerged"] | None = None) -> Engine:
     """An EnginePool of owned vLLM engines: a base engine (LoRA enabled only when some adapter is
     served unmerged) and one lazily started engine per merged adapter."""
-    from services.engines.merged_models import merged_model_dir
+    from services.engines.merged_models import evict_lru, merged_model_dir
     from services.engines.pool import EnginePool
 
     _check_vllm()
@@ -179,6 +179,7 @@ def create_pool(settings: Settings, adapters: dict[str, Path] | None = None,
         max_running=settings.engine.max_engines,
         prestart=[*settings.engine.prestart, *(["*"] if settings.engine.prestart_served else [])],
         start_registered=settings.engine.prestart_served,
+        evict=lambda needed: evict_lru(cache, int(settings.engine.merged_cache_max_gib * 2**30), needed),
     )
 
 

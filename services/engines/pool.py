@@ -116,7 +116,7 @@ class EnginePool(EngineBase):
                  merged_engine: Callable[[str, Path], Engine], merge: Callable[[Path], Path],
                  strategy: Callable[[str], Strategy], adapters: dict[str, Path] | None = None,
                  max_running: int = 3, monitor_interval_s: float = 2.0, prestart: Sequence[str] = (),
-                 start_registered: bool = False) -> None:
+                 start_registered: bool = False, evict: Callable[[list[Path]], object] | None = None) -> None:
         """
         ``base`` builds the base engine (with the unmerged start-up adapters already registered
         when ``base_has_lora``); ``merged_engine(name, model_dir)`` builds an engine serving a merged
@@ -124,7 +124,8 @@ class EnginePool(EngineBase):
         ``strategy(name)`` decides per adapter; ``adapters`` are registered at start; the own engines
         of the adapters in ``prestart`` (``*``: all, as many as ``max_running`` allows) start in the
         background after that; with ``start_registered`` an adapter registered while the pool runs
-        starts its own engine in the background at once (when there is room), not on first use.
+        starts its own engine in the background at once (when there is room), not on first use;
+        ``evict(needed_dirs)`` trims the merged cache after each merge.
         """
         self.base_model = base_model
         self.base_has_lora = base_has_lora
@@ -141,6 +142,7 @@ class EnginePool(EngineBase):
         self._prestarting: list[asyncio.Task] = []
         self.not_prestarted: list[str] = []
         self.start_registered = start_registered
+        self._evict = evict
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -363,6 +365,9 @@ class EnginePool(EngineBase):
                 raise AdapterExistsError(f"adapter '{name}' is already loaded; unload it first")
             member = PoolMember(f"merged:{name}", lambda: self._merged_engine(name, model_dir), lazy=True)
             self._routes[name] = Route(member, None, "merged", path, model_dir)
+            if self._evict is not None:
+                needed = [r.model_dir for r in self._routes.values() if r.model_dir is not None]
+                await asyncio.to_thread(self._evict, needed)
         self._write_card(name)
         if self.start_registered and self._monitor is not None and strategy != "unmerged" and self._has_room():
             # registered while running: its engine starts now, in the background, not on first use

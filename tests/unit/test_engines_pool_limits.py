@@ -133,3 +133,48 @@ def test_a_busy_pool_waits_instead_of_going_over_max_engines(tmp_path: Path) -> 
         await pool.stop()
 
     asyncio.run(scenario())
+
+
+def test_merged_cache_evicts_least_recently_used_unneeded_folders(tmp_path: Path) -> None:
+    import os
+
+    from services.engines.merged_models import LAST_USED, evict_lru
+
+    cache = tmp_path / "merged"
+    folders = {}
+    for age, name in enumerate(["newest", "needed-old", "old", "oldest"]):
+        folder = cache / name
+        folder.mkdir(parents=True)
+        (folder / "model.safetensors").write_bytes(b"x" * 1000)
+        (folder / LAST_USED).touch()
+        stamp = 1_000_000 - age * 1000
+        os.utime(folder / LAST_USED, (stamp, stamp))
+        folders[name] = folder
+    removed = evict_lru(cache, max_bytes=2100, keep=[folders["needed-old"]])
+    assert removed == [folders["oldest"], folders["old"]]
+    assert sorted(p.name for p in cache.iterdir()) == ["needed-old", "newest"]
+    assert evict_lru(cache, max_bytes=2100) == []  # under the limit: nothing more
+
+
+def test_pool_trims_the_cache_after_a_merge_keeping_registered_adapters(tmp_path: Path) -> None:
+    async def scenario() -> list[list[Path]]:
+        calls: list[list[Path]] = []
+        gate, release = asyncio.Event(), asyncio.Event()
+        pool = EnginePool(
+            base_model="base",
+            base=lambda: FakeEngine(base_model="base"),
+            base_has_lora=False,
+            merged_engine=lambda name, _folder: FakeEngine(base_model=name),
+            merge=lambda folder: folder,
+            strategy=lambda _name: "merged",
+            monitor_interval_s=3600,
+            evict=calls.append,
+        )
+        await pool.start()
+        await pool.load_adapter("a-m", adapter(tmp_path, "a-m"))
+        await pool.load_adapter("b-m", adapter(tmp_path, "b-m"))
+        await pool.stop()
+        return calls
+
+    calls = asyncio.run(scenario())
+    assert calls == [[tmp_path / "a-m"], [tmp_path / "a-m", tmp_path / "b-m"]]
