@@ -159,7 +159,6 @@ def test_merged_cache_evicts_least_recently_used_unneeded_folders(tmp_path: Path
 def test_pool_trims_the_cache_after_a_merge_keeping_registered_adapters(tmp_path: Path) -> None:
     async def scenario() -> list[list[Path]]:
         calls: list[list[Path]] = []
-        gate, release = asyncio.Event(), asyncio.Event()
         pool = EnginePool(
             base_model="base",
             base=lambda: FakeEngine(base_model="base"),
