@@ -14,7 +14,7 @@ PIP := $(BIN)/pip --disable-pip-version-check
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo serve test fast lint integration e2e bench clean-venv browser
+.PHONY: setup demo serve test fast lint integration e2e bench clean-venv browser redis
 
 setup: $(STAMP)
 
@@ -29,6 +29,12 @@ $(STAMP): pyproject.toml Makefile
 	# PyPI torchvision/torchaudio/torchcodec break beside the CPU torch; triton is CUDA-only
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec triton 2>/dev/null || true
 	touch $(STAMP)
+
+# the rate-limit tests start a real redis-server (tests/integration/test_gateway_shared_limits.py)
+redis:
+	@command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else echo "install Debian's redis-server for the rate-limit tests (sudo apt-get install redis-server)"; fi; }
 
 browser:
 	@command -v chromium >/dev/null || { \
@@ -46,14 +52,14 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: setup lint browser
+test: setup lint browser redis
 	$(BIN)/ragtune models pull
 	$(BIN)/python -m pytest -m "unit or integration or e2e" $(PYTEST_ARGS)
 
 fast: setup
 	$(BIN)/python -m pytest -m unit -q $(PYTEST_ARGS)
 
-integration: setup
+integration: setup redis
 	$(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
 
 e2e: setup browser

@@ -157,6 +157,17 @@ class Catalog:
         value = self.get_meta("generation")
         return int(value) if value else 0
 
+    def chunk_digest(self, namespace: str) -> str:
+        """sha256 over the namespace's (chunk id, embedding hash) pairs: equal exactly when a FAISS
+        file saved with it holds the same vectors under the same ids."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for chunk_id, embed_hash in self.db.execute(
+                "SELECT id, embed_hash FROM chunks WHERE namespace = ? ORDER BY id", (namespace,)):
+            digest.update(f"{chunk_id}:{embed_hash}\n".encode())
+        return digest.hexdigest()
+
     def namespace_generations(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT namespace, generation FROM namespaces").fetchall())
 

@@ -19,6 +19,7 @@ index_app = typer.Typer(help="Index company documents and search them (FAISS + S
 def parse_meta(pairs: list[str] | None) -> dict[str, Any]:
     """``k=v`` options -> dict; values that parse as JSON (numbers, true, lists) keep their type."""
     from indexer.errors import InvalidRequestError
+    from ragtune.jsonlimits import JSONLimitError, loads_bounded
 
     metadata: dict[str, Any] = {}
     for pair in pairs or []:
@@ -26,7 +27,9 @@ def parse_meta(pairs: list[str] | None) -> dict[str, Any]:
         if not sep or not key.strip():
             raise InvalidRequestError(f"--meta takes key=value, got {pair!r}")
         try:
-            metadata[key.strip()] = json.loads(value)
+            metadata[key.strip()] = loads_bounded(value, what=f"--meta {key.strip()}")
+        except JSONLimitError as exc:
+            raise InvalidRequestError(str(exc)) from None
         except json.JSONDecodeError:
             metadata[key.strip()] = value
     return metadata

@@ -24,6 +24,12 @@ class Embedder:
         """One embedder per (folder, batch size) in this process, so stores share the weights."""
         return _shared_embedder(Path(model_path).resolve(), batch_size)
 
+    def twin(self) -> Embedder:
+        """A separate instance of the same model (own weights and tokenizer), for a thread that
+        encodes while another one does: one instance is not safe to use from two threads at once
+        (the fast tokenizer's padding state is shared)."""
+        return Embedder(self.model_path, self.batch_size)
+
     @cached_property
     def model(self) -> Any:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -21,6 +21,7 @@ from indexer.errors import EmptyDocumentError, UnreadableDocumentError, Unsuppor
 from indexer.office import load_docx, load_odt, load_pptx, load_xlsx
 from indexer.pdf import load_pdf
 from indexer.schemas import LoadedDocument, Section
+from ragtune.jsonlimits import JSONLimitError, loads_bounded
 from ragtune.settings import IndexSettings
 
 FORMATS: dict[str, str] = {
@@ -192,7 +193,9 @@ def _records_in(value: Any) -> list[Any] | None:
 
 def load_json(data: bytes, filename: str, config: IndexSettings) -> list[LoadedDocument]:
     try:
-        parsed = json.loads(decode_text(data, filename))
+        parsed = loads_bounded(decode_text(data, filename), what=filename)
+    except JSONLimitError as exc:
+        raise UnreadableDocumentError(str(exc)) from None
     except json.JSONDecodeError as exc:
         raise UnreadableDocumentError(f"{filename}: invalid JSON ({exc})") from None
     records = _records_in(parsed)
@@ -206,7 +209,9 @@ def load_jsonl(data: bytes, filename: str, config: IndexSettings) -> list[Loaded
     for number, line in enumerate(decode_text(data, filename).splitlines(), 1):
         if line.strip():
             try:
-                records.append(json.loads(line))
+                records.append(loads_bounded(line, what=f"{filename}: line {number}"))
+            except JSONLimitError as exc:
+                raise UnreadableDocumentError(str(exc)) from None
             except json.JSONDecodeError as exc:
                 raise UnreadableDocumentError(f"{filename}: line {number} is not JSON ({exc})") from None
     return records_to_documents(records, filename, "jsonl", config)

@@ -75,12 +75,12 @@ def prepare_document(loaded: LoadedDocument, *, namespace: str, source: str, ori
     title = clean_text(loaded.title) or source
     metadata = {**loaded.metadata, **user_metadata}
     chunks = chunker.chunk(sections)
-    duplicates = duplicate_positions([c.text for c in chunks], config.near_duplicate_threshold)
-    chunks = [c for i, c in enumerate(chunks) if i not in duplicates]
-    if len(chunks) > config.max_document_chunks:
+    if len(chunks) > config.max_document_chunks:  # before de-duplication, the costlier step
         raise DocumentTooLargeError(
             f"{source}: {len(chunks)} chunks is over the limit of {config.max_document_chunks} "
             "(index.max_document_chunks); split the document")
+    duplicates = duplicate_positions([c.text for c in chunks], config.near_duplicate_threshold)
+    chunks = [c for i, c in enumerate(chunks) if i not in duplicates]
     chunks = [c.model_copy(update={"position": i}) for i, c in enumerate(chunks)]
     digest = hashlib.sha256()
     digest.update(_signature(config, embedder_name).encode())

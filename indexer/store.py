@@ -21,6 +21,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,12 @@ class DocumentStore:
     def catalog(self) -> Catalog | None:
         return self._connect()
 
+    @cached_property
+    def write_embedder(self) -> Embedder:
+        """The embedder writes encode with: its own instance, so an upload embedding its chunks in
+        the writer thread never shares the model with a search embedding its query."""
+        return self.embedder.twin()
+
     def close(self) -> None:
         """Close the catalog (FAISS files are already saved after every write)."""
         with self._lock:
@@ -147,8 +154,15 @@ class DocumentStore:
             return None
         vectors = self._vectors.get(namespace)
         if vectors is None:
-            vectors = VectorIndex.load(self._vector_path(namespace), dimension, self.config) \
-                or VectorIndex(dimension, self.config)
+            vectors = VectorIndex.load(self._vector_path(namespace), dimension, self.config)
+            if vectors is not None and vectors.saved_digest is not None \
+                    and vectors.saved_digest != catalog.chunk_digest(namespace):
+                log.warning("the vectors file of namespace '%s' was saved at catalog generation %s and no "
+                            "longer matches the catalog (generation %s; lost commits or a crash before "
+                            "saving); rebuilding it from the catalog", namespace, vectors.saved_generation,
+                            catalog.generation())
+                vectors = None
+            vectors = vectors or VectorIndex(dimension, self.config)
         stored = catalog.chunk_ids(namespace)
         present = vectors.ids()
         stale = np.setdiff1d(present, stored, assume_unique=True)
@@ -204,7 +218,7 @@ class DocumentStore:
             for namespace in namespaces:
                 vectors = self._vectors.get(namespace)
                 if vectors is not None:
-                    vectors.save(self._vector_path(namespace), generation)
+                    vectors.save(self._vector_path(namespace), generation, catalog.chunk_digest(namespace))
 
     @contextmanager
     def reading(self) -> Iterator[Catalog | None]:
@@ -256,7 +270,7 @@ class DocumentStore:
                 self.save_vectors({namespace})
 
     def _ensure_embedder_meta(self, catalog: Catalog) -> None:
-        dimension = self.embedder.dimension  # loads the model outside the lock
+        dimension = self.write_embedder.dimension  # loads the model outside the lock
         with self._lock:
             if catalog.get_meta("embedder") is None:
                 catalog.set_meta("dimension", str(dimension))
@@ -265,7 +279,7 @@ class DocumentStore:
 
     def chunker(self) -> TokenChunker:
         """Splits sections into chunks by the embedder's tokens, as configured."""
-        return TokenChunker(self.embedder.tokenizer, self.config.chunk_tokens, self.config.chunk_overlap)
+        return TokenChunker(self.write_embedder.tokenizer, self.config.chunk_tokens, self.config.chunk_overlap)
 
     def write_document(self, doc: NewDocument) -> None:
         """Store one document (replacing its old chunks) in one transaction and in the in-memory

@@ -36,6 +36,10 @@ class VectorIndex:
         self.config = config
         self.tombstones: set[int] = set()
         self.index = self._empty()
+        self.saved_generation: int | None = None
+        """The catalog generation the loaded file was saved at (None: not loaded from a file)."""
+        self.saved_digest: str | None = None
+        """The catalog's ``chunk_digest`` when the loaded file was saved."""
 
     # --- construction -------------------------------------------------------------------
     def _ivf_ready(self, count: int) -> bool:
@@ -142,8 +146,9 @@ class VectorIndex:
         return ids[0][keep].astype(np.int64), scores[0][keep]
 
     # --- files --------------------------------------------------------------------------
-    def save(self, path: Path, generation: int) -> None:
-        """Write atomically (temporary file, fsync, rename), then a sidecar with the generation."""
+    def save(self, path: Path, generation: int, digest: str | None = None) -> None:
+        """Write atomically (temporary file, fsync, rename, folder fsync), then a sidecar with the
+        catalog generation and ``digest`` (``Catalog.chunk_digest``) it was built from."""
         faiss = _faiss()
         if self.needs_compaction():
             live = self.ids()
@@ -152,9 +157,9 @@ class VectorIndex:
             self.rebuild(live, vectors)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, faiss.serialize_index(self.index).tobytes(), fsync=True)
-        sidecar = {"generation": generation, "kind": self.built_kind, "dimension": self.dimension,
-                   "tombstones": sorted(self.tombstones)}
-        atomic_write(path.with_suffix(".json"), json.dumps(sidecar))
+        sidecar = {"generation": generation, "digest": digest, "kind": self.built_kind,
+                   "dimension": self.dimension, "tombstones": sorted(self.tombstones)}
+        atomic_write(path.with_suffix(".json"), json.dumps(sidecar), fsync=True)
 
     @classmethod
     def load(cls, path: Path, dimension: int, config: IndexSettings) -> VectorIndex | None:
@@ -175,6 +180,8 @@ class VectorIndex:
             return None
         vectors.index = index
         vectors.tombstones = set(sidecar.get("tombstones", []))
+        vectors.saved_generation = sidecar.get("generation")
+        vectors.saved_digest = sidecar.get("digest")
         if vectors.built_kind == "hnsw":
             faiss.downcast_index(index.index).hnsw.efSearch = config.hnsw_ef_search
         return vectors

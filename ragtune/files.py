@@ -14,11 +14,26 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (a rename into it) to disk; a no-op where folders cannot be opened."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
 def atomic_write(path: Path, data: bytes | str, *, mode: int = 0o644, fsync: bool = False,
                  encoding: str = "utf-8") -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and one rename.
 
-    ``fsync`` flushes the file to disk before the rename (for data that must survive a power cut).
+    ``fsync`` flushes the file to disk before the rename and the folder after it (for data that
+    must survive a power cut: without the folder's fsync the rename itself can be lost).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,6 +49,8 @@ def atomic_write(path: Path, data: bytes | str, *, mode: int = 0o644, fsync: boo
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    if fsync:
+        fsync_dir(path.parent)
     return path
 
 
@@ -48,6 +65,7 @@ def install_dir(staging: Path, target: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
         target.rename(old)
     staging.rename(target)
+    fsync_dir(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

@@ -1,18 +1,19 @@
 """Exact and near-duplicate detection of texts, for training examples and document chunks alike.
 
 Exact: equal after lower-casing and ignoring punctuation and spacing (``content_hash``).
-Near: Jaccard similarity of word shingles at or above a threshold. Candidates come from an
-inverted index of shingles, so only texts that share a shingle are ever compared, and the earliest
-matching text is the one kept.
+Near: Jaccard similarity of word shingles at or above a threshold. Candidates come from MinHash
+LSH (``datasketch``; banded signatures, set a little below the threshold so near misses are still
+found), so the work grows linearly with the number of texts even when many share common phrases;
+every candidate is then verified with the exact Jaccard, and the earliest matching text is kept.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -53,12 +54,31 @@ class Duplicate:
     similarity: float
 
 
+NUM_PERM = 64
+"""MinHash permutations per text (signature length)."""
+
+
+@lru_cache(maxsize=1)
+def _empty_minhash() -> Any:
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM, seed=1)
+
+
+def _minhash(grams: frozenset[str]) -> Any:
+    signature = _empty_minhash().copy()  # shares the permutations instead of drawing them again
+    signature.update_batch([g.encode() for g in grams])
+    return signature
+
+
 def find_duplicates(texts: list[str], threshold: float = 0.85, *, shingle_size: int = 3) -> list[Duplicate]:
     """Every later text that duplicates an earlier one, exactly or nearly (the first is kept)."""
+    from datasketch import MinHashLSH
+
     duplicates: list[Duplicate] = []
     seen_exact: dict[str, int] = {}
-    kept: list[tuple[int, frozenset[str]]] = []
-    postings: dict[str, list[int]] = defaultdict(list)
+    kept: dict[int, frozenset[str]] = {}
+    lsh = MinHashLSH(threshold=max(0.3, threshold - 0.2), num_perm=NUM_PERM)
     for index, text in enumerate(texts):
         key = content_hash(text)
         if key in seen_exact:
@@ -66,22 +86,20 @@ def find_duplicates(texts: list[str], threshold: float = 0.85, *, shingle_size: 
             continue
         seen_exact[key] = index
         grams = shingles(text, shingle_size)
-        shared: Counter[int] = Counter()
-        for gram in grams:
-            shared.update(postings.get(gram, ()))
+        if not grams:
+            continue
+        signature = _minhash(grams)
         match = None
-        for slot in sorted(shared):
-            other_index, other = kept[slot]
-            union = len(grams) + len(other) - shared[slot]
-            if union and shared[slot] / union >= threshold:
-                match = Duplicate(index, other_index, "near", round(shared[slot] / union, 3))
+        for other_index in sorted(lsh.query(signature)):
+            similarity = jaccard(grams, kept[other_index])
+            if similarity >= threshold:
+                match = Duplicate(index, other_index, "near", round(similarity, 3))
                 break
         if match is not None:
             duplicates.append(match)
             continue
-        for gram in grams:
-            postings[gram].append(len(kept))
-        kept.append((index, grams))
+        lsh.insert(index, signature)
+        kept[index] = grams
     return duplicates
 
 

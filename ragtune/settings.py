@@ -110,8 +110,15 @@ class EngineSettings(BaseModel):
     prestart: list[str] = Field(default_factory=list)
     """Adapters served by their own engine (merged or full) whose engine starts in the background
     with the gateway instead of on their first request (``ragtune demo``: its sample adapter)."""
+    prestart_served: bool = True
+    """Pre-start the own engines of every served adapter (merged or full) with the gateway, as many
+    as ``max_engines`` leaves room for (the others are named in the log); ``/healthz`` reports
+    ready once they run. Adapters registered later start in the background at registration."""
     merged_dir: Path | None = None
     """Cache of adapters merged into full models; default RAGTUNE_HOME/models/merged."""
+    merged_cache_max_gib: float = Field(20.0, gt=0)
+    """Size limit of the merged-model cache: above it, the least recently used merged folders no
+    registered adapter needs are removed (after each merge)."""
 
 
 class PriceSettings(BaseModel):
@@ -131,6 +138,17 @@ class TenantSettings(BaseModel):
     namespace: str = "default"
     adapters: list[str] = Field(default_factory=lambda: ["*"])
     rate_limit_per_minute: int = Field(120, ge=1)
+
+
+class AdmissionSettings(BaseModel):
+    """Admission control of generations (``services/gateway/admission.py``)."""
+
+    max_in_flight: int = Field(8, ge=1)
+    """Generations running at once per engine (the base model, or one adapter's engine)."""
+    max_queue: int = Field(64, ge=0)
+    """Generations waiting per engine; beyond it a request is refused at once (503, Retry-After)."""
+    queue_timeout_s: float = Field(30.0, gt=0)
+    """Longest wait for a slot; a request still waiting then is refused (503, Retry-After)."""
 
 
 class GatewaySettings(BaseModel):
@@ -161,6 +179,10 @@ class GatewaySettings(BaseModel):
         "so I would rather not guess."
     )
     """The answer given without calling the engine when retrieval finds nothing relevant."""
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
+    sse_keepalive_s: float = Field(10.0, gt=0)
+    """Seconds without an event after which a stream sends an SSE comment (``: keep-alive``), e.g.
+    while it waits for a generation slot or an engine start."""
 
 
 class TrainSettings(BaseModel):
@@ -222,6 +244,9 @@ class Settings(BaseSettings):
     prices: PriceSettings = Field(default_factory=PriceSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
+    redis_url: str | None = None
+    """``RAGTUNE_REDIS_URL`` (``redis://host:6379/0``): rate limits shared by every gateway replica
+    through this Redis; unset, each process counts in memory."""
 
     @field_validator("home", mode="after")
     @classmethod

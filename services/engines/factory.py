@@ -143,15 +143,18 @@ def create_single_engine(settings: Settings, adapters: dict[str, Path] | None = 
         return LocalEngine(model_dir=model_dir, served_model_name=base_name, adapters=adapters,
                            max_model_len=engine.max_model_len)
     _check_vllm()
-    return _owned_vllm(settings, model_dir, base_name, enable_lora=True,
-                       adapters=lora_only(adapters, "one LoRA-enabled vLLM engine serves LoRA adapters only"))
+    from services.engines.supervisor import SupervisedEngine
+
+    return SupervisedEngine(_owned_vllm(  # an owned child is restarted after a crash
+        settings, model_dir, base_name, enable_lora=True,
+        adapters=lora_only(adapters, "one LoRA-enabled vLLM engine serves LoRA adapters only")))
 
 
 def create_pool(settings: Settings, adapters: dict[str, Path] | None = None,
                 default: Literal["merged", "unmerged"] | None = None) -> Engine:
     """An EnginePool of owned vLLM engines: a base engine (LoRA enabled only when some adapter is
     served unmerged) and one lazily started engine per merged adapter."""
-    from services.engines.merged_models import merged_model_dir
+    from services.engines.merged_models import evict_lru, merged_model_dir
     from services.engines.pool import EnginePool
 
     _check_vllm()
@@ -174,7 +177,9 @@ def create_pool(settings: Settings, adapters: dict[str, Path] | None = None,
         strategy=strategy,
         adapters=adapters,
         max_running=settings.engine.max_engines,
-        prestart=settings.engine.prestart,
+        prestart=[*settings.engine.prestart, *(["*"] if settings.engine.prestart_served else [])],
+        start_registered=settings.engine.prestart_served,
+        evict=lambda needed: evict_lru(cache, int(settings.engine.merged_cache_max_gib * 2**30), needed),
     )
 
 

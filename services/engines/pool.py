@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 Strategy = Literal["unmerged", "merged", "full"]
 MemberState = Literal["stopped", "starting", "ready", "crashed"]
 MEMBER_KIND = "vllm"
+MAX_ROOM_WAIT_S = 600.0
+"""Longest wait for an idle engine when every one of ``max_engines`` is busy."""
+ROOM_POLL_S = 0.5
 """The kind a member reports while it has no engine (the pool builds owned vLLM engines)."""
 
 
@@ -112,13 +115,17 @@ class EnginePool(EngineBase):
     def __init__(self, *, base_model: str, base: Callable[[], Engine], base_has_lora: bool,
                  merged_engine: Callable[[str, Path], Engine], merge: Callable[[Path], Path],
                  strategy: Callable[[str], Strategy], adapters: dict[str, Path] | None = None,
-                 max_running: int = 3, monitor_interval_s: float = 2.0, prestart: Sequence[str] = ()) -> None:
+                 max_running: int = 3, monitor_interval_s: float = 2.0, prestart: Sequence[str] = (),
+                 start_registered: bool = False, evict: Callable[[list[Path]], object] | None = None) -> None:
         """
         ``base`` builds the base engine (with the unmerged start-up adapters already registered
         when ``base_has_lora``); ``merged_engine(name, model_dir)`` builds an engine serving a merged
         folder under ``name``; ``merge(adapter_dir)`` returns the merged folder (blocking, cached);
         ``strategy(name)`` decides per adapter; ``adapters`` are registered at start; the own engines
-        of the adapters in ``prestart`` start in the background after that.
+        of the adapters in ``prestart`` (``*``: all, as many as ``max_running`` allows) start in the
+        background after that; with ``start_registered`` an adapter registered while the pool runs
+        starts its own engine in the background at once (when there is room), not on first use;
+        ``evict(needed_dirs)`` trims the merged cache after each merge.
         """
         self.base_model = base_model
         self.base_has_lora = base_has_lora
@@ -133,6 +140,9 @@ class EnginePool(EngineBase):
         self._monitor: asyncio.Task | None = None
         self._prestart = list(prestart)
         self._prestarting: list[asyncio.Task] = []
+        self.not_prestarted: list[str] = []
+        self.start_registered = start_registered
+        self._evict = evict
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -146,8 +156,28 @@ class EnginePool(EngineBase):
                 await self.load_adapter(name, Path(path))
         if self._monitor is None:
             self._monitor = asyncio.create_task(self._watch(), name="ragtune-engine-pool-monitor")
+        names = self._prestart_names()
         self._prestarting = [asyncio.create_task(self.prestart(name), name=f"ragtune-prestart-{name}")
-                             for name in self._prestart]
+                             for name in names]
+
+    def _prestart_names(self) -> list[str]:
+        """The adapters to pre-start: those named, or with ``*`` every one served by an own engine,
+        as many as ``max_running`` leaves room for beside the base engine (the rest are logged
+        and kept in ``not_prestarted``)."""
+        own = sorted(n for n, r in self._routes.items() if r.member is not self._base)
+        wanted = own if "*" in self._prestart else [n for n in self._prestart if n != "*"]
+        room = max(0, self.max_running - 1)
+        self.not_prestarted = wanted[room:]
+        if self.not_prestarted:
+            log.warning("engine pool: not pre-starting %s: engine.max_engines=%d leaves room for %d "
+                        "besides the base engine; they start on their first request",
+                        ", ".join(self.not_prestarted), self.max_running, room)
+        return wanted[:room]
+
+    @property
+    def prestarting(self) -> list[str]:
+        """Adapters whose engines are still being pre-started (readiness waits for them)."""
+        return [t.get_name().removeprefix("ragtune-prestart-") for t in self._prestarting if not t.done()]
 
     async def prestart(self, name: str) -> None:
         """Start the own engine of adapter ``name`` (merged or full) now rather than on its first
@@ -230,16 +260,24 @@ class EnginePool(EngineBase):
                 await engine.load_adapter(name, route.path)
 
     async def _make_room(self, starting: PoolMember) -> None:
-        """Stop least-recently-used idle merged engines while the running count is at the limit."""
+        """Stop least-recently-used idle merged engines while the running count is at the limit;
+        when every engine is busy, wait (up to MAX_ROOM_WAIT_S) instead of going over it."""
+        waited = 0.0
         while True:
             running = [m for m in self._members() if m is not starting and m.state in ("ready", "starting")]
             if len(running) < self.max_running:
                 return
             idle = [m for m in running if m.lazy and m.in_flight == 0 and m.state == "ready"]
-            if not idle:
-                log.warning("engine pool: %d engines busy; starting %s over the limit of %d",
-                            len(running), starting.name, self.max_running)
-                return
+            if not idle:  # never over the limit: wait for an engine to become idle
+                if waited == 0:
+                    log.warning("engine pool: all %d engines busy; %s waits for one to become idle",
+                                len(running), starting.name)
+                if waited >= MAX_ROOM_WAIT_S:
+                    raise EngineError(f"all {self.max_running} engines (engine.max_engines) stayed busy for "
+                                      f"{MAX_ROOM_WAIT_S:.0f} s; retry later")
+                await asyncio.sleep(ROOM_POLL_S)
+                waited += ROOM_POLL_S
+                continue
             victim = min(idle, key=lambda m: m.last_used)
             log.info("engine pool: stopping idle engine %s to make room for %s", victim.name, starting.name)
             await self._stop_member(victim)
@@ -276,9 +314,11 @@ class EnginePool(EngineBase):
             statuses.append(EngineStatus(name=member.name, kind=described.kind if described else MEMBER_KIND,
                                          state=member.state, serves=serves, url=described.url if described else None,
                                          restarts=member.restarts, detail=member.detail))
-        return EngineHealth(kind=self.kind, ready=self._base.state == "ready", base_model=self.base_model,
-                            adapters=sorted(self._routes), engines=statuses,
-                            detail=self._base.detail)
+        starting = self.prestarting
+        detail = self._base.detail or (f"starting the engines of {', '.join(starting)}" if starting else None)
+        return EngineHealth(kind=self.kind, ready=self._base.state == "ready" and not starting,
+                            base_model=self.base_model, adapters=sorted(self._routes), engines=statuses,
+                            detail=detail)
 
     def alive(self) -> bool:
         """The base engine's liveness (merged engines restart on their next request)."""
@@ -325,7 +365,17 @@ class EnginePool(EngineBase):
                 raise AdapterExistsError(f"adapter '{name}' is already loaded; unload it first")
             member = PoolMember(f"merged:{name}", lambda: self._merged_engine(name, model_dir), lazy=True)
             self._routes[name] = Route(member, None, "merged", path, model_dir)
+            if self._evict is not None:
+                needed = [r.model_dir for r in self._routes.values() if r.model_dir is not None]
+                await asyncio.to_thread(self._evict, needed)
         self._write_card(name)
+        if self.start_registered and self._monitor is not None and strategy != "unmerged" and self._has_room():
+            # registered while running: its engine starts now, in the background, not on first use
+            self._prestarting.append(asyncio.create_task(self.prestart(name), name=f"ragtune-prestart-{name}"))
+
+    def _has_room(self) -> bool:
+        running = [m for m in self._members() if m.state in ("ready", "starting")]
+        return len(running) < self.max_running
 
     async def unload_adapter(self, name: str) -> None:
         route = self._route(name)

@@ -27,6 +27,7 @@ from services.gateway.feedback import FeedbackStore
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.middleware import GatewayMiddleware
 from services.gateway.pipeline import AnswerPipeline
+from services.gateway.ratelimit import RateLimiter
 from services.gateway.routes import adapters, chat, documents, feedback, health, openai_compat, web
 from services.gateway.state import GatewayState, IndexAccess
 
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *,
                 settings=settings, engine=engine, counter=counter, index=index,
                 adapters=AdapterRegistry(engine, settings.adapters_dir, confine_paths=bool(settings.gateway.api_keys)),
                 feedback=FeedbackStore(settings.home / FEEDBACK_DB), metrics=GatewayMetrics(),
+                limiter=RateLimiter.for_redis(settings.redis_url),
             )
             app.state.gateway = state
             app.state.pipeline = AnswerPipeline.from_state(state)

@@ -83,8 +83,9 @@ def error_response(request: Request, status: int, type_: str, message: str,
 
 async def _ragtune_error(request: Request, exc: RagtuneError) -> JSONResponse:
     headers = None
-    if isinstance(exc, RateLimitError):
-        headers = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+    retry_after = getattr(exc, "retry_after_s", None)  # rate limits (429), overload (503)
+    if retry_after is not None:
+        headers = {"Retry-After": str(max(1, round(retry_after)))}
     if exc.status_code >= 500:
         log.warning("request %s failed: %s", _request_id(request), exc)
     return error_response(request, exc.status_code, error_type_name(exc), str(exc), headers=headers)

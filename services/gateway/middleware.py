@@ -1,4 +1,5 @@
-"""One pure-ASGI middleware: request id (``X-Request-ID``), start time and the body-size limit.
+"""One pure-ASGI middleware: request id (``X-Request-ID``), start time, the body-size limit and,
+for JSON bodies, the nesting-depth limit (``ragtune.jsonlimits``: checked before any parser runs).
 
 Pure ASGI (not ``BaseHTTPMiddleware``) so streaming responses pass straight through and the added
 latency stays in microseconds.
@@ -12,6 +13,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ragtune.jsonlimits import DepthScanner, JSONLimitError
 from services.gateway.errors import PayloadTooLargeError
 
 
@@ -42,9 +44,13 @@ class GatewayMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", header)]
             await send(message)
 
-        length = dict(scope.get("headers") or ()).get(b"content-length")
+        headers = dict(scope.get("headers") or ())
+        length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
             await self._too_large(request_id, send_with_id)
+            return
+        if b"json" in headers.get(b"content-type", b"").lower():
+            await self._json_request(scope, receive, send_with_id, request_id)
             return
         received = 0
 
@@ -59,10 +65,44 @@ class GatewayMiddleware:
 
         await self.app(scope, receive_capped, send_with_id)
 
+    async def _json_request(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        """Read a JSON body whole (it is parsed whole anyway), checking its size and nesting as it
+        arrives; answer 413 / 422 directly, else replay it to the app."""
+        scanner = DepthScanner(what="the JSON body")
+        messages: list[Message] = []
+        received = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            piece = message.get("body", b"")
+            received += len(piece)
+            if received > self.max_body_bytes:
+                await self._too_large(request_id, send)
+                return
+            try:
+                scanner.feed(piece)
+            except JSONLimitError as exc:
+                await self._reply(send, 422, "input_limit_error", request_id, str(exc))
+                return
+            if not message.get("more_body", False):
+                break
+        pending = iter(messages)
+
+        async def replay() -> Message:
+            return next(pending, None) or await receive()
+
+        await self.app(scope, replay, send)
+
     async def _too_large(self, request_id: str, send: Send) -> None:
-        body = json.dumps({"error": {"type": "payload_too_large_error", "request_id": request_id,
-                                     "message": f"request body over {self.max_body_bytes} bytes"}}).encode()
-        await send({"type": "http.response.start", "status": 413,
+        await self._reply(send, 413, "payload_too_large_error", request_id,
+                          f"request body over {self.max_body_bytes} bytes")
+
+    @staticmethod
+    async def _reply(send: Send, status: int, type_: str, request_id: str, message: str) -> None:
+        body = json.dumps({"error": {"type": type_, "request_id": request_id, "message": message}}).encode()
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

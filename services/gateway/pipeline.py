@@ -128,7 +128,10 @@ class AnswerPipeline:
             except Exception:  # noqa: BLE001 - a full disk must not cost the user the answer
                 log.exception("could not log request %s", plan.request_id)
 
-        return cls(settings=state.settings, engine=state.engine, index=state.index, counter=state.counter,
+        from services.gateway.admission import AdmissionControl, AdmittedEngine
+
+        engine = AdmittedEngine(state.engine, AdmissionControl(state.settings.gateway.admission))
+        return cls(settings=state.settings, engine=engine, index=state.index, counter=state.counter,
                    adapters=state.adapters, record=record)
 
     # --- checks and choices ---------------------------------------------------------------------

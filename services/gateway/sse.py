@@ -12,6 +12,7 @@ from starlette.responses import StreamingResponse
 
 from ragtune.errors import RagtuneError
 from services.gateway.errors import error_type_name
+from services.gateway.keepalive import KEEPALIVE_S, with_keepalive
 
 log = logging.getLogger("ragtune.gateway")
 DONE = "data: [DONE]\n\n"
@@ -44,6 +45,10 @@ async def guarded(events: AsyncIterator[str], request_id: str) -> AsyncIterator[
     yield DONE
 
 
-def sse_response(events: AsyncIterator[str], request_id: str) -> StreamingResponse:
+def sse_response(events: AsyncIterator[str], request_id: str,
+                 keepalive_s: float | None = KEEPALIVE_S) -> StreamingResponse:
+    """The events as an SSE response; a comment every ``keepalive_s`` while none comes."""
+    if keepalive_s:
+        events = with_keepalive(events, keepalive_s)
     return StreamingResponse(guarded(events, request_id), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -32,14 +32,18 @@ T = TypeVar("T")
 
 class IndexAccess:
     """The document index as the gateway uses it: the store (or why it could not be opened), its
-    retriever, and the one thread every index call (embedding, FAISS, SQLite) runs in, off the
-    event loop and one at a time."""
+    retriever, and two kinds of threads off the event loop: searches and listings run in a small
+    reader pool, writes (uploads, deletes) one at a time in their own writer thread. A write never
+    holds up a search: searches keep answering from the last committed documents while it embeds,
+    and wait at most for one document's commit."""
 
-    def __init__(self, store: DocumentStore | None, error: str | None, config: IndexSettings) -> None:
+    def __init__(self, store: DocumentStore | None, error: str | None, config: IndexSettings,
+                 *, readers: int = 4) -> None:
         self.store = store
         self.error = error
         self.retriever: Retriever | None = store.retriever(config.retrieval) if store is not None else None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragtune-index")
+        self._executor = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="ragtune-index-read")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragtune-index-write")
 
     def require(self) -> DocumentStore:
         """The store, or IndexUnavailableError (503) saying why there is none."""
@@ -48,9 +52,14 @@ class IndexAccess:
         return self.store
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking index call in the index thread."""
+        """Run a blocking index read (search, listing) in the reader pool."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking index write (add, remove) in the writer thread, after the writes before it."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer, functools.partial(fn, *args, **kwargs))
 
     async def search(self, query: str, *, k: int, namespace: str) -> list[SearchHit]:
         """The ``k`` best chunks of ``namespace`` for ``query`` (the configured retrieval)."""
@@ -59,7 +68,8 @@ class IndexAccess:
         return await self.run(self.retriever.run, query, k=k, namespace=namespace)
 
     def close(self) -> None:
-        """Wait for the index call in flight, then close the store."""
+        """Wait for the index calls in flight, then close the store."""
+        self._writer.shutdown(wait=True)
         self._executor.shutdown(wait=True)
         if self.store is not None:
             self.store.close()

@@ -1,7 +1,9 @@
 """Schemathesis against the gateway's OpenAPI schema over real HTTP: no input yields a 5xx.
 
-A separate gateway (no API keys, so loopback only) with its own small index, tiny answer limits
-(max_tokens ≤ 4) and few examples per operation keeps this lean.
+A separate gateway with an API key configured (every generated request carries it, so the checks
+reach past authentication), its own small index, tiny answer limits (max_tokens ≤ 4) and few
+examples per operation keeps this lean; ``benchmarks/bench_gateway_schema.py`` runs ≥ 100 examples
+per operation.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 pytestmark = pytest.mark.integration
+KEY = "schema-key"
+HEADERS = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +42,8 @@ def schema_gateway(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
         engine = {"kind": "local"}
     config = Settings(home=home, engine=engine,
                       gateway={"max_tokens_limit": 4, "default_max_tokens": 4, "max_question_chars": 300,
-                               "rate_limit_per_minute": 100_000, "max_body_bytes": 100_000})
+                               "max_body_bytes": 100_000,
+                               "api_keys": {KEY: {"name": "schema", "rate_limit_per_minute": 100_000}}})
     with BackgroundGateway(config) as running:
         yield running
 
@@ -58,7 +63,7 @@ def test_no_input_gives_a_server_error(schema_gateway) -> None:
         @settings(max_examples=12, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         def check(case) -> None:
-            case.call_and_validate(checks=[not_a_server_error], timeout=120)
+            case.call_and_validate(checks=[not_a_server_error], headers=HEADERS, timeout=120)
 
         try:
             check()
@@ -66,6 +71,24 @@ def test_no_input_gives_a_server_error(schema_gateway) -> None:
             failures.append(f"{operation.label}: {str(exc)[:800]}")
     assert operations >= 10
     assert not failures, "\n".join(failures)
-    metrics = httpx.get(schema_gateway.url + "/metrics").text
+    metrics = httpx.get(schema_gateway.url + "/metrics", headers=HEADERS).text
     answered = re.findall(r'^ragtune_requests_total\{.*route="(\w+)"\} [1-9]', metrics, re.M)
     assert answered  # valid generated requests really reached the engine
+
+
+@pytest.mark.parametrize("route,files,data", [
+    ("/v1/documents", {"files": ("deep.json", b"[" * 20_000 + b"]" * 20_000)}, None),
+    ("/v1/documents", {"files": ("note.md", b"# Note\n\nA note.")}, {"metadata": '{"a": ' * 5000 + "1" + "}" * 5000}),
+])
+def test_deep_json_uploads_are_4xx(schema_gateway, route: str, files: dict, data: dict | None) -> None:
+    response = httpx.post(schema_gateway.url + route, files=files, data=data, headers=HEADERS, timeout=60)
+    assert 400 <= response.status_code < 500, response.text
+    assert "JSON depth limit" in response.json()["error"]["message"]
+
+
+def test_deep_json_body_is_4xx(schema_gateway) -> None:
+    body = b'{"question": "hi", "filters": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"
+    response = httpx.post(schema_gateway.url + "/v1/chat", content=body, headers={
+        **HEADERS, "content-type": "application/json"}, timeout=60)
+    assert response.status_code == 422
+    assert "JSON depth limit" in response.json()["error"]["message"]

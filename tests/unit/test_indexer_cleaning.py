@@ -46,3 +46,20 @@ def test_exact_and_near_duplicates():
     assert content_hash(texts[0]) == content_hash(texts[1])
     assert duplicate_positions(texts, threshold=0.8) == {1, 2}
     assert duplicate_positions(texts, threshold=0.99) == {1}
+
+
+def test_near_duplicates_among_many_chunks_sharing_boilerplate():
+    """Thousands of chunks that all share a boilerplate phrase (the case an inverted index of
+    shingles makes quadratic): only the real near-copies are dropped, the earliest one kept."""
+    import random
+
+    rng = random.Random(7)
+    vocabulary = [f"word{i}" for i in range(3000)]
+    boilerplate = "Zaragoza Construction AB internal handbook, revision four, confidential. "
+    texts = [boilerplate + " ".join(rng.choice(vocabulary) for _ in range(120)) for _ in range(1500)]
+    copies = {1500: 10, 1501: 700}
+    for position, original in copies.items():
+        words = texts[original].split()
+        words[-1] = "changed"
+        texts.insert(position, " ".join(words))
+    assert duplicate_positions(texts, threshold=0.9) == set(copies)

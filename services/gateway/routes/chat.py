@@ -57,7 +57,7 @@ async def chat(
     """Answer a question in mode base, rag, ft, hybrid or auto, with citations, usage, latency, cost."""
     plan = await pipeline.plan(query_from_chat(body, tenant), tenant, request_id=rid, route="chat", clock=clock)
     if body.stream:
-        return sse_response(chat_events(pipeline, plan), rid)
+        return sse_response(chat_events(pipeline, plan), rid, pipeline.settings.gateway.sse_keepalive_s)
     return await pipeline.answer(plan)
 
 

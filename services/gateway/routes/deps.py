@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway.accounting import Stopwatch
+from services.gateway.admission import current_tenant
 from services.gateway.pipeline import AnswerPipeline
 from services.gateway.state import GatewayState
 from services.gateway.tenants import Tenant, authenticate
@@ -35,6 +36,7 @@ async def caller(
     client = request.client.host if request.client else None
     tenant = authenticate(state.settings.gateway, authorization, client)
     state.limiter.check(tenant.limit_key, tenant.rate_limit_per_minute)
+    current_tenant.set(tenant.limit_key)  # admission control queues per tenant
     return tenant
 
 

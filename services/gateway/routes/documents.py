@@ -5,12 +5,12 @@ Every call works in the caller's namespace; the next query sees the change.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 
 from ragtune.errors import NotFoundError, RagtuneError
+from ragtune.jsonlimits import JSONLimitError, loads_bounded
 from ragtune.names import NAME_PATTERN
 from services.gateway.errors import ERROR_RESPONSES, InputLimitError, PayloadTooLargeError
 from services.gateway.routes.deps import caller, get_state
@@ -20,14 +20,20 @@ from services.gateway.tenants import Tenant
 
 router = APIRouter(tags=["documents"])
 MAX_FILES = 32
+MAX_METADATA_CHARS = 64_000
+"""Longest ``metadata`` form field accepted (its nesting is bounded by ``ragtune.jsonlimits``)."""
 
 
 def parse_metadata(raw: str | None) -> dict[str, Any] | None:
     """The ``metadata`` form field: a JSON object of scalars, or nothing."""
     if raw is None or not raw.strip():
         return None
+    if len(raw) > MAX_METADATA_CHARS:
+        raise InputLimitError(f"metadata is over the {MAX_METADATA_CHARS}-character limit")
     try:
-        value = json.loads(raw)
+        value = loads_bounded(raw, what="metadata")
+    except JSONLimitError as exc:
+        raise InputLimitError(str(exc)) from None
     except ValueError:
         raise InputLimitError("metadata must be a JSON object") from None
     if not isinstance(value, dict):
@@ -68,7 +74,7 @@ async def add_documents(
         data = await upload.read(limit + 1)
         if len(data) > limit:
             raise PayloadTooLargeError(f"{name} is over the {limit}-byte document limit")
-        report = await state.index.run(store.add_bytes, name, data, namespace=target, metadata=extra)
+        report = await state.index.write(store.add_bytes, name, data, namespace=target, metadata=extra)
         failure = _failure(report)
         if failure is not None and len(files) == 1:
             raise failure
@@ -102,5 +108,5 @@ async def delete_document(
     documents = await state.index.run(store.list_documents, namespace=target)
     if not any(d.doc_id == doc_id for d in documents):
         raise NotFoundError(f"no document '{doc_id}' in namespace '{target}'")
-    await state.index.run(store.remove, [doc_id], namespace=target)
+    await state.index.write(store.remove, [doc_id], namespace=target)
     return DocumentDeleted(namespace=target, doc_id=doc_id, deleted=True)
