@@ -133,6 +133,27 @@ class TenantSettings(BaseModel):
     rate_limit_per_minute: int = Field(120, ge=1)
 
 
+class LoopSettings(BaseModel):
+    """When the gateway stops an answer that repeats itself (``services.gateway.loops``)."""
+
+    enabled: bool = True
+    """Off: answers run to their end however much they repeat (for before/after measurements)."""
+
+    max_period_words: int = Field(24, ge=1)
+    """The longest repeated unit, in words, the n-gram rule looks for."""
+    min_run_repeats: int = Field(3, ge=2)
+    """Back-to-back copies of a unit of two or more words that make a loop."""
+    min_run_words: int = Field(12, ge=1)
+    """...and at least this many words in the run: a short stutter that recovers ("walls: 50 years,
+    walls: 50 years, walls: 50 years. ROT-eligible.") is not stopped."""
+    min_word_repeats: int = Field(6, ge=2)
+    """Back-to-back copies of a single word that make a loop ("no no no" is speech, six is not)."""
+    min_segment_repeats: int = Field(3, ge=2)
+    """Occurrences of the same line or sentence, anywhere in the answer, that make a loop."""
+    min_segment_chars: int = Field(12, ge=1)
+    """Shorter lines and sentences ("Hej!", "---") never count."""
+
+
 class GatewaySettings(BaseModel):
     """The HTTP gateway: binding, tenants, input limits and answer behaviour."""
 
@@ -161,6 +182,8 @@ class GatewaySettings(BaseModel):
         "so I would rather not guess."
     )
     """The answer given without calling the engine when retrieval finds nothing relevant."""
+    loops: LoopSettings = Field(default_factory=LoopSettings)
+    """Stopping answers that loop ("The answer is no. The answer is no. …")."""
 
 
 class TrainSettings(BaseModel):
