@@ -71,6 +71,9 @@ class IndexSettings(BaseModel):
     """Reciprocal rank fusion constant: score = sum of 1 / (rrf_k + rank)."""
     candidates: int = Field(50, ge=1)
     """Each retriever's candidates before fusion / re-ranking (at least k)."""
+    max_chunks_per_section: int | None = Field(None, ge=1)
+    """At most this many chunks of one section (document + heading) in the top k, the others moved
+    after them (diversity); None keeps the fused order."""
     near_duplicate_threshold: float = Field(0.9, gt=0, le=1)
     """Chunks whose word-shingle Jaccard similarity to an earlier chunk reaches this are dropped."""
     embed_batch_size: int = Field(64, ge=1)
