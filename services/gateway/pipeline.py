@@ -26,6 +26,7 @@ from services.gateway.prompts import BuiltPrompt, build_prompt
 from services.gateway.schemas import ChatResponse, CompareDelta, CompareResponse, Latency
 from services.gateway.tenants import Tenant
 from services.modes import COMPARE_BASELINE, Mode
+from training.context import is_context_aware
 
 if TYPE_CHECKING:
     from services.gateway.state import GatewayState
@@ -125,6 +126,7 @@ class AnswerPipeline:
         self.counter = counter
         self.adapters = adapters
         self.record = record
+        self._warned: set[tuple[str, bool]] = set()
 
     @classmethod
     def from_state(cls, state: GatewayState) -> AnswerPipeline:
@@ -191,6 +193,21 @@ class AnswerPipeline:
         brand voice when an adapter is available; otherwise from the model alone."""
         return Mode.with_traits(retrieval=retrieval.found, adapter=adapter is not None)
 
+    def warn_on_mismatch(self, adapter: str, mode: Mode) -> None:
+        """Log (once per adapter and kind) a context-aware adapter answering without retrieval, or a
+        plain one answering over retrieved context: both lose voice or facts (issue 15)."""
+        aware = is_context_aware(self.adapters.card(adapter))
+        if aware == mode.uses_retrieval or (adapter, aware) in self._warned:
+            return
+        self._warned.add((adapter, aware))
+        if aware:
+            log.warning("adapter '%s' was trained with retrieved context but answers in mode '%s' without "
+                        "it; use mode hybrid", adapter, mode)
+        else:
+            log.warning("adapter '%s' was trained without retrieved context but answers in mode '%s' over "
+                        "retrieved passages; train it with context (training.context.train_with_context) for hybrid",
+                        adapter, mode)
+
     # --- retrieval ------------------------------------------------------------------------------
     async def retrieve(self, question: str, namespace: str, top_k: int | None) -> Retrieval:
         """Search the namespace; hits whose dense cosine is under ``index.min_score`` are irrelevant."""
@@ -216,6 +233,8 @@ class AnswerPipeline:
                 mode = self.choose_auto_mode(retrieval, adapter)
         if not mode.uses_adapter:
             adapter = None
+        if adapter is not None:
+            self.warn_on_mismatch(adapter, mode)
         prompt_clock = Stopwatch()
         chunks = retrieval.relevant if (retrieval is not None and mode.uses_retrieval) else []
         refused = mode.uses_retrieval and not chunks
