@@ -223,6 +223,9 @@ class TrainSettings(BaseModel):
     style_max_new_tokens: int = Field(128, ge=8)
     sample_epochs: float = Field(1.0, gt=0)
     """Epochs of the bundled demo adapter (``ensure_sample_adapter``; 39 steps at batch 4)."""
+    sample_with_context: bool = True
+    """Train the demo adapter context-aware (``training.context``) over the indexed sample corpus,
+    so it keeps its voice in ``hybrid``; False trains it on bare questions (``ft``)."""
 
 
 class Settings(BaseSettings):

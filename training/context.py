@@ -216,8 +216,8 @@ def train_with_context(request: TrainRequest, settings: Settings, *, namespace: 
             examples, lambda question, n: store.search(question, k=n, namespace=namespace), options)
     finally:
         store.close()
-    (settings.home / "runs").mkdir(parents=True, exist_ok=True)
-    data = write_examples(built, settings.home / "runs" / f"{request.name}-context.jsonl")
+    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    data = write_examples(built, settings.runs_dir / f"{request.name}-context.jsonl")
     extra = {**request.extra_hyperparameters,
              **context_card_fields(options, settings.models.embedder, report, len(held_out or ()))}
     train_adapter(request.model_copy(update={"data": data, "extra_hyperparameters": extra}), settings, **hooks)
