@@ -309,10 +309,11 @@ class AnswerPipeline:
         if result is None and detector.loop is None:
             raise RagtuneError("the engine ended the stream without its accounting")
         if result is not None and detector.loop is None:
+            streamed = detector.text
             detector = LoopDetector(self.settings.gateway.loops)
-            detector.feed(result.text)  # the engine's own text (its last delta may be held back)
+            detector.feed(result.text or streamed)  # the engine's own text (its last delta may be held back)
             if detector.finish() is None:
-                yield GuardedOutcome(text=result.text or "", result=result, looped=False)
+                yield GuardedOutcome(text=result.text or streamed, result=result, looped=False)
                 return
         assert detector.loop is not None
         total_ms = clock.ms()
