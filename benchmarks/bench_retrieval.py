@@ -102,6 +102,24 @@ def measure(store: DocumentStore, retriever: StoreRetriever, namespace: str,
             "p50_ms": statistics.median(times), "queries": n}
 
 
+def write(out: Path, rows: list[dict]) -> None:
+    """retrieval.json and retrieval.md (rewritten after every row, so a stopped run keeps its rows)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "retrieval.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    lines = ["# Retrieval by configuration", "",
+             "`benchmarks/bench_retrieval.py`: all-MiniLM-L6-v2 + FAISS (flat) + BM25, top 5. `sample`: the 48 "
+             "answerable questions of `benchmarks/qa/sample_qa.jsonl` over the sample corpus. `held-out`: the 40 "
+             "queries of `tests/data/docs/labelled-queries.json` over five FAQ categories plus the shipped test "
+             "documents (never tuned on). crowded: share of top-5 lists with two chunks of one section. Latency: "
+             "one query at a time on a shared 2-core CPU, embedding included.", "",
+             "| chunk tokens | retriever | set | hit@1 | hit@5 | MRR@5 | crowded | p50 ms |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['chunk_tokens']} | {r['retriever']} | {r['set']} | {r['hit@1']:.0%} | {r['hit@5']:.0%} | "
+                     f"{r['mrr@5']:.3f} | {r['crowded']:.0%} | {r['p50_ms']:.1f} |")
+    (out / "retrieval.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunk-tokens", default="200,120")
@@ -122,22 +140,9 @@ def main() -> None:
                         print(f"{chunk_tokens:4} {name:34} {set_name:9} hit@5 {figures['hit@5']:.3f} "
                               f"MRR {figures['mrr@5']:.3f} crowded {figures['crowded']:.2f} "
                               f"p50 {figures['p50_ms']:.1f} ms", flush=True)
+                        write(args.out, rows)
             finally:
                 store.close()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "retrieval.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
-    lines = ["# Retrieval by configuration", "",
-             "`benchmarks/bench_retrieval.py`: all-MiniLM-L6-v2 + FAISS (flat) + BM25, top 5. `sample`: the 48 "
-             "answerable questions of `benchmarks/qa/sample_qa.jsonl` over the sample corpus. `held-out`: the 40 "
-             "queries of `tests/data/docs/labelled-queries.json` over five FAQ categories plus the shipped test "
-             "documents (never tuned on). crowded: share of top-5 lists with two chunks of one section. Latency: "
-             "one query at a time on a shared 2-core CPU, embedding included.", "",
-             "| chunk tokens | retriever | set | hit@1 | hit@5 | MRR@5 | crowded | p50 ms |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['chunk_tokens']} | {r['retriever']} | {r['set']} | {r['hit@1']:.0%} | {r['hit@5']:.0%} | "
-                     f"{r['mrr@5']:.3f} | {r['crowded']:.0%} | {r['p50_ms']:.1f} |")
-    (args.out / "retrieval.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
