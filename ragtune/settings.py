@@ -226,6 +226,12 @@ class TrainSettings(BaseModel):
     style_max_new_tokens: int = Field(128, ge=8)
     sample_epochs: float = Field(1.0, gt=0)
     """Epochs of the bundled demo adapter (``ensure_sample_adapter``; 39 steps at batch 4)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where to train: CUDA when a GPU is visible (auto), or forced (``ragtune train --device``)."""
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    """Compute precision: auto = bf16 on GPUs that support it (else fp16), fp32 on the CPU (QLoRA: bf16)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less GPU memory for larger models, ≈ 30 % slower."""
     sample_with_context: bool = True
     """Train the demo adapter context-aware (``training.context``) over the indexed sample corpus,
     so it keeps its voice in ``hybrid``; False trains it on bare questions (``ft``)."""

@@ -32,6 +32,14 @@ class AdapterCard(BaseModel):
     style_score_after: float | None = None
     train_seconds: float = 0.0
     train_cost_usd: float = 0.0
+    device: str | None = None
+    """Where it was trained: ``cpu`` or ``cuda`` (with the GPU's name when known)."""
+    precision: str | None = None
+    """Compute precision of the run: fp32, bf16 or fp16."""
+    processes: int | None = None
+    """Data-parallel processes (one per GPU, or CPU processes with gloo)."""
+    peak_memory_mb: float | None = None
+    """Peak GPU memory allocated on rank 0 (CUDA) or peak resident memory of rank 0 (CPU), MiB."""
     created: datetime = Field(default_factory=lambda: datetime.now(UTC))
     serving: dict[str, Any] = Field(default_factory=dict)
     """Free for the serving layer (strategy, measured speed…)."""

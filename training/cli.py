@@ -80,6 +80,69 @@ def data_prep(
     console.print(f"[green]✓[/] {prepared.report.kept} examples → {out}  (report: {report_path})")
 
 
+def _process_count(value: str) -> int:
+    """``--processes``: a positive number, or ``auto`` = one per visible GPU (1 without a GPU)."""
+    if value.strip().lower() == "auto":
+        from training.hardware import probe_capabilities
+
+        return max(1, probe_capabilities().cuda_devices)
+    try:
+        count = int(value)
+    except ValueError:
+        raise typer.BadParameter("--processes must be a positive number or 'auto'") from None
+    if count < 1:
+        raise typer.BadParameter("--processes must be at least 1")
+    return count
+
+
+def launch_command(processes: int, device: str, accelerate_config: Path | None, cli_args: list[str],
+                   port: int | None = None) -> list[str]:
+    """The ``accelerate launch`` command that runs ``ragtune <cli_args>`` in ``processes`` processes.
+
+    On the CPU (``--device cpu``, or no GPU) the processes form a gloo group (torch distributed's
+    launcher through accelerate's multi-process path); an accelerate config file (FSDP, DeepSpeed)
+    is passed through and decides the rest.
+    """
+    import sys
+
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes),
+               "--num_machines", "1", "--dynamo_backend", "no"]
+    if accelerate_config is not None:
+        command += ["--config_file", str(accelerate_config)]
+    else:
+        command += ["--multi_gpu", "--mixed_precision", "no"]
+    if port is not None:
+        command += ["--main_process_port", str(port)]
+    return command + ["-m", "ragtune.cli", *cli_args]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _launch(processes: int, device: str, accelerate_config: Path | None) -> None:
+    """Re-run this ``ragtune train`` command under ``accelerate launch`` and exit with its status."""
+    import os
+    import subprocess
+    import sys
+
+    if accelerate_config is not None and not accelerate_config.is_file():
+        raise typer.BadParameter(f"--accelerate-config: no such file {accelerate_config}")
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    from training.hardware import probe_capabilities
+
+    if device == "cpu" or (device != "cuda" and probe_capabilities().cuda_devices == 0):
+        env["CUDA_VISIBLE_DEVICES"] = ""  # a gloo group of CPU processes
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
+    command = launch_command(processes, device, accelerate_config, sys.argv[1:], port=_free_port())
+    code = subprocess.run(command, env=env, check=False).returncode
+    raise typer.Exit(code)
+
+
 def train(
     data: Path = typer.Option(..., "--data", help="Training examples (raw or prepared; prepared on the fly)."),
     name: str = typer.Option(..., "--name", help="Adapter name (folder under RAGTUNE_HOME/adapters)."),
@@ -89,40 +152,88 @@ def train(
     style_guide: Path = typer.Option(None, help="Style guide JSON/TOML to score base vs adapter."),
     resume: bool = typer.Option(False, help="Continue an interrupted run of this NAME from its checkpoint."),
     overwrite: bool = typer.Option(False, help="Replace an existing adapter of this NAME."),
+    device: str = typer.Option(None, help="auto | cpu | cuda (default: settings train.device = auto)."),
+    precision: str = typer.Option(None, help="auto | fp32 | bf16 | fp16 (default: settings train.precision)."),
+    processes: str = typer.Option("1", help="Data-parallel processes: N, or auto = one per visible GPU. "
+                                            "Runs accelerate launch (gloo on the CPU)."),
+    accelerate_config: Path = typer.Option(None, help="accelerate config file (FSDP, DeepSpeed ZeRO; see "
+                                                      "deploy/accelerate/) for the launch."),
     as_json: bool = typer.Option(False, "--json", help="Print the adapter card as JSON on stdout."),
 ) -> None:
     """Train a brand-voice adapter (LoRA SFT on assistant tokens) and write its card."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    import os
+
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from ragtune.console import console
     from ragtune.settings import get_settings
-    from training.pipeline import TrainRequest, train_adapter
+    from training.pipeline import TrainRequest, process_rank, train_adapter
 
     if max_steps is not None and max_steps < 1:
         raise typer.BadParameter("--max-steps must be at least 1")
     if epochs is not None and epochs <= 0:
         raise typer.BadParameter("--epochs must be positive")
+    if device is not None and device not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter("--device must be auto, cpu or cuda")
+    if precision is not None and precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise typer.BadParameter("--precision must be auto, fp32, bf16 or fp16")
+    count = _process_count(processes)
+    inside_launch = "LOCAL_RANK" in os.environ
     settings = get_settings()
     settings.ensure_dirs()
     request = TrainRequest(data=data, name=name, method=method, epochs=epochs, max_steps=max_steps,
-                           style_guide=style_guide, resume=resume, overwrite=overwrite)
-    columns = (TextColumn("[bold]train {task.fields[name]}"), BarColumn(),
-               TextColumn("step {task.completed:.0f}/{task.fields[steps]}"), TextColumn("loss {task.fields[loss]}"),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task("train", total=None, name=name, loss="-", steps="?")
+                           style_guide=style_guide, resume=resume, overwrite=overwrite, device=device,
+                           precision=precision)
+    if not inside_launch and (count > 1 or accelerate_config is not None):
+        from training.pipeline import check_request
 
-        def progress(step: int, total: int, loss: float | None) -> None:
-            bar.update(task, completed=step, total=total, steps=total, loss=f"{loss:.4f}" if loss is not None else "-")
+        check_request(request, settings)  # bad input: one clear error here, not one per process
+        _launch(count, device or settings.train.device, accelerate_config)
+    rank, _world = process_rank()
+    try:
+        if rank != 0:  # the other processes train quietly; rank 0 reports
+            train_adapter(request, settings)
+            return
+        columns = (TextColumn("[bold]train {task.fields[name]}"), BarColumn(),
+                   TextColumn("step {task.completed:.0f}/{task.fields[steps]}"),
+                   TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("train", total=None, name=name, loss="-", steps="?")
 
-        card = train_adapter(request, settings, progress=progress, status=lambda m: bar.console.print(f"· {m}"))
+            def progress(step: int, total: int, loss: float | None) -> None:
+                bar.update(task, completed=step, total=total, steps=total,
+                           loss=f"{loss:.4f}" if loss is not None else "-")
+
+            card = train_adapter(request, settings, progress=progress,
+                                 status=lambda m: bar.console.print(f"· {m}"))
+    finally:
+        _leave_process_group()
     if as_json:
         print(card.model_dump_json(indent=2))
         return
     console.print(f"[green]✓[/] adapter '{card.name}' → {card.path}")
     console.print(f"  eval loss {card.eval_loss_before} → {card.eval_loss_after}; style score "
                   f"{card.style_score_before} → {card.style_score_after}; {card.train_seconds:.0f} s, "
-                  f"${card.train_cost_usd:.5f}")
+                  f"${card.train_cost_usd:.5f}; {card.device}, {card.precision}, {card.processes} process(es), "
+                  f"peak memory {card.peak_memory_mb} MiB")
+
+
+def _leave_process_group() -> None:
+    """Close the process group of an ``accelerate launch`` run, so every rank exits cleanly."""
+    import sys
+
+    if "torch.distributed" not in sys.modules:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def adapters_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:

@@ -24,33 +24,53 @@ def collate(batch: list[EncodedExample], pad_id: int) -> dict[str, Any]:
     return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
-def token_loss_sum(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
+def _core_model(model: Any) -> Any:
+    """The transformers model inside a DDP wrapper (``.module``) and/or a peft wrapper."""
+    core = getattr(model, "module", model)
+    return core.get_base_model() if hasattr(core, "get_base_model") else core
+
+
+def token_loss_sum(model: Any, batch: dict[str, Any], *, head_only: bool = True) -> tuple[Any, int]:
     """(sum of next-token cross-entropy over labelled tokens, number of labelled tokens).
 
-    The output head runs only on the labelled positions (assistant tokens), which saves a large
-    share of the compute of a small model with a big vocabulary; models without a separable decoder
-    fall back to the full forward pass.
+    With ``head_only`` the output head runs only on the labelled positions (assistant tokens), which
+    saves a large share of the compute of a small model with a big vocabulary: the forward pass goes
+    through ``model`` itself (so a DDP wrapper still synchronises gradients) with
+    ``logits_to_keep=1``, and the head is applied to the final hidden states of the kept positions.
+    Models without that interface, soft-capped logits, and sharded models (FSDP, DeepSpeed ZeRO-3:
+    ``head_only=False``) take the plain full forward pass.
     """
+    import inspect
+
     import torch.nn.functional as F
 
     labels = batch["labels"][:, 1:]
     keep = labels != IGNORE_INDEX
     count = int(keep.sum())
-    core = model.get_base_model() if hasattr(model, "get_base_model") else model
-    decoder = getattr(core, "get_decoder", lambda: None)()
-    head = core.get_output_embeddings()
-    if decoder is not None and head is not None and not getattr(core.config, "final_logit_softcapping", None):
-        hidden = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    core = _core_model(model)
+    head = core.get_output_embeddings() if hasattr(core, "get_output_embeddings") else None
+    usable = (head_only and head is not None and not getattr(core.config, "final_logit_softcapping", None)
+              and "logits_to_keep" in inspect.signature(core.forward).parameters)
+    if usable and head is not None:
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                    output_hidden_states=True, logits_to_keep=1, use_cache=False)
+        hidden = out.hidden_states[-1]  # after the final norm, as the head sees it
         logits = head(hidden[:, :-1][keep]).float()
         return F.cross_entropy(logits, labels[keep], reduction="sum"), count
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
     shift_logits = logits[:, :-1, :].float()
     loss = F.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)), labels.reshape(-1),
                            ignore_index=IGNORE_INDEX, reduction="sum")
     return loss, count
 
 
-def eval_loss(model: Any, examples: list[EncodedExample], pad_id: int, batch_size: int = 8) -> float | None:
+def model_device(model: Any) -> Any:
+    """The device of the model's first parameter (where its inputs must go)."""
+    return next(model.parameters()).device
+
+
+def eval_loss(model: Any, examples: list[EncodedExample], pad_id: int, batch_size: int = 8,
+              *, head_only: bool = True) -> float | None:
     """Mean cross-entropy per assistant token over ``examples`` (None when there are none)."""
     import torch
 
@@ -58,11 +78,13 @@ def eval_loss(model: Any, examples: list[EncodedExample], pad_id: int, batch_siz
         return None
     was_training = model.training
     model.eval()
+    device = model_device(model)
     total, count = 0.0, 0
     by_length = sorted(examples, key=lambda e: len(e.input_ids))  # less padding per batch
     with torch.no_grad():
         for start in range(0, len(by_length), batch_size):
-            loss, n = token_loss_sum(model, collate(by_length[start:start + batch_size], pad_id))
+            batch = {k: v.to(device) for k, v in collate(by_length[start:start + batch_size], pad_id).items()}
+            loss, n = token_loss_sum(model, batch, head_only=head_only)
             total += float(loss)
             count += n
     if was_training:
@@ -94,6 +116,8 @@ def generate_replies(model: Any, tokenizer: Any, prompts: list[list[dict[str, st
         for row, ids in enumerate(encoded):
             input_ids[row, width - len(ids):] = torch.tensor(ids)
             attention[row, width - len(ids):] = 1
+        device = model_device(model)
+        input_ids, attention = input_ids.to(device), attention.to(device)
         with torch.no_grad():
             output = model.generate(input_ids=input_ids, attention_mask=attention, do_sample=False,
                                     max_new_tokens=max_new_tokens, pad_token_id=pad_id,

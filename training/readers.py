@@ -5,7 +5,9 @@ Supported, detected per record:
 * ``{"messages": [{"role", "content"}, ...]}`` (OpenAI / ragtune normal form, optional ``id``/``split``)
 * ShareGPT ``{"conversations": [{"from": "human"|"gpt"|"system", "value"}, ...]}``
 * Alpaca ``{"instruction", "input"?, "output"}``
-* ``{"prompt", "completion"}`` (also ``question``/``answer`` and ``q``/``a``)
+* ``{"prompt", "completion"}`` (also ``question``/``answer`` and ``q``/``a``) as text, or TRL's
+  conversational prompt-completion: ``prompt`` a list of system/user messages and ``completion`` a
+  list of assistant messages (or text); the loss then falls on the completion only, as in TRL
 
 Files: ``.jsonl`` (one object per line), ``.json`` (a list of objects), ``.csv`` (a header naming a
 prompt and a reply column from the pairs above, or exactly two columns: prompt, reply).
@@ -48,6 +50,39 @@ def _pair(user: Any, reply: Any) -> list[dict[str, str]]:
     return [{"role": "user", "content": str(user)}, {"role": "assistant", "content": str(reply)}]
 
 
+def _text(value: Any, key: str) -> str:
+    """A text field's value; numbers are written out, anything else is refused (never its repr)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"'{key}' must be text, got {type(value).__name__}")
+
+
+def _message_list(value: Any, key: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not value or not all(isinstance(m, dict) for m in value):
+        raise ValueError(f"'{key}' must be text or a non-empty list of {{role, content}} messages")
+    return [{"role": _role(m.get("role")), "content": m.get("content")} for m in value]
+
+
+def _conversational_pair(prompt: Any, completion: Any, prompt_key: str, reply_key: str) -> list[dict[str, Any]]:
+    """TRL's conversational prompt-completion record as one conversation (reply = the completion).
+
+    The prompt may hold system and user turns only: ragtune trains every assistant turn of a
+    conversation, so an assistant turn inside the prompt would be trained on, unlike in TRL.
+    """
+    messages = (_message_list(prompt, prompt_key) if isinstance(prompt, list)
+                else [{"role": "user", "content": _text(prompt, prompt_key)}])
+    if any(m["role"] == "assistant" for m in messages):
+        raise ValueError(f"'{prompt_key}' holds an assistant turn, which would be trained on here; put the whole "
+                         "conversation in 'messages' instead")
+    replies = (_message_list(completion, reply_key) if isinstance(completion, list)
+               else [{"role": "assistant", "content": _text(completion, reply_key)}])
+    if any(m["role"] != "assistant" for m in replies):
+        raise ValueError(f"'{reply_key}' must hold assistant messages only")
+    return messages + replies
+
+
 def messages_from_object(obj: Any) -> list[dict[str, str]]:
     """The chat messages held by one record of any supported shape; ValueError if none fits."""
     if not isinstance(obj, dict):
@@ -64,17 +99,20 @@ def messages_from_object(obj: Any) -> list[dict[str, str]]:
         return [{"role": _role(m.get("from", m.get("role"))), "content": m.get("value", m.get("content"))}
                 for m in items]
     if "instruction" in obj and "output" in obj:
-        user = str(obj["instruction"])
+        user = _text(obj["instruction"], "instruction")
         extra = obj.get("input")
         if extra:
-            user = f"{user}\n\n{extra}"
-        messages = _pair(user, obj["output"])
+            user = f"{user}\n\n{_text(extra, 'input')}"
+        messages = _pair(user, _text(obj["output"], "output"))
         if obj.get("system"):
-            messages.insert(0, {"role": "system", "content": str(obj["system"])})
+            messages.insert(0, {"role": "system", "content": _text(obj["system"], "system")})
         return messages
     for prompt_key, reply_key in PAIR_KEYS:
         if prompt_key in obj and reply_key in obj:
-            return _pair(obj[prompt_key], obj[reply_key])
+            prompt, reply = obj[prompt_key], obj[reply_key]
+            if isinstance(prompt, list) or isinstance(reply, list):
+                return _conversational_pair(prompt, reply, prompt_key, reply_key)
+            return _pair(_text(prompt, prompt_key), _text(reply, reply_key))
     raise ValueError(
         "unrecognised record shape; expected 'messages', 'conversations', "
         "'instruction'/'output' or 'prompt'/'completion' keys, got " + ", ".join(sorted(obj)[:8])

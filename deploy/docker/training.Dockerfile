@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1.7
 # ragtune training image (GPU): `ragtune train` with LoRA, QLoRA (bitsandbytes 4-bit) or full
-# fine-tuning on CUDA. PyPI's Linux torch wheel is the CUDA build and carries the CUDA runtime
+# fine-tuning on CUDA, one process per GPU (`--processes auto`, accelerate launch). PyPI's Linux
+# torch wheel is the CUDA build and carries the CUDA runtime
 # libraries itself, so the base is plain Python; the node only needs the NVIDIA driver and the
 # NVIDIA container toolkit. Build from the repository root:
 #   docker build -f deploy/docker/training.Dockerfile -t ragtune-train:0.1.0 .
@@ -45,6 +46,8 @@ RUN useradd --uid 10001 --user-group --create-home --home-dir /home/ragtune ragt
  && mkdir -p /var/lib/ragtune/models /var/lib/ragtune/index /var/lib/ragtune/adapters /var/lib/ragtune/runs \
  && chown -R 10001:10001 /var/lib/ragtune
 COPY --from=build /opt/venv /opt/venv
+# accelerate configs for FSDP / DeepSpeed ZeRO-3 / DDP (ragtune train --accelerate-config …)
+COPY deploy/accelerate /opt/ragtune/accelerate
 USER 10001:10001
 WORKDIR /var/lib/ragtune
 ENTRYPOINT ["ragtune"]

@@ -110,7 +110,7 @@ def training_cost(options: CommonOptions, info: GatewayInfo, adapter: str | None
     card = info.cards.get(adapter or "") or {}
     if not card and adapter:
         try:
-            from training.adapters import read_card
+            from training.adapter_folder import read_card
 
             card = read_card(settings.adapters_dir / adapter).model_dump(mode="json")
         except Exception:  # noqa: BLE001 - no local card: the break-even is skipped with a note

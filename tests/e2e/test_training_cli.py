@@ -68,3 +68,24 @@ def test_adapters_list(home: Path) -> None:
     assert listed[0]["style_score_after"] == 0.9 and listed[0]["data_sha256"] == "f" * 64
     table = ragtune("adapters", "list", home=home)
     assert "zaragoza-voice" in table.stdout and "0.30→0.90" in table.stdout
+
+
+def test_device_precision_and_processes_errors_are_one_line(home_with_models: Path, tmp_path: Path) -> None:
+    import torch
+
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"prompt": "Hi?", "completion": "Hej!"}\n' * 3)
+    if not torch.cuda.is_available():
+        result = ragtune("train", "--data", str(good), "--name", "x", "--device", "cuda", home=home_with_models)
+        assert result.returncode == 2 and "no CUDA device is visible" in result.stderr
+        result = ragtune("train", "--data", str(good), "--name", "x", "--precision", "fp16", home=home_with_models)
+        assert result.returncode == 2 and "fp16 needs a GPU" in result.stderr
+    result = ragtune("train", "--data", str(good), "--name", "x", "--processes", "0", home=home_with_models)
+    assert result.returncode == 2 and "--processes must be at least 1" in result.stderr
+    # several processes: bad input is refused once, before any process is launched
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("nope\n")
+    result = ragtune("train", "--data", str(bad), "--name", "x", "--processes", "2", "--device", "cpu",
+                     home=home_with_models)
+    assert result.returncode == 2 and result.stderr.count("no usable examples") == 1
+    assert "Traceback" not in result.stderr and "accelerate" not in result.stderr

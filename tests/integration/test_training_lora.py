@@ -15,6 +15,7 @@ import pytest
 from ragtune.settings import Settings, TrainSettings
 from training.adapter_folder import list_adapters, read_card
 from training.adapter_folder import merge as merge_adapter
+from training.adapters import AdapterCard
 from training.chat_tokens import IGNORE_INDEX, encode_example
 from training.modeling import load_tokenizer
 from training.pipeline import TrainRequest, train_adapter
@@ -158,8 +159,10 @@ def test_resume_after_crash_matches_uninterrupted_run(lora_home: Settings, tiny_
     with pytest.raises(Crash):
         train_adapter(request, lora_home, on_step=crash_at_step_2)
     assert not (lora_home.adapters_dir / "resumed").exists()
-    state = json.loads((lora_home.runs_dir / "resumed" / "checkpoint" / "state.json").read_text())
-    assert state["step"] == 2
+    checkpoint = lora_home.runs_dir / "resumed" / "checkpoint-2"  # the Trainer's checkpoint of step 2
+    assert json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] == 2
+    assert {"adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth"} <= {
+        p.name for p in checkpoint.iterdir()}
     card = train_adapter(request.model_copy(update={"resume": True}), lora_home)
     assert card.hyperparameters["resumed_from_step"] == 2
     assert card.hyperparameters["steps_done"] == 3
@@ -206,3 +209,64 @@ def test_full_fine_tune_writes_a_model_the_engines_serve(tmp_path: Path, models_
     assert card.eval_loss_before is not None and card.eval_loss_after is not None
     assert is_full_model(folder) and discover_adapters(settings.adapters_dir) == {"tiny-full": folder}
     assert [c.method for c in list_adapters(settings.adapters_dir)] == ["full"]
+
+
+def test_two_cpu_processes_train_one_adapter(lora_home: Settings, tmp_path: Path, tiny_data: Path) -> None:
+    """`ragtune train --processes 2` on the CPU (gloo): one adapter, written by rank 0, whose eval
+    loss is within 5 % of the single-process run with the same global batch (tiny-voice: 1 × 2)."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(lora_home.models_dir, target_is_directory=True)
+    single = read_card(lora_home.adapters_dir / "tiny-voice")
+    hp = single.hyperparameters
+    env = {**os.environ, "RAGTUNE_HOME": str(home), "HF_HUB_OFFLINE": "1", "COLUMNS": "200",
+           "RAGTUNE_TRAIN__BATCH_SIZE": "1",  # per process: the global batch is 2 × 1, as in tiny-voice
+           "RAGTUNE_TRAIN__MAX_SEQ_LEN": str(hp["max_seq_len"]), "RAGTUNE_TRAIN__LEARNING_RATE": str(hp["learning_rate"]),
+           "RAGTUNE_TRAIN__WARMUP_RATIO": "0", "RAGTUNE_TRAIN__EARLY_STOPPING_PATIENCE": "0",
+           "RAGTUNE_TRAIN__STYLE_PROMPTS": "0", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "ragtune.cli", "train", "--data", str(tiny_data), "--name", "dp",
+                             "--max-steps", "3", "--processes", "2", "--device", "cpu", "--json"],
+                            cwd=Path(__file__).resolve().parent.parent.parent, env=env, text=True,
+                            capture_output=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    card = AdapterCard.model_validate_json(result.stdout[result.stdout.index("{"):])
+    assert result.stdout.count('"name": "dp"') == 1  # rank 0 alone reports
+    assert card.processes == 2 and card.device == "cpu" and card.precision == "fp32"
+    assert card.hyperparameters["global_batch_size"] == 2 and card.hyperparameters["steps_done"] == 3
+    adapters = home / "adapters"
+    assert sorted(p.name for p in adapters.iterdir()) == ["dp"]  # exactly one adapter, no staging left
+    assert (adapters / "dp" / "adapter_model.safetensors").is_file()
+    assert not (home / "runs" / "dp").exists()
+    assert abs(card.eval_loss_after - single.eval_loss_after) <= 0.05 * single.eval_loss_after
+
+
+def test_early_stopping_restores_the_best_weights(tmp_path: Path, models_dir: Path, tiny_data: Path,
+                                                  generator_path: Path) -> None:
+    """A learning rate far too high makes the eval loss rise: training stops after `patience`
+    evaluations without improvement, and the adapter written is the one of the best evaluation."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from training.evaluation import eval_loss
+
+    lines = tiny_data.read_text().splitlines()
+    small = tmp_path / "small.jsonl"
+    small.write_text("\n".join(lines[:4] + lines[-2:]) + "\n")  # 4 train (2 steps per epoch), 2 eval
+    settings = _settings(tmp_path / "home", models_dir, style_prompts=0, learning_rate=1.0,
+                         early_stopping_patience=1, checkpoint_every=100)
+    card = train_adapter(TrainRequest(data=small, name="too-fast", epochs=6), settings)
+    hp = card.hyperparameters
+    evals = json.loads((Path(card.path) / "metrics.json").read_text())["eval_losses"]
+    assert hp["stopped_early"] is True and hp["steps_done"] < hp["max_steps"] == 12
+    best = min(evals, key=lambda point: point["loss"])
+    assert hp["best_step"] == best["step"] < hp["steps_done"]
+    assert card.eval_loss_after == pytest.approx(best["loss"], abs=1e-4)
+    # the adapter on disk is the best one, not the last one
+    tokenizer = load_tokenizer(generator_path)
+    eval_examples = [encode_example(e, tokenizer, 160) for _, e in read_examples(small)[0] if e.split == "eval"]
+    tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(generator_path)), card.path)
+    assert eval_loss(tuned, eval_examples, tokenizer.pad_token_id) == pytest.approx(best["loss"], abs=1e-3)
