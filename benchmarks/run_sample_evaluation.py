@@ -34,8 +34,17 @@ def _bar(description: str):
     return lambda total: progress_bar(description, total=max(total, 1))
 
 
-def prepare(settings, adapter_from: Path | None, train: bool = True) -> None:
-    """Index the sample corpus and make the sample adapter available in RAGTUNE_HOME."""
+def held_out_entries(qa_file: Path) -> frozenset[str]:
+    """The FAQ entries of the evaluated questions: the adapter must not train on them."""
+    from services.evaluation.datasets import load_qa
+
+    return frozenset(item.faq_id for item in load_qa(qa_file) if item.faq_id)
+
+
+def prepare(settings, adapter_from: Path | None, train: bool = True,
+            qa_file: Path = REPO / "benchmarks" / "qa" / "sample_qa.jsonl") -> None:
+    """Index the sample corpus and make the sample adapter available in RAGTUNE_HOME (context-aware
+    unless ``train.sample_with_context`` is off; never trained on the evaluated FAQ entries)."""
     from indexer import DocumentStore
     from indexer.sample import build_sample_corpus
     from ragtune import models
@@ -60,7 +69,7 @@ def prepare(settings, adapter_from: Path | None, train: bool = True) -> None:
         from training.sample import ensure_sample_adapter
 
         started = time.monotonic()
-        ensure_sample_adapter(settings)
+        ensure_sample_adapter(settings, held_out=held_out_entries(qa_file))
         console.print(f"trained zaragoza-voice in {time.monotonic() - started:.0f} s")
 
 

@@ -41,7 +41,7 @@ class StoreRetriever:
     cross-encoder re-rank of the candidates."""
 
     def __init__(self, store: DocumentStore, *, mode: SearchMode = "hybrid", candidates: int = 50,
-                 rrf_k: int = 60, reranker: Reranker | None = None) -> None:
+                 rrf_k: int = 60, reranker: Reranker | None = None, per_section: int | None = None) -> None:
         if mode not in SEARCH_MODES:
             raise InvalidRequestError(f"unknown search mode {mode!r} ({', '.join(SEARCH_MODES)})")
         self.store = store
@@ -49,6 +49,7 @@ class StoreRetriever:
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.reranker = reranker
+        self.per_section = per_section
 
     def run(self, query: str, *, k: int = 4, namespace: str = "default",
             filters: dict[str, Any] | None = None) -> list[SearchHit]:
@@ -78,7 +79,7 @@ class StoreRetriever:
             ranked = [(i, s) for i, s in ranked if i in rows]
             if query_vector is not None:
                 self._score_unscored(catalog, query_vector, ranked, dense)
-        ranked = self.rerank(query, ranked, rows)
+        ranked = self.diversify(self.rerank(query, ranked, rows), rows, k)
         return [_hit(rows[i], score, dense.get(i), bm25.get(i)) for i, score in ranked[:k]]
 
     # --- stages ---------------------------------------------------------------------------
@@ -117,6 +118,22 @@ class StoreRetriever:
             return ranked
         scores = self.reranker.scores(query, [rows[i].text for i, _ in ranked])
         return sorted(zip((i for i, _ in ranked), scores, strict=True), key=lambda p: -p[1])
+
+    def diversify(self, ranked: list[tuple[int, float]], rows: dict[int, ChunkRow],
+                  k: int) -> list[tuple[int, float]]:
+        """At most ``per_section`` chunks of one section (document + heading) among the first ``k``,
+        so five chunks of one page do not crowd out the second-best page; the rest follow, in order,
+        to fill ``k`` when there are not enough sections (unchanged when ``per_section`` is None)."""
+        if self.per_section is None:
+            return ranked
+        seen: dict[tuple[str, str | None], int] = {}
+        first: list[tuple[int, float]] = []
+        rest: list[tuple[int, float]] = []
+        for i, score in ranked:
+            key = (rows[i].doc_id, rows[i].section)
+            seen[key] = seen.get(key, 0) + 1
+            (first if seen[key] <= self.per_section and len(first) < k else rest).append((i, score))
+        return first + rest
 
     @staticmethod
     def _score_unscored(catalog: Catalog, query_vector: np.ndarray, ranked: list[tuple[int, float]],

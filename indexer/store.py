@@ -384,7 +384,8 @@ class DocumentStore:
         """A retriever over this store: ``mode`` (default: the configured one), the configured
         candidates and fusion constant, and the re-ranker when one is configured."""
         return StoreRetriever(self, mode=mode or self.config.retrieval, candidates=self.config.candidates,
-                              rrf_k=self.config.rrf_k, reranker=self.reranker)
+                              rrf_k=self.config.rrf_k, reranker=self.reranker,
+                              per_section=self.config.max_chunks_per_section)
 
     def search(self, query: str, *, k: int = 4, namespace: str = "default",
                filters: dict[str, Any] | None = None, mode: SearchMode | None = None) -> list[SearchHit]:

@@ -15,6 +15,7 @@ from typing import Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, Field
 
 from ragtune.errors import RagtuneError
+from ragtune.prompts import ChatMessage as ChatMessage  # re-exported: the shared prompt builder defines it
 
 
 class EngineError(RagtuneError):
@@ -39,11 +40,6 @@ class EngineRequestError(EngineError):
     """The engine refused the request because of its content (e.g. the prompt is too long)."""
 
     status_code = 400
-
-
-class ChatMessage(BaseModel):
-    role: Literal["system", "user", "assistant"]
-    content: str
 
 
 class GenerationRequest(BaseModel):

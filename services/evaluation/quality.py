@@ -5,7 +5,10 @@ numbered in its ``rag``/``hybrid`` prompt (``citations``, best first), i.e. retr
 after the gateway's relevance threshold. Answer metrics: expected-term recall, citation
 correctness (a cited chunk contains the supporting text), groundedness (share of answer
 sentences whose embedding is close to a cited chunk), refusal on unanswerable items, and the
-brand-voice style score of the mode's answers.
+brand-voice style score of the mode's answers. Loops: answers the gateway stopped because they
+repeated themselves, or whose text still repeats itself (``services.gateway.loops``), per answered
+(not refused) question. ``support_in_prompt``: share of answerable items whose supporting chunk
+reached the prompt at all (the ceiling retrieval sets for the answer).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pydantic import BaseModel, Field
 from services.evaluation import driver, metrics
 from services.evaluation.datasets import QAItem
 from services.evaluation.style import STYLED_RAG
+from services.gateway.loops import find_loop
 from services.modes import Mode
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -60,6 +64,11 @@ class ItemResult(BaseModel):
     """Per cited marker: the chunk contains the supporting text."""
     term_recall: float | None = None
     groundedness: float | None = None
+    loop_stopped: bool = False
+    """The gateway stopped this answer because it repeated itself."""
+    looping: bool = False
+    """The answer loops: the gateway stopped it, or its text still repeats itself (a gateway that
+    does not stop loops, e.g. a run from before loop detection)."""
     prompt_tokens: int = 0
     context_tokens: int = 0
     completion_tokens: int = 0
@@ -105,6 +114,8 @@ def score_item(item: QAItem, label: str, response: dict[str, Any] | None, error:
     result.answer = answer
     result.refused_flag = bool(response.get("refused"))
     result.refused = metrics.is_refusal(answer, result.refused_flag)
+    result.loop_stopped = bool(response.get("loop_stopped"))
+    result.looping = result.loop_stopped or find_loop(answer) is not None
     result.prompt_tokens = int(usage.get("prompt_tokens") or 0)
     result.context_tokens = int(usage.get("context_tokens") or 0)
     result.completion_tokens = int(usage.get("completion_tokens") or 0)
@@ -148,6 +159,8 @@ def aggregate(label: str, results: Sequence[ItemResult], style: dict[str, float 
                       if retrieval else None)
     figures["doc_mrr"] = (metrics.mean(metrics.reciprocal_rank(r.doc_relevance) for r in answerable)
                           if retrieval else None)
+    figures["support_in_prompt"] = (metrics.mean(float(any(r.section_relevance)) for r in answerable)
+                                    if retrieval else None)
     figures["answer_term_recall"] = metrics.mean(r.term_recall for r in answerable)
     cited = [ok for r in answerable for ok in r.cited_supporting]
     figures["citation_correctness"] = metrics.mean(float(ok) for ok in cited) if cited else None
@@ -156,6 +169,10 @@ def aggregate(label: str, results: Sequence[ItemResult], style: dict[str, float 
     figures["groundedness"] = metrics.mean(r.groundedness for r in good)
     figures["refusal_on_unanswerable"] = metrics.mean(float(r.refused) for r in unanswerable)
     figures["false_refusal_on_answerable"] = metrics.mean(float(r.refused) for r in answerable)
+    answered = [r for r in good if not r.refused_flag]
+    figures["answered"] = len(answered)
+    figures["looping_answers"] = sum(r.looping for r in answered)
+    figures["loops_stopped"] = sum(r.loop_stopped for r in answered)
     figures["prompt_tokens_per_query"] = metrics.mean(r.prompt_tokens for r in good)
     figures["context_tokens_per_query"] = metrics.mean(r.context_tokens for r in good)
     figures["completion_tokens_per_query"] = metrics.mean(r.completion_tokens for r in good)

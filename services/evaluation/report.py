@@ -216,17 +216,21 @@ def _quality_section(evaluation: dict[str, Any]) -> list[str]:
            "hit@k / MRR: a numbered context chunk contains the gold answer's text (doc_hit: comes from the gold "
            "document). Citation correctness: share of cited [n] chunks that contain the supporting text. "
            "Groundedness: share of answer sentences whose embedding has cosine ≥ 0.6 with a cited chunk "
-           "(all context chunks when nothing is cited). Refusal: the answer says it does not know.", ""]
+           "(all context chunks when nothing is cited). Refusal: the answer says it does not know. "
+           "Support in prompt: the supporting chunk reached the prompt at all. Loops: answers that repeat "
+           "themselves (stopped by the gateway, or still repeating in the text), of the answered ones.", ""]
     rows = []
     top_k = config.get("top_k", 5)
     for m in evaluation.get("modes") or []:
+        loops = f"{m['looping_answers']} / {m['answered']}" if "looping_answers" in m else "–"
         rows.append([m["mode"], pct(m.get("hit@1")), pct(m.get(f"hit@{top_k}")), fmt(m["mrr"], 2),
-                     pct(m.get(f"doc_hit@{top_k}")),
+                     pct(m.get(f"doc_hit@{top_k}")), pct(m.get("support_in_prompt")),
                      pct(m["answer_term_recall"]), pct(m["citation_correctness"]), pct(m["answers_with_citations"]),
                      pct(m["groundedness"]), pct(m["refusal_on_unanswerable"]), pct(m["false_refusal_on_answerable"]),
-                     fmt(m["style_score"], 3), str(m["errors"])])
-    out += [table(["mode", "hit@1", f"hit@{top_k}", "MRR", f"doc hit@{top_k}", "term recall", "citation correct",
-                   "cites", "grounded", "refuses unanswerable", "refuses answerable", "style", "errors"], rows), ""]
+                     fmt(m["style_score"], 3), loops, str(m["errors"])])
+    out += [table(["mode", "hit@1", f"hit@{top_k}", "MRR", f"doc hit@{top_k}", "support in prompt", "term recall",
+                   "citation correct", "cites", "grounded", "refuses unanswerable", "refuses answerable", "style",
+                   "loops", "errors"], rows), ""]
     card = evaluation.get("adapter_card")
     if card:
         out += [f"Adapter `{card.get('name')}` card: style score {fmt(card.get('style_score_before'), 3)} (base) → "

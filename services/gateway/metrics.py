@@ -28,6 +28,8 @@ class GatewayMetrics:
                               registry=self.registry)
         self.latency = Histogram("ragtune_latency_seconds", "Latency by stage.", ["mode", "adapter", "stage"],
                                  buckets=LATENCY_BUCKETS_S, registry=self.registry)
+        self.loops = Counter("ragtune_loops_stopped", "Answers stopped because they repeated themselves.",
+                             ["mode", "adapter"], registry=self.registry)
         self.cost = Counter("ragtune_cost_usd", "Cost in USD.", ["mode", "adapter"], registry=self.registry)
 
     def observe(self, response: ChatResponse, route: str) -> None:
@@ -36,6 +38,8 @@ class GatewayMetrics:
         self.requests.labels(mode, adapter, route).inc()
         if response.refused:
             self.refusals.labels(mode, adapter).inc()
+        if response.loop_stopped:
+            self.loops.labels(mode, adapter).inc()
         usage = response.usage
         for kind, value in zip(TOKEN_KINDS, (usage.question_tokens, usage.context_tokens,
                                              usage.prompt_tokens, usage.completion_tokens), strict=True):

@@ -21,10 +21,12 @@ from services.gateway.accounting import Stopwatch, TokenCounter, compute_cost, m
 from services.gateway.adapters import AdapterRegistry, no_adapter_error
 from services.gateway.citations import build_citations
 from services.gateway.errors import InputLimitError
+from services.gateway.loops import LoopDetector
 from services.gateway.prompts import BuiltPrompt, build_prompt
 from services.gateway.schemas import ChatResponse, CompareDelta, CompareResponse, Latency
 from services.gateway.tenants import Tenant
 from services.modes import COMPARE_BASELINE, Mode
+from training.context import is_context_aware
 
 if TYPE_CHECKING:
     from services.gateway.state import GatewayState
@@ -92,6 +94,15 @@ def _relevance(hit: Any) -> float:
     return float(hit.score if dense is None else dense)
 
 
+@dataclass
+class GuardedOutcome:
+    """How a guarded generation ended: the answer text, its accounting, and whether it looped."""
+
+    text: str
+    result: GenerationResult
+    looped: bool
+
+
 class Searcher(Protocol):
     """What the pipeline needs from the index (``services.gateway.state.IndexAccess``)."""
 
@@ -115,6 +126,7 @@ class AnswerPipeline:
         self.counter = counter
         self.adapters = adapters
         self.record = record
+        self._warned: set[tuple[str, bool]] = set()
 
     @classmethod
     def from_state(cls, state: GatewayState) -> AnswerPipeline:
@@ -184,6 +196,21 @@ class AnswerPipeline:
         brand voice when an adapter is available; otherwise from the model alone."""
         return Mode.with_traits(retrieval=retrieval.found, adapter=adapter is not None)
 
+    def warn_on_mismatch(self, adapter: str, mode: Mode) -> None:
+        """Log (once per adapter and kind) a context-aware adapter answering without retrieval, or a
+        plain one answering over retrieved context: both lose voice or facts (issue 15)."""
+        aware = is_context_aware(self.adapters.card(adapter))
+        if aware == mode.uses_retrieval or (adapter, aware) in self._warned:
+            return
+        self._warned.add((adapter, aware))
+        if aware:
+            log.warning("adapter '%s' was trained with retrieved context but answers in mode '%s' without "
+                        "it; use mode hybrid", adapter, mode)
+        else:
+            log.warning("adapter '%s' was trained without retrieved context but answers in mode '%s' over "
+                        "retrieved passages; train it with context (training.context.train_with_context) for hybrid",
+                        adapter, mode)
+
     # --- retrieval ------------------------------------------------------------------------------
     async def retrieve(self, question: str, namespace: str, top_k: int | None) -> Retrieval:
         """Search the namespace; hits whose dense cosine is under ``index.min_score`` are irrelevant."""
@@ -209,6 +236,8 @@ class AnswerPipeline:
                 mode = self.choose_auto_mode(retrieval, adapter)
         if not mode.uses_adapter:
             adapter = None
+        if adapter is not None:
+            self.warn_on_mismatch(adapter, mode)
         prompt_clock = Stopwatch()
         chunks = retrieval.relevant if (retrieval is not None and mode.uses_retrieval) else []
         refused = mode.uses_retrieval and not chunks
@@ -236,8 +265,12 @@ class AnswerPipeline:
         """Generate (or refuse) and account."""
         if plan.refused:
             return self.finish(plan, self.settings.gateway.refusal_text, None)
-        result = await self.engine.generate(plan.generation)
-        return self.finish(plan, result.text, result)
+        outcome: GuardedOutcome | None = None
+        async for item in self.generate_guarded(plan):
+            if isinstance(item, GuardedOutcome):
+                outcome = item
+        assert outcome is not None  # generate_guarded always ends with one
+        return self.finish(plan, outcome.text, outcome.result, looped=outcome.looped)
 
     async def stream(self, plan: AnswerPlan) -> AsyncIterator[str | ChatResponse]:
         """Yield pieces of answer text, then the finished ChatResponse."""
@@ -246,19 +279,60 @@ class AnswerPipeline:
             yield text
             yield self.finish(plan, text, None)
             return
-        pieces: list[str] = []
-        result: GenerationResult | None = None
-        async for event in self.engine.stream(plan.generation):
-            if isinstance(event, StreamDelta):
-                pieces.append(event.text)
-                yield event.text
+        async for item in self.generate_guarded(plan):
+            if isinstance(item, GuardedOutcome):
+                yield self.finish(plan, item.text, item.result, looped=item.looped)
             else:
-                result = event
-        if result is None:
-            raise RagtuneError("the engine ended the stream without its accounting")
-        yield self.finish(plan, result.text or "".join(pieces), result)
+                yield item
 
-    def finish(self, plan: AnswerPlan, text: str, result: GenerationResult | None) -> ChatResponse:
+    async def generate_guarded(self, plan: AnswerPlan) -> AsyncIterator[str | GuardedOutcome]:
+        """The engine's stream, stopped as soon as the answer loops (``services.gateway.loops``): the
+        text pieces as they come, then one ``GuardedOutcome`` whose text is cut before the loop's
+        second copy. A stopped generation has no engine accounting, so its prompt and completion
+        tokens are counted here with the generator's tokenizer (the chat template's few tokens aside)."""
+        detector = LoopDetector(self.settings.gateway.loops)
+        clock = Stopwatch()
+        first_ms: float | None = None
+        result: GenerationResult | None = None
+        events = self.engine.stream(plan.generation)
+        try:
+            async for event in events:
+                if not isinstance(event, StreamDelta):
+                    result = event
+                    continue
+                if first_ms is None:
+                    first_ms = clock.ms()
+                yield event.text
+                if detector.feed(event.text) is not None:
+                    break  # closing the stream below stops the engine's generation
+        finally:
+            close = getattr(events, "aclose", None)
+            if close is not None:
+                await close()
+        if result is None and detector.loop is None:
+            raise RagtuneError("the engine ended the stream without its accounting")
+        if result is not None and detector.loop is None:
+            streamed = detector.text
+            detector = LoopDetector(self.settings.gateway.loops)
+            detector.feed(result.text or streamed)  # the engine's own text (its last delta may be held back)
+            if detector.finish() is None:
+                yield GuardedOutcome(text=result.text or streamed, result=result, looped=False)
+                return
+        assert detector.loop is not None
+        total_ms = clock.ms()
+        if result is not None:  # the loop ended with the generation: the engine's own counts
+            accounting = result.model_copy(update={"text": detector.answer(), "finish_reason": "stop"})
+        else:
+            accounting = GenerationResult(
+                text=detector.answer(), finish_reason="stop", completion_tokens=self.counter.count(detector.text),
+                prompt_tokens=sum(self.counter.count(m.content) for m in plan.generation.messages),
+                ttft_ms=first_ms if first_ms is not None else total_ms, total_ms=total_ms)
+        log.info("request %s: stopped a looping answer (%s: %r)", plan.request_id, detector.loop.kind,
+                 detector.loop.unit[:80])
+        yield GuardedOutcome(text=detector.answer(), result=accounting, looped=True)
+
+    def finish(self, plan: AnswerPlan, text: str, result: GenerationResult | None, *,
+               looped: bool = False) -> ChatResponse:
         """Citations, usage, latency and cost of a finished answer; metrics and the log follow it."""
         prompt_tokens = result.prompt_tokens if result else 0
         completion_tokens = result.completion_tokens if result else 0
@@ -280,7 +354,8 @@ class AnswerPipeline:
                                total=round_ms(plan.clock.ms())),
             cost=cost, requested_mode=plan.requested_mode, refused=plan.refused,
             model=self.engine.base_model, namespace=plan.namespace,
-            finish_reason=result.finish_reason if result else "refused",
+            finish_reason=("stop" if looped else result.finish_reason) if result else "refused",
+            loop_stopped=looped,
         )
         if self.record is not None:
             try:  # metrics and the request log once the answer is on its way: they never delay it

@@ -112,6 +112,9 @@ class ChatResponse(BaseModel):
     model: str
     namespace: str | None = None
     finish_reason: str | None = None
+    loop_stopped: bool = False
+    """True when the answer started repeating itself and the gateway stopped it there (the answer
+    is cut before the repeated unit's second copy; ``finish_reason`` is then ``stop``)."""
 
 
 class StreamDeltaEvent(BaseModel):
@@ -308,6 +311,8 @@ class RagtuneExtras(BaseModel):
     usage: Usage
     latency_ms: Latency
     cost: Cost
+    loop_stopped: bool = False
+    """The answer looped and was stopped (see ``ChatResponse.loop_stopped``)."""
 
 
 class CompletionUsage(BaseModel):

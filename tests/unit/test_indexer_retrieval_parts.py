@@ -83,3 +83,17 @@ def test_namespace_and_doc_id_rules():
             check_namespace(bad)
     assert make_doc_id("a", "/p/f.md") == make_doc_id("a", "/p/f.md")
     assert make_doc_id("a", "/p/f.md") != make_doc_id("b", "/p/f.md")
+
+
+def test_at_most_n_chunks_per_section_in_the_top_k():
+    from indexer.catalog import ChunkRow
+    from indexer.retriever import StoreRetriever
+
+    sections = {1: "A", 2: "A", 3: "A", 4: "B", 5: "C", 6: "A"}
+    rows = {i: ChunkRow(id=i, doc_id="d", position=i, section=s, text="t", title="T", source="s", metadata={})
+            for i, s in sections.items()}
+    ranked = [(i, 1.0 / i) for i in sections]
+    diverse = StoreRetriever(object(), per_section=1).diversify(ranked, rows, 3)  # type: ignore[arg-type]
+    assert [i for i, _ in diverse] == [1, 4, 5, 2, 3, 6]  # one per section first, the rest keep their order
+    assert [i for i, _ in StoreRetriever(object(), per_section=2).diversify(ranked, rows, 3)][:3] == [1, 2, 4]  # type: ignore[arg-type]
+    assert StoreRetriever(object()).diversify(ranked, rows, 3) == ranked  # type: ignore[arg-type]

@@ -77,7 +77,8 @@ def query_from_openai(body: ChatCompletionRequest, adapter: str | None, tenant: 
 def extras(response: ChatResponse) -> RagtuneExtras:
     return RagtuneExtras(id=response.id, mode=response.mode, requested_mode=response.requested_mode,
                          adapter=response.adapter, refused=response.refused, usage=response.usage,
-                         latency_ms=response.latency_ms, cost=response.cost)
+                         latency_ms=response.latency_ms, cost=response.cost,
+                         loop_stopped=response.loop_stopped)
 
 
 def completion_usage(response: ChatResponse) -> CompletionUsage:
