@@ -9,7 +9,7 @@ import pytest
 
 from training.cleaning import clean_text
 from training.dedup import find_duplicates
-from training.pii import PiiMasker
+from ragtune.pii import PiiMasker
 from training.prep import prepare, write_prepared
 from training.readers import read_examples
 from training.records import ChatExample, DataError
