@@ -15,8 +15,9 @@ index_app = typer.Typer(help="Index company documents and search them (FAISS + S
                         no_args_is_help=True)
 
 
-def open_store(*, read_only: bool = False) -> DocumentStore:
-    """The store of RAGTUNE_HOME/index with the configured embedder (and re-ranker, if any)."""
+def open_store(*, read_only: bool = False, mask_pii: bool = False) -> DocumentStore:
+    """The store of RAGTUNE_HOME/index with the configured embedder (and re-ranker, if any);
+    ``mask_pii`` masks personal data in every document added through it."""
     from indexer.store import DocumentStore
     from ragtune.models import resolve
     from ragtune.settings import get_settings
@@ -24,7 +25,8 @@ def open_store(*, read_only: bool = False) -> DocumentStore:
     settings = get_settings()
     embedder = resolve(settings.models.embedder, settings.models_dir)
     reranker = resolve(settings.models.reranker, settings.models_dir) if settings.models.reranker else None
-    return DocumentStore.open(settings.index_dir, embedder, settings.index, read_only=read_only,
+    config = settings.index.model_copy(update={"mask_pii": True}) if mask_pii else settings.index
+    return DocumentStore.open(settings.index_dir, embedder, config, read_only=read_only,
                               reranker_path=reranker)
 
 
@@ -55,8 +57,10 @@ def _print_report(report: Any, as_json: bool) -> None:
             if outcome.status == "failed":
                 continue
             colour = {"added": "green", "replaced": "cyan", "skipped": "dim", "removed": "yellow"}
+            masked = ", ".join(f"{kind} {count}" for kind, count in outcome.pii_masked.items())
             console.print(f"[{colour[outcome.status]}]{outcome.status:8}[/] {outcome.doc_id}  "
-                          f"{outcome.chunks:4d} chunks  {outcome.title}  ({outcome.source})")
+                          f"{outcome.chunks:4d} chunks  {outcome.title}  ({outcome.source})"
+                          + (f"  PII masked: {masked}" if masked else ""))
         console.print(f"[bold]{report.summary()}[/]")
     failed = report.failed
     if failed:
@@ -66,10 +70,11 @@ def _print_report(report: Any, as_json: bool) -> None:
                            "(see above); everything else was stored")
 
 
-def _add(paths: list[Path], namespace: str, metadata: dict[str, Any], as_json: bool) -> None:
+def _add(paths: list[Path], namespace: str, metadata: dict[str, Any], as_json: bool,
+         mask_pii: bool = False) -> None:
     from ragtune.console import progress_bar
 
-    with open_store() as store, progress_bar("indexing") as update:
+    with open_store(mask_pii=mask_pii) as store, progress_bar("indexing") as update:
         report = store.add_paths(paths, namespace=namespace, metadata=metadata, progress=update)
     _print_report(report, as_json)
 
@@ -80,9 +85,12 @@ def add(
     namespace: str = typer.Option("default", "--namespace", "-n", help="Tenant namespace."),
     meta: list[str] = typer.Option(None, "--meta", help="Metadata key=value (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    mask_pii: bool = typer.Option(False, "--mask-pii", help="Mask personal data (names, e-mails, phones, IBANs, "
+                                                            "IDs…) before indexing; always on for namespaces in "
+                                                            "index.mask_pii_namespaces."),
 ) -> None:
     """Add documents; changed ones are replaced, unchanged ones skipped (content hash)."""
-    _add(paths, namespace, parse_meta(meta), as_json)
+    _add(paths, namespace, parse_meta(meta), as_json, mask_pii=mask_pii)
 
 
 @index_app.command("add-sample")

@@ -259,7 +259,7 @@ class DocumentStore:
                 self._lexical.pop(namespace, None)
             report.documents.append(DocumentOutcome(doc_id=doc.doc_id, source=doc.source,
                                                     title=doc.title, status=status,
-                                                    chunks=len(doc.chunks)))
+                                                    chunks=len(doc.chunks), pii_masked=doc.pii_masked))
 
     def _ingest(self, files: Iterator[tuple[str, str, Callable[[], bytes]]], total: int, *,
                 namespace: str, metadata: dict[str, Any], progress: Progress,

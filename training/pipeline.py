@@ -95,7 +95,7 @@ def train_adapter(
     prepared: PreparedData = prepare(
         request.data, eval_fraction=hp.eval_fraction, seed=hp.seed,
         near_duplicate_threshold=hp.near_duplicate_threshold, phone_region=hp.pii_phone_region,
-        pii_allow=_allowed_terms(guide), tokenizer=tokenizer, tokenizer_name=settings.models.generator,
+        pii_allow=_allowed_terms(guide), pii=settings.pii, tokenizer=tokenizer, tokenizer_name=settings.models.generator,
         max_seq_len=hp.max_seq_len,
     )
     train_examples, eval_examples = prepared.split("train"), prepared.split("eval")
@@ -181,6 +181,10 @@ def train_adapter(
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     run_dir_cleanup(run_dir)
+    # privacy (issue 17): the memorization audit, when the data has canaries or its raw data holds PII
+    from training.audit import audit_after_training
+
+    audit_after_training(target, settings, request.data, status=say)
     return read_card(target)
 
 

@@ -53,6 +53,8 @@ class PrepReport(BaseModel):
     data_sha256: str = ""
     """Hash of the prepared output (what the adapter card records)."""
     tokens: TokenStats | None = None
+    canaries: int = 0
+    """Canaries inserted (``--canaries``; recorded in ``<stem>.canaries.json``, see training/audit.py)."""
 
 
 class PreparedData(BaseModel):
@@ -136,6 +138,8 @@ def prepare(
     duplicates = find_duplicates([e.text() for _, e in cleaned], near_duplicate_threshold)
     dropped_positions = set()
     for dup in duplicates:
+        if _is_canary(cleaned[dup.index][1]):
+            continue  # repeated canaries are wanted (``ragtune data prep --canaries``)
         dropped_positions.add(dup.index)
         dropped[f"{dup.kind}_duplicate"] += 1
         issues.append(LineIssue(line=cleaned[dup.index][0],
@@ -144,8 +148,8 @@ def prepare(
     unique = [e for position, (_, e) in enumerate(cleaned) if position not in dropped_positions]
 
     masker = PiiMasker(pii_engine(pii, phone_region=phone_region, allow=pii_allow))
-    masked = [e.model_copy(update={"messages": [Message(role=m.role, content=masker.mask(m.content))
-                                                 for m in e.messages]}) for e in unique]
+    masked = [e if _is_canary(e) else e.model_copy(update={"messages": [
+        Message(role=m.role, content=masker.mask(m.content)) for m in e.messages]}) for e in unique]
     if not masked:
         listed = "; ".join(f"line {i.line}: {i.reason}" for i in issues[:5])
         raise DataError(f"{source}: no usable examples ({total} records; {listed})")
@@ -164,6 +168,11 @@ def prepare(
         tokens=_token_stats(examples, tokenizer, tokenizer_name, max_seq_len) if tokenizer else None,
     )
     return PreparedData(examples=examples, report=report)
+
+
+def _is_canary(example: ChatExample) -> bool:
+    """Canaries inserted by ``--canaries`` are neither de-duplicated nor masked (see training/audit.py)."""
+    return example.id.startswith("canary-") and example.split == "train"
 
 
 def pii_engine(pii: PiiSettings | None = None, *, phone_region: str | None = None,

@@ -82,7 +82,8 @@ def create_app(
             state = GatewayState(
                 settings=settings, engine=active_engine, counter=counter,
                 adapters=AdapterRegistry(active_engine, settings.adapters_dir,
-                                         confine_paths=bool(settings.gateway.api_keys)),
+                                         confine_paths=bool(settings.gateway.api_keys),
+                                         allow_failed_audit=settings.audit.allow_failed),
                 feedback=FeedbackStore(settings.home / FEEDBACK_DB), metrics=GatewayMetrics(),
                 store=active_store, store_error=store_error,
             )

@@ -20,6 +20,7 @@ from services.gateway.accounting import Stopwatch, compute_cost, make_usage, rou
 from services.gateway.adapters import no_adapter_error
 from services.gateway.citations import build_citations
 from services.gateway.errors import InputLimitError
+from services.gateway.output_guard import OutputGuard
 from services.gateway.prompts import BuiltPrompt, build_prompt, uses_retrieval
 from services.gateway.schemas import ALL_MODES, ChatResponse, CompareDelta, CompareResponse, Latency
 from services.gateway.state import GatewayState
@@ -80,6 +81,8 @@ class AnswerPlan:
     retrieval_ms: float
     prompt_ms: float
     clock: Stopwatch
+    mask_pii: bool = False
+    """Mask personal data in the answer (the tenant's output guard, issue 17)."""
 
 
 def _relevance(hit: Any) -> float:
@@ -94,6 +97,7 @@ class AnswerPipeline:
     def __init__(self, state: GatewayState) -> None:
         self.state = state
         self.settings = state.settings
+        self.guard = OutputGuard(state.settings.pii, state.metrics.registry)
 
     # --- checks and choices ---------------------------------------------------------------------
     def check_limits(self, query: AnswerQuery) -> None:
@@ -192,7 +196,7 @@ class AnswerPipeline:
             adapter=adapter, namespace=query.namespace, prompt=prompt, generation=generation,
             refused=refused, question_tokens=question_tokens, context_tokens=context_tokens,
             retrieval_ms=retrieval.ms if (retrieval is not None and uses_retrieval(mode)) else 0.0,
-            prompt_ms=prompt_clock.ms(), clock=clock,
+            prompt_ms=prompt_clock.ms(), clock=clock, mask_pii=tenant.mask_output_pii,
         )
 
     # --- running --------------------------------------------------------------------------------
@@ -201,7 +205,7 @@ class AnswerPipeline:
         if plan.refused:
             return self.finish(plan, self.settings.gateway.refusal_text, None)
         result = await self.state.engine.generate(plan.generation)
-        return self.finish(plan, result.text, result)
+        return self.finish(plan, self.guard.mask(result.text) if plan.mask_pii else result.text, result)
 
     async def stream(self, plan: AnswerPlan) -> AsyncIterator[str | ChatResponse]:
         """Yield pieces of answer text, then the finished ChatResponse."""
@@ -212,14 +216,24 @@ class AnswerPipeline:
             return
         pieces: list[str] = []
         result: GenerationResult | None = None
+        guard = self.guard.stream() if plan.mask_pii else None
         async for event in self.state.engine.stream(plan.generation):
             if isinstance(event, StreamDelta):
-                pieces.append(event.text)
-                yield event.text
+                piece = guard.feed(event.text) if guard else event.text
+                if piece:
+                    pieces.append(piece)
+                    yield piece
             else:
                 result = event
         if result is None:
             raise RagtuneError("the engine ended the stream without its accounting")
+        if guard is not None:  # the output guard: the held-back rest, and the answer as it was sent
+            if rest := guard.flush():
+                pieces.append(rest)
+                yield rest
+            self.guard.count(guard.masker)
+            yield self.finish(plan, "".join(pieces), result)
+            return
         yield self.finish(plan, result.text or "".join(pieces), result)
 
     def finish(self, plan: AnswerPlan, text: str, result: GenerationResult | None) -> ChatResponse:
