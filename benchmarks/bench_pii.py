@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ragtune.pii import CHECKSUM_KINDS, PII_KINDS, PiiEngine  # noqa: E402
+from ragtune.pii import CHECKSUM_KINDS, PII_KINDS, PiiEngine
 
 DEFAULT_SET = ROOT / "tests" / "data" / "pii" / "pii_set.jsonl"
 GOALS = [("checksum kinds (IBAN, cards, national IDs, VAT)", CHECKSUM_KINDS, "recall", 0.97),
@@ -77,9 +77,8 @@ def _fmt(value: float | None) -> str:
 def summarise(result: dict, keys: list[str], index: int) -> list[dict]:
     rows = []
     for key in keys:
-        def total(counter: Counter) -> int:
-            return sum(v for k, v in counter.items() if k[index] == key)
-        found, fn, tp, fp = total(result["found"]), total(result["fn"]), total(result["tp"]), total(result["fp"])
+        found, fn, tp, fp = (sum(v for k, v in result[name].items() if k[index] == key)
+                             for name in ("found", "fn", "tp", "fp"))
         rows.append({"key": key, "labelled": found + fn, "found": found, "detections": tp + fp, "false_positives": fp,
                      "recall": _ratio(found, found + fn), "precision": _ratio(tp, tp + fp)})
     return rows
@@ -102,9 +101,9 @@ def render(result: dict, set_path: Path) -> str:
     kinds = [k for k in PII_KINDS if any(key[0] == k for c in (result["found"], result["fn"], result["fp"]) for key in c)]
     langs = sorted({key[1] for c in (result["found"], result["fn"], result["fp"], result["tp"]) for key in c})
     out = [f"# PII engine on `{set_path.relative_to(ROOT) if set_path.is_relative_to(ROOT) else set_path}`", "",
-           f"{result['lines']} lines, {sum(r['labelled'] for r in summarise(result, kinds, 0))} labelled entities; "
-           f"{result['seconds'] * 1000 / max(result['lines'], 1):.2f} ms per line "
-           f"({result['chars'] / max(result['seconds'], 1e-9) / 1000:.0f} k chars/s, one CPU core).", "",
+           (f"{result['lines']} lines, {sum(r['labelled'] for r in summarise(result, kinds, 0))} labelled entities; "
+            f"{result['seconds'] * 1000 / max(result['lines'], 1):.2f} ms per line "
+            f"({result['chars'] / max(result['seconds'], 1e-9) / 1000:.0f} k chars/s, one CPU core)."), "",
            "## Goals (issue 17)", "", "| goal | metric | target | measured | met |", "|---|---|---|---|---|"]
     for row in goal_rows(result):
         out.append(f"| {row['goal']} | {row['metric']} | {row['target']} | {_fmt(row['value'])} | "

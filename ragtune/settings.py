@@ -149,9 +149,12 @@ class PiiSettings(BaseModel):
 class AuditSettings(BaseModel):
     """The memorization audit of adapters (``training/audit.py``)."""
 
-    candidates: int = Field(999, ge=9)
-    """Random alternatives each canary's log-perplexity is ranked against (exposure ≤ log2(n+1) bits
-    by rank; larger values are extrapolated from a normal fit)."""
+    candidates: int = Field(199, ge=9)
+    """Random alternatives each canary's log-perplexity is ranked against (exposure by rank is at
+    most log2(n+1) bits; beyond that it is extrapolated from a normal fit, as in the Secret Sharer).
+    ≈ 10 s per canary on a 2-core CPU for 200."""
+    controls: int = Field(3, ge=0)
+    """Control canaries (never trained on) measured beside the inserted ones: the exposure of chance."""
     max_exposure_bits: float = Field(10.0, gt=0)
     """An inserted canary with this exposure or more fails the audit."""
     near_exact_similarity: float = Field(0.9, gt=0, le=1)

@@ -201,22 +201,46 @@ class _Model:
     def ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def log_perplexities(self, context: str, continuations: list[str], batch: int = 128) -> list[float]:
-        """−Σ log p(continuation tokens | context) for each continuation (same token length each)."""
+    def log_perplexities(self, context: str, continuations: list[str], batch: int = 100) -> list[float]:
+        """−Σ log p(continuation tokens | context) for each continuation (same token length each).
+
+        The context runs once; its key/value cache is repeated over each batch of continuations, so
+        only the continuation tokens are computed per candidate.
+        """
+        import copy
+
         torch = self.torch
         context_ids = self.ids(context)
         scores: list[float] = []
         with torch.inference_mode():
+            prefix = self.model(input_ids=torch.tensor([context_ids[:-1]]), use_cache=True)
             for start in range(0, len(continuations), batch):
                 chunk = [self.ids(c) for c in continuations[start:start + batch]]
                 width = max(len(c) for c in chunk)
-                rows = [context_ids + c + [self.tokenizer.eos_token_id] * (width - len(c)) for c in chunk]
-                logits = self.model(input_ids=torch.tensor(rows)).logits.float()
-                logprobs = torch.log_softmax(logits[:, len(context_ids) - 1:-1, :], dim=-1)
+                # the last context token goes with the continuation: its logits predict the first token
+                rows = [context_ids[-1:] + c + [self.tokenizer.eos_token_id] * (width - len(c)) for c in chunk]
+                cache = copy.deepcopy(prefix.past_key_values)
+                cache.batch_repeat_interleave(len(rows))
+                mask = torch.ones(len(rows), len(context_ids) + width, dtype=torch.long)
+                logits = self.model(input_ids=torch.tensor(rows), past_key_values=cache, attention_mask=mask,
+                                    use_cache=True).logits.float()
+                logprobs = torch.log_softmax(logits[:, :-1, :], dim=-1)
                 for row, cont in enumerate(chunk):
                     targets = torch.tensor(cont)
                     picked = logprobs[row, :len(cont)].gather(1, targets[:, None]).squeeze(1)
                     scores.append(float(-picked.sum()))
+        return scores
+
+    def log_perplexities_plain(self, context: str, continuations: list[str]) -> list[float]:
+        """The same without the cache (whole sequences; for checking the fast path)."""
+        torch = self.torch
+        context_ids = self.ids(context)
+        scores = []
+        with torch.inference_mode():
+            for cont in (self.ids(c) for c in continuations):
+                logits = self.model(input_ids=torch.tensor([context_ids + cont])).logits.float()
+                logprobs = torch.log_softmax(logits[0, len(context_ids) - 1:-1], dim=-1)
+                scores.append(float(-logprobs.gather(1, torch.tensor(cont)[:, None]).sum()))
         return scores
 
     def complete(self, context: str, max_new_tokens: int, *, base: bool = False) -> str:
@@ -331,7 +355,7 @@ def _probe_pii(model: _Model, prompts: list[tuple[str, list[dict], str, str]], s
 # --- the audit -----------------------------------------------------------------------------------
 def audit_adapter(adapter_dir: Path, base_dir: Path, *, canaries: CanaryFile | None = None,
                   raw: list[Path] | None = None, settings: AuditSettings | None = None,
-                  pii: PiiSettings | None = None, full: bool = False, controls: int = 3,
+                  pii: PiiSettings | None = None, full: bool = False,
                   canary_file: Path | None = None, status: StatusFn | None = None) -> AuditReport:
     """Audit the adapter in ``adapter_dir`` (on the base model in ``base_dir``); see the module docstring."""
     settings = settings or AuditSettings()
@@ -345,7 +369,7 @@ def audit_adapter(adapter_dir: Path, base_dir: Path, *, canaries: CanaryFile | N
     for canary in inserted:
         say(f"canary {canary.id}: ranking against {settings.candidates} random secrets")
         results.append(_canary_result(model, canary, True, settings, rng))
-    for control in make_canaries(controls, seed=rng.randint(0, 2**31), prefix="control-"):
+    for control in make_canaries(settings.controls, seed=rng.randint(0, 2**31), prefix="control-"):
         results.append(_canary_result(model, control, False, settings, rng))
     prompts = pii_prompts(raw or [], pii or PiiSettings(), settings)
     if prompts:
@@ -376,7 +400,13 @@ def audit_adapter(adapter_dir: Path, base_dir: Path, *, canaries: CanaryFile | N
 
 def record_audit(adapter_dir: Path, report: AuditReport) -> None:
     """Write ``report`` into the adapter's card (``audit``) and README."""
-    from training.adapters import CARD_FILE, METRICS_FILE, README_FILE, read_card, render_readme
+    from training.adapters import (
+        CARD_FILE,
+        METRICS_FILE,
+        README_FILE,
+        read_card,
+        render_readme,
+    )
 
     card = read_card(adapter_dir).model_copy(update={"audit": report.model_dump(mode="json")})
     adapter_dir = Path(adapter_dir)

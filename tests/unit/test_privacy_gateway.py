@@ -9,7 +9,12 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from ragtune.settings import PiiSettings
-from services.engines.audit_gate import AuditFailedError, audit_refusal, check_audit, servable
+from services.engines.audit_gate import (
+    AuditFailedError,
+    audit_refusal,
+    check_audit,
+    servable,
+)
 from services.gateway.output_guard import OutputGuard
 
 pytestmark = pytest.mark.unit

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import phonenumbers
 from stdnum import iban, luhn
-from stdnum.iso7064 import mod_11_10
 from stdnum.de import idnr
 from stdnum.es import dni, nie
 from stdnum.fr import nir
+from stdnum.iso7064 import mod_11_10
 from stdnum.it import codicefiscale, iva
 from stdnum.se import orgnr, personnummer
 
