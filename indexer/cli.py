@@ -46,8 +46,10 @@ def _print_report(report: Any, as_json: bool) -> None:
             if outcome.status == "failed":
                 continue
             colour = {"added": "green", "replaced": "cyan", "skipped": "dim", "removed": "yellow"}
+            masked = ", ".join(f"{kind} {count}" for kind, count in outcome.pii_masked.items())
             console.print(f"[{colour[outcome.status]}]{outcome.status:8}[/] {outcome.doc_id}  "
-                          f"{outcome.chunks:4d} chunks  {outcome.title}  ({outcome.source})")
+                          f"{outcome.chunks:4d} chunks  {outcome.title}  ({outcome.source})"
+                          + (f"  PII masked: {masked}" if masked else ""))
         console.print(f"[bold]{report.summary()}[/]")
     failed = report.failed
     if failed:
@@ -57,10 +59,15 @@ def _print_report(report: Any, as_json: bool) -> None:
                            "(see above); everything else was stored")
 
 
-def _add(paths: list[Path], namespace: str, metadata: dict[str, Any], as_json: bool) -> None:
+def _add(paths: list[Path], namespace: str, metadata: dict[str, Any], as_json: bool,
+         mask_pii: bool = False) -> None:
     from ragtune.console import progress_bar
 
-    with open_store(get_settings()) as store, progress_bar("indexing") as update:
+    settings = get_settings()
+    if mask_pii:
+        settings = settings.model_copy(
+            update={"index": settings.index.model_copy(update={"mask_pii": True})})
+    with open_store(settings) as store, progress_bar("indexing") as update:
         report = store.add_paths(paths, namespace=namespace, metadata=metadata, progress=update)
     _print_report(report, as_json)
 
@@ -71,9 +78,12 @@ def add(
     namespace: str = typer.Option("default", "--namespace", "-n", help="Tenant namespace."),
     meta: list[str] = typer.Option(None, "--meta", help="Metadata key=value (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    mask_pii: bool = typer.Option(False, "--mask-pii", help="Mask personal data (names, e-mails, phones, IBANs, "
+                                                            "IDs…) before indexing; always on for namespaces in "
+                                                            "index.mask_pii_namespaces."),
 ) -> None:
     """Add documents; changed ones are replaced, unchanged ones skipped (content hash)."""
-    _add(paths, namespace, parse_meta(meta), as_json)
+    _add(paths, namespace, parse_meta(meta), as_json, mask_pii=mask_pii)
 
 
 @index_app.command("add-sample")

@@ -85,7 +85,8 @@ def commit(store: DocumentStore, batch: list[tuple[PreparedDocument, OutcomeStat
             title=doc.title, format=doc.format, content_hash=doc.content_hash,
             metadata=doc.metadata, chunks=doc.chunks, embed_hashes=doc.embed_hashes, embeddings=vectors))
         report.documents.append(DocumentOutcome(doc_id=doc.doc_id, source=doc.source, title=doc.title,
-                                                status=status, chunks=len(doc.chunks)))
+                                                status=status, chunks=len(doc.chunks),
+                                                pii_masked=doc.pii_masked))
 
 
 def ingest(store: DocumentStore, files: Iterator[FileItem], total: int, *, namespace: str,

@@ -14,7 +14,7 @@ from indexer.loaders import format_of, load_bytes
 from indexer.schemas import Chunk, LoadedDocument, Section
 from ragtune.names import check_name
 from ragtune.neardup import duplicate_positions
-from ragtune.settings import IndexSettings
+from ragtune.settings import IndexSettings, PiiSettings
 
 
 def check_namespace(namespace: str) -> str:
@@ -54,11 +54,28 @@ class PreparedDocument:
     content_hash: str
     embed_inputs: list[str] = field(default_factory=list)
     embed_hashes: list[str] = field(default_factory=list)
+    pii_masked: dict[str, int] = field(default_factory=dict)
+    """Personal data masked in this document, by kind (empty unless masking is on)."""
 
 
 def _clean_sections(sections: list[Section]) -> list[Section]:
     cleaned = [Section(title=clean_text(s.title), text=clean_text(s.text)) for s in sections]
     return [s for s in cleaned if s.text]
+
+
+def _mask_pii(loaded: LoadedDocument, pii: PiiSettings | None) -> tuple[LoadedDocument, dict[str, int]]:
+    """``loaded`` with personal data in its title and sections replaced by placeholders consistent
+    within the document (``ragtune.pii``), and what was masked by kind."""
+    from ragtune.pii import PiiEngine, PiiMasker
+
+    if pii is None:
+        from ragtune.settings import get_settings
+
+        pii = get_settings().pii
+    masker = PiiMasker(PiiEngine(pii))
+    sections = [Section(title=masker.mask(s.title), text=masker.mask(s.text)) for s in loaded.sections]
+    masked = loaded.model_copy(update={"title": masker.mask(loaded.title), "sections": sections})
+    return masked, masker.counts()
 
 
 def _signature(config: IndexSettings, embedder_name: str) -> str:
@@ -67,8 +84,12 @@ def _signature(config: IndexSettings, embedder_name: str) -> str:
 
 def prepare_document(loaded: LoadedDocument, *, namespace: str, source: str, origin: str,
                      user_metadata: dict[str, Any], chunker: TokenChunker, config: IndexSettings,
-                     embedder_name: str) -> PreparedDocument:
-    """Clean, chunk and de-duplicate one loaded document; raises EmptyDocumentError if no text."""
+                     embedder_name: str, pii: PiiSettings | None = None) -> PreparedDocument:
+    """Clean, (mask personal data when ``config.masks_pii(namespace)``,) chunk and de-duplicate one
+    loaded document; raises EmptyDocumentError if no text."""
+    pii_masked: dict[str, int] = {}
+    if config.masks_pii(namespace):
+        loaded, pii_masked = _mask_pii(loaded, pii)
     sections = _clean_sections(loaded.sections)
     if not sections:
         raise EmptyDocumentError(f"{source}: the document holds no text")
@@ -91,13 +112,15 @@ def prepare_document(loaded: LoadedDocument, *, namespace: str, source: str, ori
         doc_id=make_doc_id(namespace, source), source=source, origin=origin, title=title,
         format=loaded.format, metadata=metadata, chunks=chunks, content_hash=digest.hexdigest(),
         embed_inputs=inputs,
-        embed_hashes=[hashlib.sha256(f"{embedder_name}|{t}".encode()).hexdigest() for t in inputs])
+        embed_hashes=[hashlib.sha256(f"{embedder_name}|{t}".encode()).hexdigest() for t in inputs],
+        pii_masked=pii_masked)
 
 
 def prepare_file(data: bytes, filename: str, *, namespace: str, source: str,
                  user_metadata: dict[str, Any], chunker: TokenChunker, config: IndexSettings,
-                 embedder_name: str) -> list[PreparedDocument]:
-    """All documents of one file (one for a page, one per record for JSON / JSONL / CSV)."""
+                 embedder_name: str, pii: PiiSettings | None = None) -> list[PreparedDocument]:
+    """All documents of one file (one for a page, one per record for JSON / JSONL / CSV); personal
+    data masked when ``config.masks_pii(namespace)`` (engine settings ``pii``, default the global ones)."""
     format_of(filename)
     if len(data) > config.max_document_bytes:
         raise DocumentTooLargeError(
@@ -112,5 +135,5 @@ def prepare_file(data: bytes, filename: str, *, namespace: str, source: str,
         prepared.append(prepare_document(
             loaded, namespace=namespace, source=doc_source, origin=source,
             user_metadata=user_metadata, chunker=chunker, config=config,
-            embedder_name=embedder_name))
+            embedder_name=embedder_name, pii=pii))
     return prepared

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 OutcomeStatus = Literal["added", "replaced", "skipped", "removed", "failed"]
 SearchMode = Literal["dense", "bm25", "hybrid"]
@@ -57,6 +57,8 @@ class DocumentOutcome(BaseModel):
     """Why it failed (one line); None otherwise."""
     status_code: int | None = None
     """For failures: the HTTP status that fits (400, 413, 415, 422)."""
+    pii_masked: dict[str, int] = Field(default_factory=dict)
+    """Personal data masked in this document, by kind (indexing with PII masking on)."""
 
 
 class AddReport(BaseModel):
@@ -91,10 +93,22 @@ class AddReport(BaseModel):
     def failed(self) -> list[DocumentOutcome]:
         return [d for d in self.documents if d.status == "failed"]
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def pii_masked(self) -> dict[str, int]:
+        """Personal data masked across the stored documents, by kind."""
+        total: dict[str, int] = {}
+        for document in self.documents:
+            for kind, count in document.pii_masked.items():
+                total[kind] = total.get(kind, 0) + count
+        return total
+
     def summary(self) -> str:
+        masked = ", ".join(f"{kind} {count}" for kind, count in self.pii_masked.items())
         return (f"{self.added} added, {self.replaced} replaced, {self.skipped} unchanged, "
                 f"{self.removed} removed, {len(self.failed)} failed; "
-                f"{self.chunks_embedded} chunks embedded in {self.seconds:.1f} s")
+                f"{self.chunks_embedded} chunks embedded in {self.seconds:.1f} s"
+                + (f"; PII masked: {masked}" if masked else ""))
 
 
 class DocumentInfo(BaseModel):

@@ -82,6 +82,14 @@ class IndexSettings(BaseModel):
     embed_batch_size: int = Field(64, ge=1)
     reranker_path: Path | None = None
     """A local cross-encoder folder; when set, hits are re-ranked by it."""
+    mask_pii: bool = False
+    """Mask personal data in every indexed document (``ragtune index add --mask-pii`` for one run)."""
+    mask_pii_namespaces: list[str] = Field(default_factory=list)
+    """Namespaces whose documents are always indexed with personal data masked."""
+
+    def masks_pii(self, namespace: str) -> bool:
+        """True when documents added to ``namespace`` are masked."""
+        return self.mask_pii or namespace in self.mask_pii_namespaces
 
 
 class EngineSettings(BaseModel):
@@ -137,6 +145,41 @@ class PriceSettings(BaseModel):
     """Model or adapter name -> (USD per 1M input tokens, USD per 1M output tokens)."""
 
 
+class PiiSettings(BaseModel):
+    """Personal-data detection (``ragtune.pii``), shared by data prep, indexing and the gateway."""
+
+    languages: list[str] = Field(default_factory=lambda: ["en", "it", "sv", "de", "fr", "es"])
+    """Languages whose cue words find names and street addresses."""
+    regions: list[str] = Field(default_factory=lambda: ["SE", "IT", "DE", "FR", "ES", "GB"])
+    """ISO 3166 regions: their national IDs are detected, and phone numbers written without a
+    country code are read in them (the first region first)."""
+    kinds: list[str] = Field(default_factory=list)
+    """Kinds to detect (see ``ragtune.pii.PII_KINDS``); empty = all."""
+    allow: list[str] = Field(default_factory=list)
+    """Strings never masked (e.g. the company's own name)."""
+
+
+class AuditSettings(BaseModel):
+    """The memorization audit of adapters (``training/audit.py``)."""
+
+    candidates: int = Field(199, ge=9)
+    """Random alternatives each canary's log-perplexity is ranked against (exposure by rank is at
+    most log2(n+1) bits; beyond that it is extrapolated from a normal fit, as in the Secret Sharer).
+    ≈ 10 s per canary on a 2-core CPU for 200."""
+    controls: int = Field(3, ge=0)
+    """Control canaries (never trained on) measured beside the inserted ones: the exposure of chance."""
+    max_exposure_bits: float = Field(10.0, gt=0)
+    """An inserted canary with this exposure or more fails the audit."""
+    near_exact_similarity: float = Field(0.9, gt=0, le=1)
+    """A greedy completion this similar to the secret (difflib ratio) counts as near-exact."""
+    max_pii_prompts: int = Field(200, ge=0)
+    """At most this many PII / secret strings of the raw data are prompted for."""
+    prefix_chars: int = Field(80, ge=8)
+    """Characters of text before a PII string used as its prompt."""
+    allow_failed: bool = False
+    """Let the gateway load adapters whose audit failed (otherwise it refuses, saying why)."""
+
+
 class TenantSettings(BaseModel):
     """What one API key may reach."""
 
@@ -144,6 +187,8 @@ class TenantSettings(BaseModel):
     namespace: str = "default"
     adapters: list[str] = Field(default_factory=lambda: ["*"])
     rate_limit_per_minute: int = Field(120, ge=1)
+    mask_output_pii: bool = False
+    """Mask personal data in this tenant's answers (streamed or not) with the PII engine."""
 
 
 class AdmissionSettings(BaseModel):
@@ -212,6 +257,8 @@ class GatewaySettings(BaseModel):
     while it waits for a generation slot or an engine start."""
     loops: LoopSettings = Field(default_factory=LoopSettings)
     """Stopping answers that loop ("The answer is no. The answer is no. …")."""
+    mask_output_pii: bool = False
+    """Mask personal data in answers of the local (no-key) user; API-key tenants set it per tenant."""
 
 
 class TrainSettings(BaseModel):
@@ -280,6 +327,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     """``RAGTUNE_REDIS_URL`` (``redis://host:6379/0``): rate limits shared by every gateway replica
     through this Redis; unset, each process counts in memory."""
+    pii: PiiSettings = Field(default_factory=PiiSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
     @field_validator("home", mode="after")
     @classmethod

@@ -43,6 +43,13 @@ class AdapterCard(BaseModel):
     created: datetime = Field(default_factory=lambda: datetime.now(UTC))
     serving: dict[str, Any] = Field(default_factory=dict)
     """Free for the serving layer (strategy, measured speed…)."""
+    audit: dict[str, Any] | None = None
+    """The memorization audit (``training.audit.AuditReport``); None when none ran."""
+
+    @property
+    def audit_failed(self) -> bool:
+        """True when a memorization audit ran and failed (the gateway refuses such adapters)."""
+        return bool(self.audit) and not self.audit.get("passed", True)
 
     @property
     def is_full_model(self) -> bool:
@@ -102,5 +109,31 @@ def render_readme(card: AdapterCard, metrics: dict[str, Any] | None = None) -> s
             for sample in samples[:3]:
                 lines += [f"**Prompt:** {sample['prompt']}", "", f"- base: {sample['base']!r}",
                           f"- adapter: {sample['adapter']!r}", ""]
+    lines += _audit_lines(card.audit)
     lines += ["", "Usage: `ragtune ask QUESTION --mode ft --adapter " + card.name + "`", ""]
     return "\n".join(lines)
+
+
+def _audit_lines(audit: dict[str, Any] | None) -> list[str]:
+    """The README section of a memorization audit (``training.audit``)."""
+    if not audit:
+        return []
+    lines = ["", "## Memorization audit", "",
+             f"**{'passed' if audit.get('passed') else 'FAILED'}** (exposure threshold "
+             f"{audit.get('threshold_bits')} bits; {audit.get('seconds', 0):.0f} s)", ""]
+    lines += [f"- {reason}" for reason in audit.get("reasons", [])]
+    canaries = audit.get("canaries") or []
+    if canaries:
+        lines += ["", "| canary | inserted | rank | exposure (bits) | extrapolated (bits) | completion |",
+                  "|---|---|---|---|---|---|"]
+        for c in canaries:
+            done = "exact" if c["exact"] else ("near-exact" if c["near_exact"] else f"similarity {c['similarity']}")
+            lines.append(f"| {c['id']} | {str(c['repeats']) + '×' if c['inserted'] else 'control'} | "
+                         f"{c['rank']}/{c['candidates'] + 1} | {c['exposure_bits']} | "
+                         f"{c['extrapolated_exposure_bits']} | {done} |")
+    pii = audit.get("pii") or {}
+    if pii.get("probes"):
+        lines += ["", f"PII / secret strings of the raw data prompted: {pii['probes']}; completed exactly "
+                      f"{pii['exact']} (by the base model too: {pii['exact_base']}), near-exactly {pii['near_exact']}."]
+    return lines
+

@@ -13,7 +13,7 @@ import typer
 
 data_app = typer.Typer(help="Prepare brand-voice training data (validate, dedup, mask PII, split).",
                        no_args_is_help=True)
-adapters_app = typer.Typer(help="List and merge trained adapters.", no_args_is_help=True)
+adapters_app = typer.Typer(help="List, merge and audit trained adapters.", no_args_is_help=True)
 
 
 def _print_report(report) -> None:
@@ -50,6 +50,9 @@ def data_prep(
     seed: int = typer.Option(None, help="Seed of the deterministic split (default: settings)."),
     strict: bool = typer.Option(False, help="Fail on any invalid record instead of dropping it."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+    canaries: int = typer.Option(0, "--canaries", help="Insert N random canaries into the train split for the "
+                                                       "memorization audit (recorded in OUT-stem.canaries.json)."),
+    canary_repeats: int = typer.Option(1, "--canary-repeats", help="Copies of each canary."),
 ) -> None:
     """Validate, clean, de-duplicate, mask PII and split chat examples into one normal form."""
     from ragtune import models as model_store
@@ -70,9 +73,15 @@ def data_prep(
         console.print(f"[yellow]no token statistics:[/] {err}")
     prepared = prepare(source, eval_fraction=hp.eval_fraction if eval_fraction is None else eval_fraction,
                        seed=hp.seed if seed is None else seed, near_duplicate_threshold=hp.near_duplicate_threshold,
-                       phone_region=hp.pii_phone_region, strict=strict, tokenizer=tokenizer,
+                       phone_region=hp.pii_phone_region, pii=settings.pii, strict=strict, tokenizer=tokenizer,
                        tokenizer_name=settings.models.generator, max_seq_len=hp.max_seq_len)
+    # privacy (issue 17): canaries for the memorization audit
+    from training.audit_cli import insert_canaries, write_recorded
+
+    prepared, inserted = insert_canaries(prepared, out, canaries, canary_repeats, None)
     report_path = write_prepared(prepared, out)
+    if (canary_file := write_recorded(out, inserted)) is not None:
+        console.print(f"{len(inserted)} canaries × {canary_repeats} inserted; recorded in {canary_file}")
     if as_json:
         print(prepared.report.model_dump_json(indent=2))
     else:
@@ -291,6 +300,9 @@ def register(app: typer.Typer) -> None:
     data_app.command("prep")(data_prep)
     adapters_app.command("list")(adapters_list)
     adapters_app.command("merge")(adapters_merge)
+    from training.audit_cli import register as register_audit  # privacy (issue 17)
+
+    register_audit(adapters_app)
     app.add_typer(data_app, name="data")
     app.add_typer(adapters_app, name="adapters")
     app.command("train")(train)

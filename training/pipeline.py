@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +140,7 @@ def check_request(request: TrainRequest, settings: Settings, status: StatusFn | 
     prepared: PreparedData = prepare(
         request.data, eval_fraction=hp.eval_fraction, seed=hp.seed,
         near_duplicate_threshold=hp.near_duplicate_threshold, phone_region=hp.pii_phone_region,
-        pii_allow=_allowed_terms(guide), tokenizer=tokenizer, tokenizer_name=settings.models.generator,
+        pii_allow=_allowed_terms(guide), pii=settings.pii, tokenizer=tokenizer, tokenizer_name=settings.models.generator,
         max_seq_len=hp.max_seq_len,
     )
     return CheckedRequest(name=name, target=target, run_dir=run_dir, hp=hp, plan=plan, guide=guide,
@@ -204,6 +204,10 @@ def train_adapter(
         _finish(request, settings, hp, plan, trainer.model, tokenizer, prepared, outcome, guide, style_prompts,
                 base_replies, style_before, loss_before, eval_encoded, base_dir, learning_rate,
                 trainable, total_params, sharded, say)
+        # the memorization audit (training/audit.py) when the data has canaries or its raw data holds PII
+        from training.audit import audit_after_training
+
+        audit_after_training(target, settings, request.data, status=say)
     trainer.accelerator.wait_for_everyone()
     return read_card(target)
 
@@ -264,7 +268,7 @@ def _finish(request: TrainRequest, settings: Settings, hp: TrainSettings, plan: 
         train_seconds=round(seconds, 2),
         # the price is per machine-hour; several GPUs of one machine train in the same hours
         train_cost_usd=round(seconds / 3600 * settings.prices.train_usd_per_hour, 6),
-        created=datetime.now(timezone.utc),
+        created=datetime.now(UTC),
         device=plan.device_name if plan.device == "cuda" and plan.device_name else plan.device,
         precision=plan.precision, processes=outcome.processes, peak_memory_mb=outcome.peak_memory_mb,
     )

@@ -12,8 +12,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ragtune.neardup import find_duplicates
+from ragtune.pii import PiiEngine, PiiMasker
+from ragtune.settings import PiiSettings
 from training.cleaning import clean_text, was_changed_by_encoding_fix
-from training.pii import PII_KINDS, PiiMasker
 from training.readers import read_examples, validate_messages
 from training.records import ChatExample, DataError, LineIssue, Message
 from training.split import assign_splits
@@ -51,6 +52,8 @@ class PrepReport(BaseModel):
     data_sha256: str = ""
     """Hash of the prepared output (what the adapter card records)."""
     tokens: TokenStats | None = None
+    canaries: int = 0
+    """Canaries inserted (``--canaries``; recorded in ``<stem>.canaries.json``, see training/audit.py)."""
 
 
 class PreparedData(BaseModel):
@@ -96,8 +99,9 @@ def prepare(
     eval_fraction: float = 0.1,
     seed: int = 42,
     near_duplicate_threshold: float = 0.85,
-    phone_region: str = "SE",
+    phone_region: str | None = None,
     pii_allow: list[str] | None = None,
+    pii: PiiSettings | None = None,
     strict: bool = False,
     tokenizer: Any = None,
     tokenizer_name: str = "",
@@ -105,6 +109,8 @@ def prepare(
 ) -> PreparedData:
     """Prepare the examples of ``source`` for training (see the module docstring for the steps).
 
+    PII is masked with ``ragtune.pii`` configured by ``pii`` (default: all languages and regions);
+    ``phone_region`` is read first for numbers without a country code, ``pii_allow`` is never masked.
     Bad records are dropped and listed by line number; with ``strict`` any bad record raises a
     DataError naming the lines. Raises DataError too when nothing usable is left.
     """
@@ -131,6 +137,8 @@ def prepare(
     duplicates = find_duplicates([e.text() for _, e in cleaned], near_duplicate_threshold)
     dropped_positions = set()
     for dup in duplicates:
+        if _is_canary(cleaned[dup.index][1]):
+            continue  # repeated canaries are wanted (``ragtune data prep --canaries``)
         dropped_positions.add(dup.index)
         dropped[f"{dup.kind}_duplicate"] += 1
         issues.append(LineIssue(line=cleaned[dup.index][0],
@@ -138,9 +146,9 @@ def prepare(
                                        + (f" (similarity {dup.similarity})" if dup.kind == "near" else "")))
     unique = [e for position, (_, e) in enumerate(cleaned) if position not in dropped_positions]
 
-    masker = PiiMasker(phone_region=phone_region, allow=pii_allow)
-    masked = [e.model_copy(update={"messages": [Message(role=m.role, content=masker.mask(m.content))
-                                                 for m in e.messages]}) for e in unique]
+    masker = PiiMasker(pii_engine(pii, phone_region=phone_region, allow=pii_allow))
+    masked = [e if _is_canary(e) else e.model_copy(update={"messages": [
+        Message(role=m.role, content=masker.mask(m.content)) for m in e.messages]}) for e in unique]
     if not masked:
         listed = "; ".join(f"line {i.line}: {i.reason}" for i in issues[:5])
         raise DataError(f"{source}: no usable examples ({total} records; {listed})")
@@ -153,12 +161,26 @@ def prepare(
         eval=sum(1 for e in examples if e.split == "eval"),
         dropped=dict(dropped),
         issues=sorted(issues, key=lambda i: i.line)[:MAX_LISTED_ISSUES],
-        pii_found={kind: masker.found[kind] for kind in PII_KINDS if masker.found[kind]},
+        pii_found=masker.counts(),
         encoding_fixed=encoding_fixed,
         data_sha256=dataset_sha256(examples),
         tokens=_token_stats(examples, tokenizer, tokenizer_name, max_seq_len) if tokenizer else None,
     )
     return PreparedData(examples=examples, report=report)
+
+
+def _is_canary(example: ChatExample) -> bool:
+    """Canaries inserted by ``--canaries`` are neither de-duplicated nor masked (see training/audit.py)."""
+    return example.id.startswith("canary-") and example.split == "train"
+
+
+def pii_engine(pii: PiiSettings | None = None, *, phone_region: str | None = None,
+               allow: list[str] | None = None) -> PiiEngine:
+    """The PII engine of ``pii`` with ``phone_region`` read first and ``allow`` never masked."""
+    pii = pii or PiiSettings()
+    if phone_region:
+        pii = pii.model_copy(update={"regions": [phone_region, *[r for r in pii.regions if r != phone_region]]})
+    return PiiEngine(pii, extra_allow=allow or [])
 
 
 def write_prepared(data: PreparedData, out: Path) -> Path:

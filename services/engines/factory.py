@@ -10,6 +10,7 @@ from typing import Literal
 from ragtune import models as model_store
 from ragtune.errors import RagtuneError
 from ragtune.settings import Settings
+from services.engines.audit_gate import servable
 from services.engines.base import Engine, EngineError
 from training import adapter_folder
 from training.adapter_folder import is_full_model
@@ -128,7 +129,8 @@ def _check_vllm() -> None:
 def create_single_engine(settings: Settings, adapters: dict[str, Path] | None = None) -> Engine:
     """One engine as configured: external vLLM (``engine.url``), owned vLLM child (LoRA enabled,
     every adapter unmerged), or local."""
-    adapters = discover_adapters(settings.adapters_dir) if adapters is None else adapters
+    adapters = servable(discover_adapters(settings.adapters_dir), settings.audit.allow_failed) \
+        if adapters is None else adapters
     engine = settings.engine
     base_name = served_name(settings)
     if engine.kind == "vllm" and engine.url:
@@ -158,7 +160,8 @@ def create_pool(settings: Settings, adapters: dict[str, Path] | None = None,
     from services.engines.pool import EnginePool
 
     _check_vllm()
-    adapters = discover_adapters(settings.adapters_dir) if adapters is None else adapters
+    adapters = servable(discover_adapters(settings.adapters_dir), settings.audit.allow_failed) \
+        if adapters is None else adapters
     strategy = strategy_for(settings, default or default_strategy(settings))
     model_dir = _generator_dir(settings)
     base_name = served_name(settings)
@@ -195,7 +198,7 @@ def create_engine(settings: Settings) -> Engine:
     if engine.url or engine.kind == "local":
         return create_single_engine(settings)
     default = default_strategy(settings)
-    adapters = discover_adapters(settings.adapters_dir)
+    adapters = servable(discover_adapters(settings.adapters_dir), settings.audit.allow_failed)
     if (default == "unmerged" and all(s == "unmerged" for s in engine.adapter_strategies.values())
             and not any(is_full_model(p) for p in adapters.values())):
         return create_single_engine(settings, adapters)

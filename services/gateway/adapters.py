@@ -13,6 +13,7 @@ from typing import Any
 
 from ragtune.errors import NotFoundError, RagtuneError
 from ragtune.names import is_valid_name
+from services.engines.audit_gate import check_audit
 from services.engines.base import AdapterExistsError, Engine
 from services.gateway.errors import ForbiddenError
 from services.gateway.schemas import AdapterView
@@ -40,11 +41,14 @@ def adapter_folder(path: Path) -> Path:
 class AdapterRegistry:
     """Register, unload and describe the engine's adapters."""
 
-    def __init__(self, engine: Engine, adapters_dir: Path, *, confine_paths: bool) -> None:
+    def __init__(self, engine: Engine, adapters_dir: Path, *, confine_paths: bool,
+                 allow_failed_audit: bool = False) -> None:
         self.engine = engine
         self.adapters_dir = adapters_dir
         self.confine_paths = confine_paths
         """When True (API keys configured) adapters may only be registered from adapters_dir."""
+        self.allow_failed_audit = allow_failed_audit
+        """Serve adapters whose memorization audit failed (``audit.allow_failed``)."""
         self._cards: dict[str, dict[str, Any] | None] = {}
         self._discovering = asyncio.Lock()
         self._unloaded: set[str] = set()
@@ -68,6 +72,7 @@ class AdapterRegistry:
             folder = adapter_folder(self.adapters_dir / name)
         except (NotFoundError, OSError):
             return False
+        check_audit(name, folder, self.allow_failed_audit)  # 409 with the reason (issue 17)
         async with self._discovering:
             if not self.has(name):
                 try:
@@ -108,6 +113,7 @@ class AdapterRegistry:
     async def register(self, name: str, path: str | None) -> AdapterView:
         """Load adapter ``name`` into the engine (409 if loaded, 404 if the folder is no adapter)."""
         folder = self._resolve_path(name, path)
+        check_audit(name, folder, self.allow_failed_audit)  # 409 with the reason (issue 17)
         await self.engine.load_adapter(name, folder)
         self._cards.pop(name, None)
         self._unloaded.discard(name)

@@ -69,7 +69,8 @@ def create_app(settings: Settings | None = None, *,
                 TokenCounter.from_model_dir, model_store.resolve(settings.models.generator, settings.models_dir))
             state = GatewayState(
                 settings=settings, engine=engine, counter=counter, index=index,
-                adapters=AdapterRegistry(engine, settings.adapters_dir, confine_paths=bool(settings.gateway.api_keys)),
+                adapters=AdapterRegistry(engine, settings.adapters_dir, confine_paths=bool(settings.gateway.api_keys),
+                                          allow_failed_audit=settings.audit.allow_failed),
                 feedback=FeedbackStore(settings.home / FEEDBACK_DB), metrics=GatewayMetrics(),
                 limiter=RateLimiter.for_redis(settings.redis_url),
             )

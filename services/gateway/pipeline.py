@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from prometheus_client import CollectorRegistry
+
 from ragtune.errors import NotFoundError, RagtuneError
 from ragtune.settings import Settings
 from services.engines.base import ChatMessage, Engine, GenerationRequest, GenerationResult, StreamDelta
@@ -22,6 +24,7 @@ from services.gateway.adapters import AdapterRegistry, no_adapter_error
 from services.gateway.citations import build_citations
 from services.gateway.errors import InputLimitError
 from services.gateway.loops import LoopDetector
+from services.gateway.output_guard import OutputGuard
 from services.gateway.prompts import BuiltPrompt, build_prompt
 from services.gateway.schemas import ChatResponse, CompareDelta, CompareResponse, Latency
 from services.gateway.tenants import Tenant
@@ -86,6 +89,8 @@ class AnswerPlan:
     retrieval_ms: float
     prompt_ms: float
     clock: Stopwatch
+    mask_pii: bool = False
+    """Mask personal data in the answer (the tenant's output guard, issue 17)."""
 
 
 def _relevance(hit: Any) -> float:
@@ -119,13 +124,16 @@ class AnswerPipeline:
     """One implementation of the answer flow for every route."""
 
     def __init__(self, *, settings: Settings, engine: Engine, index: Searcher, counter: TokenCounter,
-                 adapters: AdapterRegistry, record: Recorder | None = None) -> None:
+                 adapters: AdapterRegistry, record: Recorder | None = None,
+                 guard: OutputGuard | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.index = index
         self.counter = counter
         self.adapters = adapters
         self.record = record
+        self.guard = guard if guard is not None else OutputGuard(settings.pii, CollectorRegistry())
+        """Masks personal data in answers of tenants with ``mask_output_pii`` (counted in metrics)."""
         self._warned: set[tuple[str, bool]] = set()
 
     @classmethod
@@ -144,7 +152,8 @@ class AnswerPipeline:
 
         engine = AdmittedEngine(state.engine, AdmissionControl(state.settings.gateway.admission))
         return cls(settings=state.settings, engine=engine, index=state.index, counter=state.counter,
-                   adapters=state.adapters, record=record)
+                   adapters=state.adapters, record=record,
+                   guard=OutputGuard(state.settings.pii, state.metrics.registry))
 
     # --- checks and choices ---------------------------------------------------------------------
     def check_limits(self, query: AnswerQuery) -> None:
@@ -257,7 +266,7 @@ class AnswerPipeline:
             adapter=adapter, namespace=query.namespace, prompt=prompt, generation=generation,
             refused=refused, question_tokens=question_tokens, context_tokens=context_tokens,
             retrieval_ms=retrieval.ms if (retrieval is not None and mode.uses_retrieval) else 0.0,
-            prompt_ms=prompt_clock.ms(), clock=clock,
+            prompt_ms=prompt_clock.ms(), clock=clock, mask_pii=tenant.mask_output_pii,
         )
 
     # --- running --------------------------------------------------------------------------------
@@ -270,7 +279,8 @@ class AnswerPipeline:
             if isinstance(item, GuardedOutcome):
                 outcome = item
         assert outcome is not None  # generate_guarded always ends with one
-        return self.finish(plan, outcome.text, outcome.result, looped=outcome.looped)
+        text = self.guard.mask(outcome.text) if plan.mask_pii else outcome.text
+        return self.finish(plan, text, outcome.result, looped=outcome.looped)
 
     async def stream(self, plan: AnswerPlan) -> AsyncIterator[str | ChatResponse]:
         """Yield pieces of answer text, then the finished ChatResponse."""
@@ -279,11 +289,20 @@ class AnswerPipeline:
             yield text
             yield self.finish(plan, text, None)
             return
+        guard = self.guard.stream() if plan.mask_pii else None
         async for item in self.generate_guarded(plan):
-            if isinstance(item, GuardedOutcome):
-                yield self.finish(plan, item.text, item.result, looped=item.looped)
-            else:
-                yield item
+            if not isinstance(item, GuardedOutcome):
+                piece = guard.feed(item) if guard is not None else item
+                if piece:
+                    yield piece
+                continue
+            text = item.text
+            if guard is not None:  # the output guard: the held-back rest, then the answer masked alike
+                if rest := guard.flush():
+                    yield rest
+                self.guard.count(guard.masker)
+                text = guard.masker.mask(item.text)
+            yield self.finish(plan, text, item.result, looped=item.looped)
 
     async def generate_guarded(self, plan: AnswerPlan) -> AsyncIterator[str | GuardedOutcome]:
         """The engine's stream, stopped as soon as the answer loops (``services.gateway.loops``): the

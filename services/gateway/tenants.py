@@ -33,6 +33,8 @@ class Tenant:
     """True for API-key tenants: confined to their namespace; False for the local (no-key) user."""
     limit_key: str
     """What the rate limiter counts against (tenant name, or the client address when local)."""
+    mask_output_pii: bool = False
+    """Mask personal data in this tenant's answers (the output guard)."""
 
     def may_use_adapter(self, name: str) -> bool:
         return "*" in self.adapters or name in self.adapters
@@ -77,7 +79,7 @@ def authenticate(settings: GatewaySettings, authorization: str | None, client_ho
             raise ForbiddenError("no API keys are configured, so this gateway only answers loopback callers")
         return Tenant(name=LOCAL_TENANT, namespace=DEFAULT_NAMESPACE, adapters=("*",),
                       rate_limit_per_minute=settings.rate_limit_per_minute, restricted=False,
-                      limit_key=f"{LOCAL_TENANT}:{client_host}")
+                      limit_key=f"{LOCAL_TENANT}:{client_host}", mask_output_pii=settings.mask_output_pii)
     token = bearer_token(authorization)
     if token is None:
         raise AuthError("missing API key: send 'Authorization: Bearer KEY'")
@@ -85,7 +87,7 @@ def authenticate(settings: GatewaySettings, authorization: str | None, client_ho
         if hmac.compare_digest(key.encode(), token.encode()):
             return Tenant(name=tenant.name, namespace=tenant.namespace, adapters=tuple(tenant.adapters),
                           rate_limit_per_minute=tenant.rate_limit_per_minute, restricted=True,
-                          limit_key=f"tenant:{tenant.name}")
+                          limit_key=f"tenant:{tenant.name}", mask_output_pii=tenant.mask_output_pii)
     raise AuthError("unknown API key")
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ragtune.neardup import find_duplicates
+from ragtune.pii import PiiMasker
 from training.cleaning import clean_text
-from training.pii import PiiMasker
 from training.prep import prepare, write_prepared
 from training.readers import read_examples
 from training.records import ChatExample, DataError
