@@ -112,6 +112,19 @@ def find_card(path: Path) -> AdapterCard | None:
     return None
 
 
+def card_data(path: Path) -> dict[str, Any] | None:
+    """The raw JSON of the card of the adapter served from ``path`` (the folder or, for
+    ``NAME/adapter/``, its parent), without validating it (for checks that must not fail open on a
+    card of another version), or None when there is no readable card."""
+    for folder in (Path(path), Path(path).parent):
+        try:
+            data = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        return data if isinstance(data, dict) else None
+    return None
+
+
 def update_card(adapter_dir: Path, change: Callable[[dict[str, Any]], None]) -> bool:
     """Apply ``change`` to the card's JSON data and write it back atomically; False (nothing
     written) when the folder has no card."""

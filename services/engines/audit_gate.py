@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from ragtune.errors import RagtuneError
-from training.adapter_folder import find_card
+from training.adapter_folder import card_data
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +22,11 @@ class AuditFailedError(RagtuneError):
 def audit_refusal(name: str, folder: Path) -> str | None:
     """Why adapter ``name`` in ``folder`` (or its parent, for the ``NAME/adapter/`` layout) must not
     be served, or None when it has no failed audit."""
-    card = find_card(folder)
-    if card is None or not card.audit_failed:
+    card = card_data(folder) or {}
+    audit = card.get("audit")
+    if not isinstance(audit, dict) or audit.get("passed") is not False:
         return None
-    reasons = "; ".join((card.audit or {}).get("reasons") or ["no reason recorded"])
+    reasons = "; ".join(audit.get("reasons") or ["no reason recorded"])
     return (f"adapter '{name}' failed its memorization audit ({reasons}); retrain it without the "
             f"leaked data or set RAGTUNE_AUDIT__ALLOW_FAILED=true to serve it anyway")
 
