@@ -264,8 +264,17 @@ class DocumentStore:
             self._check_embedder()
 
     def chunker(self) -> TokenChunker:
-        """Splits sections into chunks by the embedder's tokens, as configured."""
-        return TokenChunker(self.embedder.tokenizer, self.config.chunk_tokens, self.config.chunk_overlap)
+        """Splits sections into chunks by the embedder's tokens, as configured, capped at what the
+        embedder reads (a longer chunk would be embedded by its head only)."""
+        tokens = self.config.chunk_tokens
+        limit = self.embedder.max_tokens
+        if limit is not None and tokens > limit:
+            if not getattr(self, "_capped_warned", False):
+                log.warning("index.chunk_tokens %d is over what %s reads (%d tokens): chunks are capped at %d",
+                            tokens, self.embedder.name, limit, limit)
+                self._capped_warned = True
+            tokens = limit
+        return TokenChunker(self.embedder.tokenizer, tokens, self.config.chunk_overlap)
 
     def write_document(self, doc: NewDocument) -> None:
         """Store one document (replacing its old chunks) in one transaction and in the in-memory

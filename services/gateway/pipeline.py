@@ -20,6 +20,7 @@ from services.engines.base import ChatMessage, Engine, GenerationRequest, Genera
 from services.gateway.accounting import Stopwatch, TokenCounter, compute_cost, make_usage, round_ms
 from services.gateway.adapters import AdapterRegistry, no_adapter_error
 from services.gateway.citations import build_citations
+from services.gateway.engine_time import EngineTimeLedger, Share
 from services.gateway.errors import InputLimitError
 from services.gateway.prompts import BuiltPrompt, build_prompt
 from services.gateway.schemas import ChatResponse, CompareDelta, CompareResponse, Latency
@@ -108,8 +109,11 @@ class AnswerPipeline:
     """One implementation of the answer flow for every route."""
 
     def __init__(self, *, settings: Settings, engine: Engine, index: Searcher, counter: TokenCounter,
-                 adapters: AdapterRegistry, record: Recorder | None = None) -> None:
+                 adapters: AdapterRegistry, record: Recorder | None = None,
+                 ledger: EngineTimeLedger | None = None) -> None:
         self.settings = settings
+        self.ledger = ledger or EngineTimeLedger()
+        """Shares the engine's time among concurrent requests (the self-hosted cost)."""
         self.engine = engine
         self.index = index
         self.counter = counter
@@ -233,11 +237,16 @@ class AnswerPipeline:
         """Generate (or refuse) and account."""
         if plan.refused:
             return self.finish(plan, self.settings.gateway.refusal_text, None)
-        result = await self.engine.generate(plan.generation)
-        return self.finish(plan, result.text, result)
+        ticket = self.ledger.start()
+        try:
+            result = await self.engine.generate(plan.generation)
+        finally:
+            share = self.ledger.stop(ticket)
+        return self.finish(plan, result.text, result, share)
 
-    async def stream(self, plan: AnswerPlan) -> AsyncIterator[str | ChatResponse]:
-        """Yield pieces of answer text, then the finished ChatResponse."""
+    async def stream(self, plan: AnswerPlan) -> AsyncIterator[str | StreamDelta | ChatResponse]:
+        """Yield pieces of answer text (a StreamDelta where one carries tool calls, logprobs or another
+        choice), then the finished ChatResponse."""
         if plan.refused:
             text = self.settings.gateway.refusal_text
             yield text
@@ -245,27 +254,39 @@ class AnswerPipeline:
             return
         pieces: list[str] = []
         result: GenerationResult | None = None
-        async for event in self.engine.stream(plan.generation):
-            if isinstance(event, StreamDelta):
-                pieces.append(event.text)
-                yield event.text
-            else:
-                result = event
+        ticket = self.ledger.start()
+        try:
+            async for event in self.engine.stream(plan.generation):
+                if isinstance(event, StreamDelta):
+                    if event.index == 0:
+                        pieces.append(event.text)
+                    # more than first-choice text only when the request asked for OpenAI options
+                    yield event.text if event.plain else event
+                else:
+                    result = event
+        finally:
+            share = self.ledger.stop(ticket)
         if result is None:
             raise RagtuneError("the engine ended the stream without its accounting")
-        yield self.finish(plan, result.text or "".join(pieces), result)
+        yield self.finish(plan, result.text or "".join(pieces), result, share)
 
-    def finish(self, plan: AnswerPlan, text: str, result: GenerationResult | None) -> ChatResponse:
-        """Citations, usage, latency and cost of a finished answer; metrics and the log follow it."""
+    def finish(self, plan: AnswerPlan, text: str, result: GenerationResult | None,
+               share: Share | None = None) -> ChatResponse:
+        """Citations, usage, latency and cost of a finished answer; metrics and the log follow it.
+
+        ``share`` is the request's fair share of the engine (``engine_time``): the self-hosted cost
+        bills that fraction of its engine time, which concurrent requests overlap."""
         prompt_tokens = result.prompt_tokens if result else 0
         completion_tokens = result.completion_tokens if result else 0
         ttft = result.ttft_ms if result else 0.0
         generation_ms = result.generation_ms if result else 0.0
+        fraction = share.fraction if share is not None else 1.0
+        billed_prefill, billed_decode = ttft * fraction, generation_ms * fraction
         cost = compute_cost(
             self.settings.prices,
             model_names=[n for n in (plan.adapter, self.engine.base_model) if n],
             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-            prefill_ms=ttft, decode_ms=generation_ms,
+            prefill_ms=billed_prefill, decode_ms=billed_decode,
         )
         response = ChatResponse(
             id=plan.request_id, mode=plan.mode, adapter=plan.adapter, answer=text,
@@ -278,7 +299,7 @@ class AnswerPipeline:
             cost=cost, requested_mode=plan.requested_mode, refused=plan.refused,
             model=self.engine.base_model, namespace=plan.namespace,
             finish_reason=result.finish_reason if result else "refused",
-        )
+        ).attach(result)
         if self.record is not None:
             try:  # metrics and the request log once the answer is on its way: they never delay it
                 asyncio.get_running_loop().call_soon(self.record, response, plan)
