@@ -190,7 +190,7 @@ class DocumentStore:
             return None
         if namespace not in self._lexical:
             ids, texts = catalog.texts(namespace)
-            self._lexical[namespace] = LexicalIndex(ids, texts)
+            self._lexical[namespace] = LexicalIndex(ids, texts, self.config.language)
             self._seen_namespaces.setdefault(namespace, catalog.namespace_generations().get(namespace, 0))
         return self._lexical[namespace]
 
