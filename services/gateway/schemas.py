@@ -197,6 +197,11 @@ class DocumentList(BaseModel):
     documents: list[dict[str, Any]]
 
 
+class SearchResults(BaseModel):
+    results: list[dict[str, Any]]
+    """Chunks best first: doc_id, chunk_id, title, section, source, text, score, dense_score, bm25_score…"""
+
+
 class DocumentsAdded(BaseModel):
     namespace: str
     reports: list[dict[str, Any]]

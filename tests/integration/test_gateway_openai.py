@@ -142,3 +142,24 @@ def test_a_client_request_id_is_kept(api, model, gateway) -> None:
                           json={"model": model, "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]})
     assert response.status_code == 200 and response.headers["x-request-id"] == "client-trace-42"
     assert response.json()["id"] == "client-trace-42"
+
+
+def test_cli_search_asks_the_running_gateway_without_torch(gateway, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    response = httpx.get(gateway.url + "/v1/search", params={"q": QUESTION, "k": 2},
+                         headers={"Authorization": f"Bearer {KEY}"})
+    assert response.status_code == 200 and response.json()["results"][0]["source"].endswith("energideklaration.md")
+    env = {**os.environ, "RAGTUNE_HOME": str(tmp_path / "empty-home"), "RAGTUNE_URL": gateway.url,
+           "RAGTUNE_API_KEY": KEY}
+    code = ("import runpy, sys; sys.argv = ['ragtune', 'index', 'search', sys.argv[1], '--json', '-k', '2']\n"
+            "try:\n    runpy.run_module('ragtune.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')")
+    done = subprocess.run([sys.executable, "-c", code, QUESTION], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    body, marker = done.stdout.rsplit("\n", 2)[0], done.stdout.strip().splitlines()[-1]
+    assert json.loads(body)["results"][0]["source"].endswith("energideklaration.md")  # the gateway's index
+    assert marker == "NO-TORCH"
