@@ -23,13 +23,16 @@ def open_store(settings: Settings, read_only: bool = False) -> Any:
 
 
 def gateway_search(settings: Settings, query: str, k: int, namespace: str) -> tuple[str, list[dict]] | None:
-    """The running gateway's ``/v1/search`` answer (url, results), or None when none answers here:
-    it has the embedder loaded, so one query costs milliseconds instead of loading torch."""
+    """The ``/v1/search`` answer (url, results) of the gateway that serves this home (``ragtune serve``
+    announces itself in ``RAGTUNE_HOME/run/gateway.url``) or of ``RAGTUNE_URL``; None when none
+    answers: it has the embedder loaded, so one query costs milliseconds instead of loading torch."""
     import httpx
 
-    gateway = settings.gateway
-    host = "127.0.0.1" if gateway.host in ("0.0.0.0", "::") else gateway.host
-    url = os.environ.get("RAGTUNE_URL") or f"http://{host}:{gateway.port}"
+    from ragtune.running import running_gateway
+
+    url = os.environ.get("RAGTUNE_URL") or running_gateway(settings.home)
+    if not url:
+        return None
     key = os.environ.get("RAGTUNE_API_KEY")
     try:
         response = httpx.get(url.rstrip("/") + "/v1/search", params={"q": query, "k": k, "namespace": namespace},
