@@ -43,10 +43,52 @@ def timed(args: list[str], env: dict[str, str]) -> tuple[float, float, bool]:
     return wall, cpu, done.stderr.strip().endswith("TORCH") and not done.stderr.strip().endswith("NO-TORCH")
 
 
+def measure(commands: list, runs_per_command: int) -> list[dict]:
+    rows = []
+    for label, argv, command_env in commands:
+        runs = [timed(argv, command_env) for _ in range(runs_per_command)]
+        rows.append({"command": f"ragtune {label}", "wall_s_median": round(statistics.median(r[0] for r in runs), 2),
+                     "cpu_s_median": round(statistics.median(r[1] for r in runs), 2),
+                     "imports_torch": any(r[2] for r in runs), "runs": runs_per_command})
+    return rows
+
+
+def start_gateway(home: Path, env: dict[str, str]) -> list[subprocess.Popen]:
+    """The stub engine and ``ragtune serve`` over ``home``, ready (the gateway writes its marker)."""
+    import socket
+
+    import httpx
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    log = (home / "bench-gateway.log").open("wb")
+    stub = subprocess.Popen([sys.executable, str(REPO / "benchmarks" / "stub_engine.py"), "--port", str(ports[0])],
+                            stdout=log, stderr=subprocess.STDOUT)
+    gateway = subprocess.Popen([sys.executable, "-m", "ragtune.cli", "serve", "--engine-url",
+                                f"http://127.0.0.1:{ports[0]}", "--port", str(ports[1])], env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and gateway.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{ports[1]}/healthz", timeout=2).status_code == 200:
+                return [gateway, stub]
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    gateway.kill()
+    stub.kill()
+    raise RuntimeError("the gateway did not come up; see " + str(home / "bench-gateway.log"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--gateway-url", help="a running gateway serving the same corpus (adds the gateway row)")
+    parser.add_argument("--no-gateway", action="store_true",
+                        help="skip the gateway row (it starts `ragtune serve` over the same home, with the "
+                             "benchmarks' stub engine: search needs no generation)")
     args = parser.parse_args()
     from ragtune.settings import Settings
 
@@ -61,16 +103,18 @@ def main() -> None:
                        capture_output=True)
         commands = [("index stats", ["index", "stats"], env), ("index list", ["index", "list"], env),
                     ("index search (here)", ["index", "search", QUERY, "--local"], env)]
-        if args.gateway_url:
-            commands.append(("index search (gateway)", ["index", "search", QUERY],
-                             {**env, "RAGTUNE_URL": args.gateway_url}))
-        for label, argv, command_env in commands:
-            runs = [timed(argv, command_env) for _ in range(args.runs)]
-            rows.append({"command": f"ragtune {label}",
-                         "wall_s_median": round(statistics.median(r[0] for r in runs), 2),
-                         "cpu_s_median": round(statistics.median(r[1] for r in runs), 2),
-                         "imports_torch": any(r[2] for r in runs), "runs": args.runs})
+        served = [] if args.no_gateway else start_gateway(home, env)
+        if served:
+            gateway_env = {k: v for k, v in env.items() if k != "RAGTUNE_URL"}  # found in the home's marker
+            commands.append(("index search (gateway)", ["index", "search", QUERY], gateway_env))
+        try:
+            rows += measure(commands, args.runs)
+        finally:
+            for process in served:
+                process.terminate()
+                process.wait(timeout=30)
     load = os.getloadavg()[0]
+
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "cli.json").write_text(json.dumps({"load_average_1m": load, "rows": rows}, indent=2) + "\n")
     lines = ["# CLI time per command", "",
