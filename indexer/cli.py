@@ -3,14 +3,46 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
-from indexer.schemas import SearchMode
-from ragtune.index import open_store
-from ragtune.settings import get_settings
+from ragtune.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from indexer.schemas import SearchMode
+
+
+def open_store(settings: Settings, read_only: bool = False) -> Any:
+    """``ragtune.index.open_store``, imported when a command needs the store (keeps the CLI quick)."""
+    from ragtune.index import open_store as open_
+
+    return open_(settings, read_only=read_only)
+
+
+def gateway_search(settings: Settings, query: str, k: int, namespace: str) -> tuple[str, list[dict]] | None:
+    """The ``/v1/search`` answer (url, results) of the gateway that serves this home (``ragtune serve``
+    announces itself in ``RAGTUNE_HOME/run/gateway.url``) or of ``RAGTUNE_URL``; None when none
+    answers: it has the embedder loaded, so one query costs milliseconds instead of loading torch."""
+    import httpx
+
+    from ragtune.running import running_gateway
+
+    url = os.environ.get("RAGTUNE_URL") or running_gateway(settings.home)
+    if not url:
+        return None
+    key = os.environ.get("RAGTUNE_API_KEY")
+    try:
+        response = httpx.get(url.rstrip("/") + "/v1/search", params={"q": query, "k": k, "namespace": namespace},
+                             headers={"Authorization": f"Bearer {key}"} if key else {},
+                             timeout=httpx.Timeout(60.0, connect=0.3))
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    return url, response.json()["results"]
 
 index_app = typer.Typer(help="Index company documents and search them (FAISS + SQLite, hybrid).",
                         no_args_is_help=True)
@@ -148,19 +180,33 @@ def search(
     namespace: str = typer.Option("default", "--namespace", "-n", help="Tenant namespace."),
     mode: str = typer.Option(None, "--mode", help="dense | bm25 | hybrid (default: settings)."),
     filters: list[str] = typer.Option(None, "--filter", help="Metadata filter key=value (repeatable)."),
+    local: bool = typer.Option(False, "--local", help="Search the index here even when a gateway runs."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Search the index; best chunks first."""
-    with open_store(get_settings(), read_only=True) as store:
-        hits = store.search(query, k=k, namespace=namespace, filters=parse_meta(filters) or None,
-                            mode=cast(SearchMode, mode))
+    """Search the index; best chunks first. A gateway running here answers it (with its loaded
+    embedder) unless --local, --mode or --filter is given."""
+    from types import SimpleNamespace
+
+    settings = get_settings()
+    fields = ("doc_id", "chunk_id", "title", "section", "source", "text", "score")  # what a script needs
+    remote = None if (local or mode or filters) else gateway_search(settings, query, k, namespace)
+    if remote is not None:
+        via, results = remote
+        hits: list[Any] = [SimpleNamespace(**{"dense_score": None, **r}) for r in results]
+        rows = [{f: r.get(f) for f in fields} for r in results]
+    else:
+        via = None
+        with open_store(settings, read_only=True) as store:
+            hits = store.search(query, k=k, namespace=namespace, filters=parse_meta(filters) or None,
+                                mode=cast("SearchMode", mode))
+        rows = [h.model_dump(include=set(fields)) for h in hits]
     if as_json:
-        fields = ("doc_id", "chunk_id", "title", "section", "source", "text", "score")  # what a script needs
-        print(json.dumps({"results": [h.model_dump(include=set(fields)) for h in hits]}, indent=2,
-                         ensure_ascii=False))
+        print(json.dumps({"results": rows}, indent=2, ensure_ascii=False))
         return
     from ragtune.console import console
 
+    if via:
+        console.print(f"[dim](answered by the gateway at {via}; --local to search the index here)[/]")
     for rank, hit in enumerate(hits, 1):
         dense = f" cosine {hit.dense_score:.3f}" if hit.dense_score is not None else ""
         console.print(f"[bold][{rank}][/] score {hit.score:.4f}{dense}  {hit.title}"

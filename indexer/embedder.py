@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -58,13 +59,39 @@ class Embedder:
             self.model.get_sentence_embedding_dimension
         return int(getter())
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """(len(texts), dimension) float32, L2-normalised so inner product = cosine."""
+    @cached_property
+    def max_tokens(self) -> int | None:
+        """The most text tokens one input may have before the model truncates it: its
+        ``max_seq_length`` less the two special tokens, read from the folder (no model load);
+        None when the folder does not say."""
+        config = self.model_path / "sentence_bert_config.json"
+        try:
+            length = json.loads(config.read_text(encoding="utf-8")).get("max_seq_length")
+        except (OSError, ValueError):
+            return None
+        return int(length) - 2 if isinstance(length, int) and length > 2 else None
+
+    def encode(self, texts: list[str], kind: str | None = None) -> np.ndarray:
+        """(len(texts), dimension) float32, L2-normalised so inner product = cosine. ``kind``
+        ``"query"`` or ``"document"`` uses sentence-transformers' ``encode_query`` /
+        ``encode_document``, which apply the model's own prompts for that side (e5/bge-style
+        embedders need them; a model without prompts encodes both the same way)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
-                                    normalize_embeddings=True, show_progress_bar=False)
+        encode = self.model.encode
+        if kind is not None:
+            encode = getattr(self.model, f"encode_{kind}", encode)
+        vectors = encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
+                         normalize_embeddings=True, show_progress_bar=False)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_query(self, texts: list[str]) -> np.ndarray:
+        """Queries, with the model's query prompt."""
+        return self.encode(texts, "query")
+
+    def encode_document(self, texts: list[str]) -> np.ndarray:
+        """Passages, with the model's document prompt."""
+        return self.encode(texts, "document")
 
 
 @lru_cache(maxsize=8)

@@ -76,7 +76,7 @@ def commit(store: DocumentStore, batch: list[tuple[PreparedDocument, OutcomeStat
         known = catalog.embeddings_by_hash(namespace, doc.embed_hashes)
         reused.append(known)
         inputs.extend(t for t, h in zip(doc.embed_inputs, doc.embed_hashes, strict=True) if h not in known)
-    encoded = iter(store.write_embedder.encode(inputs))
+    encoded = iter(store.write_embedder.encode_document(inputs))
     report.chunks_embedded += len(inputs)
     for (doc, status), known in zip(batch, reused, strict=True):
         vectors = np.vstack([known[h] if h in known else next(encoded) for h in doc.embed_hashes])

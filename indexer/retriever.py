@@ -89,7 +89,7 @@ class StoreRetriever:
         vectors = self.store.vectors_for(namespace)
         if vectors is None:
             return None, {}
-        query_vector = self.store.embedder.encode([query])[0]
+        query_vector = self.store.embedder.encode_query([query])[0]
         ids, scores = vectors.search(query_vector, n, allowed)
         return query_vector, {int(i): float(s) for i, s in zip(ids, scores, strict=True)}
 

@@ -204,7 +204,7 @@ class DocumentStore:
             return None
         if namespace not in self._lexical:
             ids, texts = catalog.texts(namespace)
-            self._lexical[namespace] = LexicalIndex(ids, texts)
+            self._lexical[namespace] = LexicalIndex(ids, texts, self.config.language)
             self._seen_namespaces.setdefault(namespace, catalog.namespace_generations().get(namespace, 0))
         return self._lexical[namespace]
 
@@ -278,8 +278,17 @@ class DocumentStore:
             self._check_embedder()
 
     def chunker(self) -> TokenChunker:
-        """Splits sections into chunks by the embedder's tokens, as configured."""
-        return TokenChunker(self.write_embedder.tokenizer, self.config.chunk_tokens, self.config.chunk_overlap)
+        """Splits sections into chunks by the embedder's tokens, as configured, capped at what the
+        embedder reads (a longer chunk would be embedded by its head only)."""
+        tokens = self.config.chunk_tokens
+        limit = self.embedder.max_tokens
+        if limit is not None and tokens > limit:
+            if not getattr(self, "_capped_warned", False):
+                log.warning("index.chunk_tokens %d is over what %s reads (%d tokens): chunks are capped at %d",
+                            tokens, self.embedder.name, limit, limit)
+                self._capped_warned = True
+            tokens = limit
+        return TokenChunker(self.write_embedder.tokenizer, tokens, self.config.chunk_overlap)
 
     def write_document(self, doc: NewDocument) -> None:
         """Store one document (replacing its old chunks) in one transaction and in the in-memory

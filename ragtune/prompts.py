@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
@@ -20,8 +20,12 @@ PROMPT_TEMPLATE = "ragtune-rag-v1"
 
 
 class ChatMessage(BaseModel):
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
+    tool_calls: list[dict[str, Any]] | None = None
+    """An assistant turn's function calls (OpenAI shape), replayed to the model."""
+    tool_call_id: str | None = None
+    """A ``tool`` turn: the call it answers."""
 
 
 RAG_SYSTEM = (

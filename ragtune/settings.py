@@ -43,6 +43,8 @@ class IndexSettings(BaseModel):
     kind: Literal["flat", "hnsw", "ivf"] = "flat"
     chunk_tokens: int = Field(200, ge=16, le=8192)
     chunk_overlap: int = Field(32, ge=0, le=1024)
+    language: Literal["en", "sv", "it", "de", "fr", "es", "da", "no", "nl", "pt"] | None = None
+    """The documents' language for BM25 stopwords and stemming; None = detected per chunk."""
     retrieval: Literal["dense", "bm25", "hybrid"] = "hybrid"
     top_k: int = Field(4, ge=1, le=50)
     min_score: float = 0.30

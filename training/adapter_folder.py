@@ -142,7 +142,9 @@ def write_card(adapter_dir: Path, card: AdapterCard, metrics: dict[str, Any]) ->
     adapter_dir = Path(adapter_dir)
     atomic_write(adapter_dir / CARD_FILE, card.model_dump_json(indent=2))
     atomic_write(adapter_dir / METRICS_FILE, json.dumps(metrics, indent=2, ensure_ascii=False))
-    atomic_write(adapter_dir / README_FILE, render_readme(card, metrics))
+    readme = adapter_dir / README_FILE
+    existing = readme.read_text(encoding="utf-8") if readme.is_file() else None  # PEFT's model card
+    atomic_write(readme, render_readme(card, metrics, existing))
 
 
 def list_adapters(adapters_dir: Path) -> list[AdapterCard]:

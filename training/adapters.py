@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ragtune.models import BUILTIN_MODELS
 from ragtune.names import check_name
 
 
@@ -66,10 +67,54 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def render_readme(card: AdapterCard, metrics: dict[str, Any] | None = None) -> str:
-    """The human-readable adapter card (Markdown)."""
+def hub_id(base_model: str) -> str | None:
+    """The Hugging Face Hub id of a base model: a built-in's source repository, or the name itself
+    when it has the hub's ``owner/name`` form and is no local path; None when unknown."""
+    builtin = BUILTIN_MODELS.get(base_model)
+    if builtin is not None:
+        return builtin.hub_id
+    if base_model.count("/") == 1 and not base_model.startswith((".", "/", "~")) and "\\" not in base_model:
+        return base_model
+    return None
+
+
+def front_matter(card: AdapterCard, existing: str | None = None) -> dict[str, Any]:
+    """The model card's YAML metadata: PEFT's (``library_name``, ``base_model``, ``tags``…) kept from
+    ``existing`` (the README that ``save_pretrained`` wrote), ``base_model`` set to the hub id when
+    known (a local path means nothing on the hub, so it is dropped), and ragtune's tags added."""
+    import yaml
+
+    meta: dict[str, Any] = {}
+    if existing and existing.startswith("---"):
+        head = existing.split("---", 2)
+        if len(head) == 3:
+            loaded = yaml.safe_load(head[1])
+            meta = loaded if isinstance(loaded, dict) else {}
+    old_base = meta.pop("base_model", None)
+    base = hub_id(card.base_model)
+    meta.setdefault("library_name", "transformers" if card.is_full_model else "peft")
+    if base:
+        meta["base_model"] = base
+    stale = f":{old_base}" if old_base and old_base != base else None
+    tags = [t for t in meta.get("tags") or [] if not (stale and str(t).endswith(stale))]
+    wanted = [f"base_model:{'finetune' if card.is_full_model else 'adapter'}:{base}"] if base else []
+    wanted += ["ragtune", card.method]
+    meta["tags"] = list(dict.fromkeys([*tags, *wanted]))
+    meta.setdefault("pipeline_tag", "text-generation")
+    return meta
+
+
+def render_readme(card: AdapterCard, metrics: dict[str, Any] | None = None, existing: str | None = None) -> str:
+    """The adapter card (Markdown) under the model card's front matter (``front_matter``)."""
+    import yaml
+
     hp = card.hyperparameters
+    meta = yaml.safe_dump(front_matter(card, existing), sort_keys=False, allow_unicode=True)
     lines = [
+        "---",
+        meta.rstrip(),
+        "---",
+        "",
         f"# Adapter `{card.name}`",
         "",
         f"Brand-voice {card.method.upper()} adapter trained by ragtune on `{card.base_model}`.",

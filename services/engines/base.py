@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -42,6 +42,13 @@ class EngineRequestError(EngineError):
     status_code = 400
 
 
+OPENAI_OPTIONS = frozenset({
+    "response_format", "tools", "tool_choice", "parallel_tool_calls", "logprobs", "top_logprobs",
+    "presence_penalty", "frequency_penalty", "logit_bias", "n"})
+"""OpenAI request parameters an engine that speaks OpenAI (vLLM) receives verbatim
+(``GenerationRequest.options``); an engine lists the ones it honours in ``passthrough``."""
+
+
 class GenerationRequest(BaseModel):
     """One chat generation. ``adapter`` None means the base model."""
 
@@ -57,6 +64,24 @@ class GenerationRequest(BaseModel):
     repetition_penalty: float = Field(1.0, ge=1.0, le=2.0)
     """Logits of tokens already in the prompt or answer divided (positive) or multiplied (negative)
     by this, the same rule in vLLM and transformers; 1.0 = off."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """OpenAI parameters from ``OPENAI_OPTIONS`` (structured output, tools, logprobs, penalties,
+    logit_bias, n), passed verbatim to an engine whose ``passthrough`` lists them."""
+
+    @property
+    def uses_tools(self) -> bool:
+        """Tools offered, or tool turns in the conversation."""
+        return bool(self.options.get("tools")) or any(m.role == "tool" or m.tool_calls for m in self.messages)
+
+
+class ChoiceOutcome(BaseModel):
+    """One generated choice beyond text: its function calls and token logprobs (OpenAI shapes)."""
+
+    index: int = 0
+    text: str = ""
+    finish_reason: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    logprobs: list[dict[str, Any]] | None = None
 
 
 class GenerationResult(BaseModel):
@@ -70,6 +95,11 @@ class GenerationResult(BaseModel):
     """From the engine call's start to the first generated token."""
     total_ms: float
     """From the engine call's start to the last token."""
+    cached_tokens: int | None = None
+    """Prompt tokens served from the prefix cache (None when the engine does not say)."""
+    choices: list[ChoiceOutcome] = Field(default_factory=list)
+    """Every choice with its tool calls and logprobs, when the request asked for ``options``
+    (choice 0 repeats ``text``); empty for a plain generation."""
 
     @property
     def generation_ms(self) -> float:
@@ -81,6 +111,16 @@ class StreamDelta(BaseModel):
     """A piece of generated text; the last event of a stream is a GenerationResult instead."""
 
     text: str
+    index: int = 0
+    """The choice it belongs to (``n`` > 1)."""
+    tool_calls: list[dict[str, Any]] | None = None
+    """Function-call fragments (OpenAI's streamed ``delta.tool_calls``)."""
+    logprobs: list[dict[str, Any]] | None = None
+
+    @property
+    def plain(self) -> bool:
+        """Text of the first choice only (what every non-OpenAI consumer handles)."""
+        return self.index == 0 and not self.tool_calls and not self.logprobs
 
 
 async def collect_result(events: AsyncIterator[StreamDelta | GenerationResult]) -> GenerationResult:
@@ -143,6 +183,8 @@ class EngineBase:
     kind unless it says more (an owned child process does)."""
 
     kind: str
+    passthrough: frozenset[str] = frozenset()
+    """The ``OPENAI_OPTIONS`` this engine honours (the gateway answers 400 for the others)."""
 
     def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta | GenerationResult]:
         raise NotImplementedError

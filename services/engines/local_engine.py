@@ -236,6 +236,9 @@ class LocalEngine(EngineBase):
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta | GenerationResult]:
         if self._model is None:
             raise EngineError("the local engine is not started")
+        if request.options or request.uses_tools:
+            named = ", ".join(sorted(request.options)) or "tools"
+            raise EngineRequestError(f"the local (transformers) engine cannot honour {named}; serve with vLLM")
         if request.adapter is not None and request.adapter != self.base_model:
             if request.adapter not in self._adapters:
                 known = ", ".join(sorted(self._adapters)) or "none"

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Literal
 
 from services.engines.base import (
+    OPENAI_OPTIONS,
     AdapterExistsError,
     AdapterInfo,
     AdapterNotFoundError,
@@ -111,6 +112,8 @@ class EnginePool(EngineBase):
     """Engine protocol over a base engine plus one engine per merged adapter (module docstring)."""
 
     kind = "pool"
+    passthrough = OPENAI_OPTIONS
+    """Every member is a vLLM engine."""
 
     def __init__(self, *, base_model: str, base: Callable[[], Engine], base_has_lora: bool,
                  merged_engine: Callable[[str, Path], Engine], merge: Callable[[Path], Path],

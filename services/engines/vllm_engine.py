@@ -23,9 +23,11 @@ import httpx
 from pydantic import BaseModel
 
 from services.engines.base import (
+    OPENAI_OPTIONS,
     AdapterExistsError,
     AdapterInfo,
     AdapterNotFoundError,
+    ChoiceOutcome,
     EngineBase,
     EngineDescription,
     EngineError,
@@ -39,9 +41,43 @@ from services.engines.vllm_process import VLLMProcess
 from training import adapter_folder
 
 
+class _PromptDetails(BaseModel):
+    cached_tokens: int | None = None
+
+
 class _Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    prompt_tokens_details: _PromptDetails | None = None
+
+
+class _Choices:
+    """Streamed choices put together: text, function calls (arguments concatenated per call) and
+    logprobs per choice index."""
+
+    def __init__(self) -> None:
+        self.by_index: dict[int, ChoiceOutcome] = {}
+        self._calls: dict[int, dict[int, dict]] = {}
+
+    def add(self, index: int, text: str, calls: list[dict] | None, logprobs: list[dict] | None,
+            finish_reason: str | None) -> None:
+        choice = self.by_index.setdefault(index, ChoiceOutcome(index=index))
+        choice.text += text
+        if finish_reason:
+            choice.finish_reason = finish_reason
+        if logprobs:
+            choice.logprobs = [*(choice.logprobs or []), *logprobs]
+        for fragment in calls or []:
+            call = self._calls.setdefault(index, {}).setdefault(
+                fragment.get("index", 0), {"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
+            call["id"] = fragment.get("id") or call["id"]
+            function = fragment.get("function") or {}
+            call["function"]["name"] += function.get("name") or ""
+            call["function"]["arguments"] += function.get("arguments") or ""
+            choice.tool_calls = list(self._calls[index].values())
+
+    def outcomes(self) -> list[ChoiceOutcome]:
+        return [self.by_index[i] for i in sorted(self.by_index)]
 
 
 def _error_message(response: httpx.Response) -> str:
@@ -64,6 +100,7 @@ class VLLMEngine(EngineBase):
     """Engine protocol over one vLLM server (see module docstring)."""
 
     kind = "vllm"
+    passthrough = OPENAI_OPTIONS
 
     def __init__(self, *, served_model_name: str, url: str | None = None,
                  process: VLLMProcess | None = None, api_key: str | None = None,
@@ -196,7 +233,7 @@ class VLLMEngine(EngineBase):
     def _payload(self, request: GenerationRequest) -> dict:
         payload: dict = {
             "model": self._check_model(request.adapter),
-            "messages": [m.model_dump() for m in request.messages],
+            "messages": [m.model_dump(exclude_none=True) for m in request.messages],
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "top_p": request.top_p,
@@ -211,6 +248,7 @@ class VLLMEngine(EngineBase):
             payload["ignore_eos"] = True
         if request.repetition_penalty != 1.0:
             payload["repetition_penalty"] = request.repetition_penalty
+        payload.update({k: v for k, v in request.options.items() if k in OPENAI_OPTIONS and v is not None})
         return payload
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta | GenerationResult]:
@@ -220,6 +258,8 @@ class VLLMEngine(EngineBase):
         pieces: list[str] = []
         usage = _Usage()
         finish_reason: str | None = None
+        choices = _Choices()
+        detailed = bool(request.options)
         try:
             async with self._streams().post("/v1/chat/completions", json=payload) as response:
                 if response.status != 200:
@@ -234,7 +274,22 @@ class VLLMEngine(EngineBase):
                     if chunk.get("usage"):
                         usage = _Usage.model_validate(chunk["usage"])
                     for choice in chunk.get("choices") or []:
-                        text = (choice.get("delta") or {}).get("content") or ""
+                        delta = choice.get("delta") or {}
+                        text = delta.get("content") or ""
+                        index = choice.get("index", 0)
+                        if detailed:
+                            calls = delta.get("tool_calls") or None
+                            logprobs = (choice.get("logprobs") or {}).get("content") or None
+                            choices.add(index, text, calls, logprobs, choice.get("finish_reason"))
+                            if text or calls or logprobs:
+                                if first_token_at is None:
+                                    first_token_at = time.perf_counter()
+                                if index == 0:
+                                    pieces.append(text)
+                                yield StreamDelta(text=text, index=index, tool_calls=calls, logprobs=logprobs)
+                            if index == 0 and choice.get("finish_reason"):
+                                finish_reason = choice["finish_reason"]
+                            continue
                         if choice.get("finish_reason"):
                             finish_reason = choice["finish_reason"]
                         if text:
@@ -246,12 +301,13 @@ class VLLMEngine(EngineBase):
             raise self._unreachable(exc) from None
         finished = time.perf_counter()
         first = first_token_at if first_token_at is not None else finished
+        details = usage.prompt_tokens_details
         yield GenerationResult(
             text="".join(pieces), prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens, finish_reason=finish_reason,
             ttft_ms=(first - started) * 1000.0, total_ms=(finished - started) * 1000.0,
+            cached_tokens=details.cached_tokens if details else None, choices=choices.outcomes(),
         )
-
 
     @staticmethod
     def _request_error(status: int, body: str, model: str) -> EngineError:

@@ -55,6 +55,9 @@ class VLLMLaunchConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int | None = None
     """None = a free port chosen at start."""
+    tool_call_parser: str | None = "hermes"
+    """vLLM's parser of the model's function calls (``tools`` with ``tool_choice`` auto, required or
+    named); hermes reads the ``<tool_call>`` convention most small chat models use. None = no tools."""
     extra_args: list[str] = Field(default_factory=list)
     python: str = Field(default_factory=lambda: sys.executable)
 
@@ -86,6 +89,7 @@ def build_command(config: VLLMLaunchConfig, port: int) -> list[str]:
         "--dtype", config.dtype,
         "--max-model-len", str(config.max_model_len),
         "--disable-uvicorn-access-log",
+        "--enable-prompt-tokens-details",  # usage.prompt_tokens_details.cached_tokens (prefix-cache hits)
     ]
     if config.enable_lora:
         command += ["--enable-lora", "--max-loras", str(config.max_loras),
@@ -95,6 +99,8 @@ def build_command(config: VLLMLaunchConfig, port: int) -> list[str]:
             command += [f"{name}={path}" for name, path in sorted(config.lora_modules.items())]
     elif config.lora_modules:
         raise EngineError("adapters were given for a vLLM server started without LoRA support")
+    if config.tool_call_parser:
+        command += ["--enable-auto-tool-choice", "--tool-call-parser", config.tool_call_parser]
     return command + list(config.extra_args)
 
 

@@ -24,11 +24,11 @@ from services.gateway.accounting import TokenCounter
 from services.gateway.adapters import AdapterRegistry
 from services.gateway.errors import install_error_handlers
 from services.gateway.feedback import FeedbackStore
-from services.gateway.metrics import GatewayMetrics
+from services.gateway.metrics import GatewayMetrics, InFlightMiddleware
 from services.gateway.middleware import GatewayMiddleware
 from services.gateway.pipeline import AnswerPipeline
 from services.gateway.ratelimit import RateLimiter
-from services.gateway.routes import adapters, chat, documents, feedback, health, openai_compat, web
+from services.gateway.routes import adapters, chat, documents, feedback, health, openai_compat, search, web
 from services.gateway.state import GatewayState, IndexAccess
 
 if TYPE_CHECKING:
@@ -94,8 +94,9 @@ def create_app(settings: Settings | None = None, *,
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (chat, openai_compat, adapters, documents, feedback, health, web):
+    for module in (chat, openai_compat, adapters, documents, search, feedback, health, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR, check_dir=False), name="static")
+    app.add_middleware(InFlightMiddleware)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.gateway.max_body_bytes)
     return app

@@ -1,7 +1,9 @@
 """Gateway errors and the exception handlers that turn every failure into ``{"error": {...}}``.
 
 Caller mistakes are 4xx (a RagtuneError's ``status_code``, 422 for invalid bodies); only a bug in
-ragtune itself yields a 500, and then without leaking a traceback.
+ragtune itself yields a 500, and then without leaking a traceback. On the OpenAI-compatible routes
+(``/v1/chat/completions``, ``/v1/models``) errors take OpenAI's shape: ``type`` from OpenAI's set,
+``param`` and ``code`` always present, and 400 instead of 422 for an invalid request.
 """
 
 from __future__ import annotations
@@ -73,12 +75,31 @@ def _count_error(request: Request, status: int) -> None:
     state.metrics.error(getattr(route, "path", "unmatched"), status)
 
 
+OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
+OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                404: "not_found_error", 409: "conflict_error", 413: "invalid_request_error",
+                415: "invalid_request_error", 429: "rate_limit_error"}
+
+
+def is_openai_route(request: Request) -> bool:
+    return request.url.path.rstrip("/") in OPENAI_PATHS
+
+
 def error_response(request: Request, status: int, type_: str, message: str,
-                   details: list | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+                   details: list | None = None, headers: dict[str, str] | None = None,
+                   param: str | None = None) -> JSONResponse:
+    if is_openai_route(request):
+        status = 400 if status == 422 else status
+        code, type_ = type_, OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+        _count_error(request, status)
+        body = ErrorBody(type=type_, message=message, param=param, code=code, request_id=_request_id(request),
+                         details=details)
+        return JSONResponse({"error": body.model_dump(exclude_none=True) | {"param": param, "code": code}},
+                            status_code=status, headers=headers)
     _count_error(request, status)
-    body = ErrorResponse(error=ErrorBody(type=type_, message=message, request_id=_request_id(request),
-                                         details=details))
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
+    error = ErrorResponse(error=ErrorBody(type=type_, message=message, request_id=_request_id(request),
+                                          details=details, param=param))
+    return JSONResponse(error.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
 async def _ragtune_error(request: Request, exc: RagtuneError) -> JSONResponse:
@@ -88,7 +109,8 @@ async def _ragtune_error(request: Request, exc: RagtuneError) -> JSONResponse:
         headers = {"Retry-After": str(max(1, round(retry_after)))}
     if exc.status_code >= 500:
         log.warning("request %s failed: %s", _request_id(request), exc)
-    return error_response(request, exc.status_code, error_type_name(exc), str(exc), headers=headers)
+    return error_response(request, exc.status_code, getattr(exc, "code", None) or error_type_name(exc), str(exc),
+                          headers=headers, param=getattr(exc, "param", None))
 
 
 async def _model_not_found(request: Request, exc: ModelNotFoundError) -> JSONResponse:
@@ -104,7 +126,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     first = details[0] if details else {}
     where = ".".join(str(part) for part in first.get("loc", ()))
     message = f"invalid request: {where}: {first.get('msg', 'bad value')}" if first else "invalid request"
-    return error_response(request, 422, "validation_error", message, details=details)
+    param = ".".join(str(part) for part in first.get("loc", ())[1:]) or None if first else None
+    return error_response(request, 422, "validation_error", message, details=details, param=param)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -8,6 +8,7 @@ latency stays in microseconds.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 
@@ -16,9 +17,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ragtune.jsonlimits import DepthScanner, JSONLimitError
 from services.gateway.errors import PayloadTooLargeError
 
+CLIENT_ID = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
+"""A client's ``X-Request-ID`` that is kept (anything else is replaced by a fresh id)."""
+
 
 def new_request_id() -> str:
     return f"req-{uuid.uuid4().hex[:24]}"
+
+
+def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
+    """The client's ``X-Request-ID`` when it sent a sane one (so its logs and ours join up), else a new id."""
+    for name, value in headers:
+        if name.lower() == b"x-request-id" and CLIENT_ID.fullmatch(value):
+            return value.decode()
+    return new_request_id()
 
 
 class GatewayMiddleware:
@@ -32,7 +44,7 @@ class GatewayMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = new_request_id()
+        request_id = request_id_of(scope.get("headers") or [])
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["started"] = time.perf_counter()

@@ -22,6 +22,7 @@ from services.engines.base import ChatMessage, Engine, GenerationRequest, Genera
 from services.gateway.accounting import Stopwatch, TokenCounter, compute_cost, make_usage, round_ms
 from services.gateway.adapters import AdapterRegistry, no_adapter_error
 from services.gateway.citations import build_citations
+from services.gateway.engine_time import EngineTimeLedger, Share
 from services.gateway.errors import InputLimitError
 from services.gateway.loops import LoopDetector
 from services.gateway.output_guard import OutputGuard
@@ -125,8 +126,10 @@ class AnswerPipeline:
 
     def __init__(self, *, settings: Settings, engine: Engine, index: Searcher, counter: TokenCounter,
                  adapters: AdapterRegistry, record: Recorder | None = None,
-                 guard: OutputGuard | None = None) -> None:
+                 guard: OutputGuard | None = None, ledger: EngineTimeLedger | None = None) -> None:
         self.settings = settings
+        self.ledger = ledger or EngineTimeLedger()
+        """Shares the engine's time among concurrent requests (the self-hosted cost)."""
         self.engine = engine
         self.index = index
         self.counter = counter
@@ -274,35 +277,73 @@ class AnswerPipeline:
         """Generate (or refuse) and account."""
         if plan.refused:
             return self.finish(plan, self.settings.gateway.refusal_text, None)
+        if plan.generation.options:  # OpenAI options (choices, tools, logprobs): the engine's own result
+            ticket = self.ledger.start()
+            try:
+                result = await self.engine.generate(plan.generation)
+            finally:
+                share = self.ledger.stop(ticket)
+            return self.finish(plan, result.text, result, share)
         outcome: GuardedOutcome | None = None
-        async for item in self.generate_guarded(plan):
-            if isinstance(item, GuardedOutcome):
-                outcome = item
+        ticket = self.ledger.start()
+        try:
+            async for item in self.generate_guarded(plan):
+                if isinstance(item, GuardedOutcome):
+                    outcome = item
+        finally:
+            share = self.ledger.stop(ticket)
         assert outcome is not None  # generate_guarded always ends with one
         text = self.guard.mask(outcome.text) if plan.mask_pii else outcome.text
-        return self.finish(plan, text, outcome.result, looped=outcome.looped)
+        return self.finish(plan, text, outcome.result, share, looped=outcome.looped)
 
-    async def stream(self, plan: AnswerPlan) -> AsyncIterator[str | ChatResponse]:
-        """Yield pieces of answer text, then the finished ChatResponse."""
+    async def stream(self, plan: AnswerPlan) -> AsyncIterator[str | StreamDelta | ChatResponse]:
+        """Yield pieces of answer text (a StreamDelta where one carries tool calls, logprobs or another
+        choice), then the finished ChatResponse."""
         if plan.refused:
             text = self.settings.gateway.refusal_text
             yield text
             yield self.finish(plan, text, None)
             return
+        if plan.generation.options:  # OpenAI options: every choice, tool call and logprob as it comes
+            pieces: list[str] = []
+            result: GenerationResult | None = None
+            ticket = self.ledger.start()
+            try:
+                async for event in self.engine.stream(plan.generation):
+                    if isinstance(event, StreamDelta):
+                        if event.index == 0:
+                            pieces.append(event.text)
+                        # more than first-choice text only when the request asked for OpenAI options
+                        yield event.text if event.plain else event
+                    else:
+                        result = event
+            finally:
+                share = self.ledger.stop(ticket)
+            if result is None:
+                raise RagtuneError("the engine ended the stream without its accounting")
+            yield self.finish(plan, result.text or "".join(pieces), result, share)
+            return
         guard = self.guard.stream() if plan.mask_pii else None
-        async for item in self.generate_guarded(plan):
-            if not isinstance(item, GuardedOutcome):
+        outcome: GuardedOutcome | None = None
+        ticket = self.ledger.start()
+        try:
+            async for item in self.generate_guarded(plan):
+                if isinstance(item, GuardedOutcome):
+                    outcome = item
+                    continue
                 piece = guard.feed(item) if guard is not None else item
                 if piece:
                     yield piece
-                continue
-            text = item.text
-            if guard is not None:  # the output guard: the held-back rest, then the answer masked alike
-                if rest := guard.flush():
-                    yield rest
-                self.guard.count(guard.masker)
-                text = guard.masker.mask(item.text)
-            yield self.finish(plan, text, item.result, looped=item.looped)
+        finally:
+            share = self.ledger.stop(ticket)
+        assert outcome is not None  # generate_guarded always ends with one
+        text = outcome.text
+        if guard is not None:  # the output guard: the held-back rest, then the answer masked alike
+            if rest := guard.flush():
+                yield rest
+            self.guard.count(guard.masker)
+            text = guard.masker.mask(outcome.text)
+        yield self.finish(plan, text, outcome.result, share, looped=outcome.looped)
 
     async def generate_guarded(self, plan: AnswerPlan) -> AsyncIterator[str | GuardedOutcome]:
         """The engine's stream, stopped as soon as the answer loops (``services.gateway.loops``): the
@@ -350,18 +391,23 @@ class AnswerPipeline:
                  detector.loop.unit[:80])
         yield GuardedOutcome(text=detector.answer(), result=accounting, looped=True)
 
-    def finish(self, plan: AnswerPlan, text: str, result: GenerationResult | None, *,
-               looped: bool = False) -> ChatResponse:
-        """Citations, usage, latency and cost of a finished answer; metrics and the log follow it."""
+    def finish(self, plan: AnswerPlan, text: str, result: GenerationResult | None,
+               share: Share | None = None, *, looped: bool = False) -> ChatResponse:
+        """Citations, usage, latency and cost of a finished answer; metrics and the log follow it.
+
+        ``share`` is the request's fair share of the engine (``engine_time``): the self-hosted cost
+        bills that fraction of its engine time, which concurrent requests overlap."""
         prompt_tokens = result.prompt_tokens if result else 0
         completion_tokens = result.completion_tokens if result else 0
         ttft = result.ttft_ms if result else 0.0
         generation_ms = result.generation_ms if result else 0.0
+        fraction = share.fraction if share is not None else 1.0
+        billed_prefill, billed_decode = ttft * fraction, generation_ms * fraction
         cost = compute_cost(
             self.settings.prices,
             model_names=[n for n in (plan.adapter, self.engine.base_model) if n],
             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-            prefill_ms=ttft, decode_ms=generation_ms,
+            prefill_ms=billed_prefill, decode_ms=billed_decode,
         )
         response = ChatResponse(
             id=plan.request_id, mode=plan.mode, adapter=plan.adapter, answer=text,
@@ -375,7 +421,7 @@ class AnswerPipeline:
             model=self.engine.base_model, namespace=plan.namespace,
             finish_reason=("stop" if looped else result.finish_reason) if result else "refused",
             loop_stopped=looped,
-        )
+        ).attach(result)
         if self.record is not None:
             try:  # metrics and the request log once the answer is on its way: they never delay it
                 asyncio.get_running_loop().call_soon(self.record, response, plan)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ragtune.names import NAME_PATTERN
+from services.engines.base import GenerationResult
 from services.modes import AnswerMode, Mode
 
 
@@ -115,6 +116,16 @@ class ChatResponse(BaseModel):
     loop_stopped: bool = False
     """True when the answer started repeating itself and the gateway stopped it there (the answer
     is cut before the repeated unit's second copy; ``finish_reason`` is then ``stop``)."""
+    _engine_result: GenerationResult | None = PrivateAttr(None)
+
+    @property
+    def engine_result(self) -> GenerationResult | None:
+        """The engine's own outcome (choices, tool calls, logprobs, cached tokens); not serialized."""
+        return self._engine_result
+
+    def attach(self, result: GenerationResult | None) -> ChatResponse:
+        self._engine_result = result
+        return self
 
 
 class StreamDeltaEvent(BaseModel):
@@ -189,6 +200,11 @@ class DocumentList(BaseModel):
     documents: list[dict[str, Any]]
 
 
+class SearchResults(BaseModel):
+    results: list[dict[str, Any]]
+    """Chunks best first: doc_id, chunk_id, title, section, source, text, score, dense_score, bm25_score…"""
+
+
 class DocumentsAdded(BaseModel):
     namespace: str
     reports: list[dict[str, Any]]
@@ -251,13 +267,37 @@ class OpenAIContentPart(BaseModel):
 
 class OpenAIMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[OpenAIContentPart]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[OpenAIContentPart] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = Field(None, max_length=256)
 
     def text(self) -> str:
+        if self.content is None:
+            return ""
         if isinstance(self.content, str):
             return self.content
         return "".join(part.text or "" for part in self.content if part.type == "text")
+
+    @model_validator(mode="after")
+    def _tool_turns(self) -> OpenAIMessage:
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs tool_call_id")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("only assistant messages carry tool_calls")
+        return self
+
+
+class ResponseFormat(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> ResponseFormat:
+        if self.type == "json_schema" and not (self.json_schema and isinstance(self.json_schema.get("schema"), dict)):
+            raise ValueError("response_format json_schema needs json_schema.schema")
+        return self
 
 
 class RagtuneOptions(StrictModel):
@@ -286,17 +326,26 @@ class ChatCompletionRequest(BaseModel):
     """vLLM's extension: keep generating past the end-of-sequence token up to max_tokens (benchmarks)."""
     repetition_penalty: float | None = Field(None, ge=1.0, le=2.0)
     """vLLM's extension (default: the gateway's setting; 1.0 turns it off)."""
-    n: int | None = Field(None, ge=1, le=1)
+    n: int | None = Field(None, ge=1, le=8)
+    response_format: ResponseFormat | None = None
+    tools: list[dict[str, Any]] | None = Field(None, max_length=128)
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    logit_bias: dict[str, float] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     ragtune: RagtuneOptions | None = None
 
     @model_validator(mode="after")
     def _ends_with_user(self) -> ChatCompletionRequest:
-        if self.messages[-1].role != "user":
-            raise ValueError("the last message must come from the user")
+        if self.messages[-1].role not in ("user", "tool"):
+            raise ValueError("the last message must come from the user (or a tool)")
         if not self.messages[-1].text().strip():
-            raise ValueError("the last user message is empty")
+            raise ValueError(f"the last {self.messages[-1].role} message is empty")
         return self
 
 
@@ -315,20 +364,28 @@ class RagtuneExtras(BaseModel):
     """The answer looped and was stopped (see ``ChatResponse.loop_stopped``)."""
 
 
+class PromptTokensDetails(BaseModel):
+    cached_tokens: int
+    """Prompt tokens the engine served from its prefix cache."""
+
+
 class CompletionUsage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None = None
 
 
 class ChoiceMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 class Choice(BaseModel):
     index: int = 0
     message: ChoiceMessage
+    logprobs: dict[str, Any] | None = None
     finish_reason: str | None
 
 
@@ -347,6 +404,9 @@ class ChatCompletion(BaseModel):
 class ErrorBody(BaseModel):
     type: str
     message: str
+    param: str | None = None
+    """The request field at fault, where one is (OpenAI's shape)."""
+    code: str | None = None
     request_id: str | None = None
     details: list[dict[str, Any]] | None = None
 

@@ -70,7 +70,10 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     console.print(f"starting the gateway on {url} (engine: {settings.engine.kind}"
                   f"{' at ' + settings.engine.url if settings.engine.url else ''})…")
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
-    ReadyServer(config).run()
+    from ragtune.running import gateway_marker
+
+    with gateway_marker(settings.home, url):  # `ragtune index search` over this home asks this gateway
+        ReadyServer(config).run()
 
 
 class BackgroundGateway:

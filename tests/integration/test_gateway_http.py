@@ -389,7 +389,9 @@ def test_feedback_kpis_metrics_and_health(gateway) -> None:
     assert api.post("/v1/chat", json={"question": ""}).status_code == 422
     metrics = httpx.get(gateway.url + "/metrics").text
     assert 'ragtune_requests_total{adapter="",mode="rag",route="chat"}' in metrics
-    assert 'kind="context"' in metrics and 'stage="ttft"' in metrics and "ragtune_cost_usd_total" in metrics
+    assert "ragtune:context_tokens_total" in metrics and 'stage="ttft"' in metrics
+    assert "ragtune_cost_usd_total" in metrics and "ragtune:num_requests_running" in metrics
+    assert "ragtune:time_to_first_token_seconds_bucket" in metrics and "process_resident_memory_bytes" in metrics
     assert 'ragtune_errors_total{route="/v1/chat",status="422"}' in metrics
 
     health = httpx.get(gateway.url + "/healthz")

@@ -90,3 +90,44 @@ def test_no_keys_means_loopback_only() -> None:
     check_bind_address(GatewaySettings(api_keys={"k": TenantSettings(name="t")}), "0.0.0.0")
     assert is_loopback("localhost") and not is_loopback("example.com")
     assert bearer_token("Bearer  abc ") == "abc" and bearer_token("Bearer") is None
+
+
+def test_engine_time_shares_add_up_to_the_busy_time() -> None:
+    from services.gateway.engine_time import EngineTimeLedger
+
+    now = [0.0]
+    ledger = EngineTimeLedger(clock=lambda: now[0])
+    a = ledger.start()  # t=0: A alone
+    now[0] = 1.0
+    b = ledger.start()  # t=1: A and B share
+    now[0] = 3.0
+    share_a = ledger.stop(a)  # A: 1 s alone + 2 s / 2 = 2 s of its 3 s
+    now[0] = 4.0
+    share_b = ledger.stop(b)  # B: 2 s / 2 + 1 s alone = 2 s of its 3 s
+    assert (share_a.share_ms, share_a.wall_ms, share_b.share_ms) == (2000.0, 3000.0, 2000.0)
+    assert share_a.share_ms + share_b.share_ms == 4000.0  # the 4 s the engine was busy, not 3 s + 3 s
+    assert share_a.fraction == pytest.approx(2 / 3)
+    now[0] = 10.0  # idle time is nobody's
+    c = ledger.start()
+    now[0] = 10.5
+    alone = ledger.stop(c)
+    assert alone.share_ms == 500.0 and alone.fraction == 1.0 and ledger.in_flight == 0
+
+
+async def test_concurrent_requests_share_the_wall_time() -> None:
+    import asyncio
+
+    from services.gateway.engine_time import EngineTimeLedger
+
+    ledger = EngineTimeLedger()
+
+    async def one() -> float:
+        ticket = ledger.start()
+        await asyncio.sleep(0.2)
+        return ledger.stop(ticket).share_ms
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    shares = await asyncio.gather(*(one() for _ in range(8)))
+    wall_ms = (loop.time() - started) * 1000
+    assert sum(shares) == pytest.approx(wall_ms, rel=0.2)  # not 8× the wall time

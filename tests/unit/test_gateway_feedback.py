@@ -52,6 +52,7 @@ def test_metrics_count_tokens_latency_and_cost() -> None:
     metrics.observe(response("r1", "hybrid", "voice"), "chat")
     text = metrics.render().decode()
     assert 'ragtune_requests_total{adapter="voice",mode="hybrid",route="chat"} 1.0' in text
-    assert 'ragtune_tokens_total{adapter="voice",kind="context",mode="hybrid"} 5.0' in text
-    assert 'ragtune_latency_seconds_count{adapter="voice",mode="hybrid",stage="ttft"} 1.0' in text
+    assert 'ragtune:context_tokens_total{adapter="voice",mode="hybrid"} 5.0' in text
+    assert 'ragtune:request_stage_seconds_count{adapter="voice",mode="hybrid",stage="ttft"} 1.0' in text
+    assert 'ragtune:e2e_request_latency_seconds_count{adapter="voice",mode="hybrid",route="chat"} 1.0' in text
     assert 'ragtune_cost_usd_total{adapter="voice",mode="hybrid"} 1e-06' in text

@@ -71,7 +71,7 @@ def test_openai_request_accepts_what_the_client_sends() -> None:
     with pytest.raises(ValidationError):
         ChatCompletionRequest(model="m", messages=[{"role": "assistant", "content": "a"}])
     with pytest.raises(ValidationError):
-        ChatCompletionRequest(model="m", messages=[{"role": "user", "content": "q"}], n=2)
+        ChatCompletionRequest(model="m", messages=[{"role": "user", "content": "q"}], n=9)
 
 
 def test_no_adapter_error_is_a_user_error() -> None:

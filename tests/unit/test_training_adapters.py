@@ -87,3 +87,34 @@ def test_sample_adapter_is_reused_when_unchanged(home: Path) -> None:
     assert ensure_sample_adapter(settings) == folder  # cached: no model needed, no training
     changed = Settings(home=home, train={"lora_r": 8})
     assert sample_config_sha256(changed) != sample_config_sha256(settings)
+
+
+def test_readme_keeps_peft_front_matter_with_the_hub_id(tmp_path) -> None:
+    import yaml
+
+    from training.adapter_folder import write_card
+    from training.adapters import AdapterCard, hub_id
+
+    peft_readme = ("---\nbase_model: /home/u/.ragtune/models/smollm2-135m-instruct\nlibrary_name: peft\n"
+                   "pipeline_tag: text-generation\ntags:\n- base_model:adapter:/home/u/.ragtune/models/"
+                   "smollm2-135m-instruct\n- lora\n- transformers\n---\n\n# Model Card for Model ID\n")
+    (tmp_path / "README.md").write_text(peft_readme)
+    card = AdapterCard(name="voice", path=str(tmp_path), base_model="smollm2-135m-instruct", method="lora",
+                       data_sha256="x", train_examples=1, eval_examples=1)
+    for _ in range(2):  # idempotent when the card is written again
+        write_card(tmp_path, card, {})
+        text = (tmp_path / "README.md").read_text()
+        meta = yaml.safe_load(text.split("---")[1])
+        assert meta["library_name"] == "peft" and meta["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+        assert meta["tags"] == ["lora", "transformers", "base_model:adapter:HuggingFaceTB/SmolLM2-135M-Instruct",
+                                "ragtune"]
+        assert "# Adapter `voice`" in text and text.count("---\n") == 2
+    assert hub_id("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert hub_id("/models/local") is None and hub_id("./a/b") is None
+
+
+def test_missing_hub_model_hint_names_the_current_cli(tmp_path) -> None:
+    from ragtune.models import ModelNotFoundError, resolve
+
+    with pytest.raises(ModelNotFoundError, match=r"`hf download nobody/no-such-model`"):
+        resolve("nobody/no-such-model", tmp_path)

@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Depends
 
 from ragtune.errors import NotFoundError
-from services.engines.base import ChatMessage
+from services.engines.base import ChatMessage, ChoiceOutcome, StreamDelta
 from services.gateway.accounting import Stopwatch
 from services.gateway.errors import ERROR_RESPONSES
+from services.gateway.openai_options import check_supported, conversation, has_tool_turns, requested_options
 from services.gateway.pipeline import AnswerPipeline, AnswerPlan, AnswerQuery
 from services.gateway.routes.deps import caller, get_pipeline, get_state, request_clock, request_id
 from services.gateway.schemas import (
@@ -28,6 +29,7 @@ from services.gateway.schemas import (
     CompletionUsage,
     ModelCard,
     ModelList,
+    PromptTokensDetails,
     RagtuneExtras,
 )
 from services.gateway.sse import event, sse_response
@@ -59,8 +61,9 @@ def query_from_openai(body: ChatCompletionRequest, adapter: str | None, tenant: 
     if adapter and mode.is_answer_mode and not mode.uses_adapter:
         mode = mode.adapter_counterpart()
     *history, last = body.messages
-    turns = [ChatMessage(role="system" if m.role == "developer" else m.role, content=m.text())
-             for m in history if m.text()]
+    turns = [ChatMessage(role="system" if m.role == "developer" else m.role, content=m.text(),
+                         tool_calls=m.tool_calls, tool_call_id=m.tool_call_id)
+             for m in history if m.text() or m.tool_calls]
     stop = [body.stop] if isinstance(body.stop, str) else body.stop
     return AnswerQuery(
         question=last.text(), history=turns, mode=mode,
@@ -83,12 +86,34 @@ def extras(response: ChatResponse) -> RagtuneExtras:
 
 def completion_usage(response: ChatResponse) -> CompletionUsage:
     u = response.usage
+    result = response.engine_result
+    cached = result.cached_tokens if result is not None else None
     return CompletionUsage(prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
-                           total_tokens=u.total_tokens)
+                           total_tokens=u.total_tokens,
+                           prompt_tokens_details=PromptTokensDetails(cached_tokens=cached) if cached is not None
+                           else None)
 
 
 def finish_reason(response: ChatResponse) -> str:
     return "stop" if response.finish_reason in (None, "refused") else response.finish_reason
+
+
+def engine_choices(response: ChatResponse) -> list[ChoiceOutcome]:
+    """The engine's choices when the request asked for options (else empty)."""
+    result = response.engine_result
+    return result.choices if result is not None else []
+
+
+def choices_of(response: ChatResponse) -> list[Choice]:
+    outcomes = engine_choices(response)
+    if not outcomes:
+        return [Choice(message=ChoiceMessage(content=response.answer), finish_reason=finish_reason(response))]
+    return [Choice(index=c.index,
+                   message=ChoiceMessage(content=c.text if (c.text or not c.tool_calls) else None,
+                                         tool_calls=c.tool_calls),
+                   logprobs={"content": c.logprobs} if c.logprobs is not None else None,
+                   finish_reason=c.finish_reason or "stop")
+            for c in outcomes]
 
 
 async def completion_chunks(pipeline: AnswerPipeline, plan: AnswerPlan, model: str,
@@ -97,24 +122,42 @@ async def completion_chunks(pipeline: AnswerPipeline, plan: AnswerPlan, model: s
     head = {"id": plan.request_id, "object": "chat.completion.chunk", "created": created, "model": model}
     # Like vLLM, the role rides on the first chunk that carries text, so a client's time to first
     # token measures the engine's first token, not the gateway's acknowledgement.
-    role: dict[str, str] = {"role": "assistant"}
+    roled: set[int] = set()
+
+    def role(index: int) -> dict[str, str]:
+        if index in roled:
+            return {}
+        roled.add(index)
+        return {"role": "assistant"}
+
     async for item in pipeline.stream(plan):
-        if isinstance(item, str):
-            delta = {**role, "content": item}
-            role = {}
-            yield event({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+        if isinstance(item, str | StreamDelta):
+            piece = item if isinstance(item, StreamDelta) else StreamDelta(text=item)
+            delta: dict = {**role(piece.index)}
+            if piece.text or not piece.tool_calls:
+                delta["content"] = piece.text
+            if piece.tool_calls:
+                delta["tool_calls"] = piece.tool_calls
+            choice: dict = {"index": piece.index, "delta": delta, "finish_reason": None}
+            if piece.logprobs:
+                choice["logprobs"] = {"content": piece.logprobs}
+            yield event({**head, "choices": [choice]})
             continue
         tail = {"citations": [c.model_dump() for c in item.citations],
                 "ragtune": extras(item).model_dump()}
-        last = {"index": 0, "delta": {**role, "content": ""} if role else {}, "finish_reason": finish_reason(item)}
+        outcomes = engine_choices(item) or [ChoiceOutcome(index=0, finish_reason=finish_reason(item))]
+        last = [{"index": c.index, "delta": {**role(c.index), "content": ""} if c.index not in roled else {},
+                 "finish_reason": c.finish_reason or "stop"} for c in outcomes]
         if include_usage:
-            yield event({**head, "choices": [last]})
-            yield event({**head, "choices": [], "usage": completion_usage(item).model_dump(), **tail})
+            yield event({**head, "choices": last})
+            yield event({**head, "choices": [], "usage": completion_usage(item).model_dump(exclude_none=True),
+                         **tail})
         else:
-            yield event({**head, "choices": [last], **tail})
+            yield event({**head, "choices": last, **tail})
 
 
-@router.post("/v1/chat/completions", response_model=ChatCompletion, responses=ERROR_RESPONSES)
+@router.post("/v1/chat/completions", response_model=ChatCompletion, response_model_exclude_none=False,
+             responses=ERROR_RESPONSES)
 async def chat_completions(
     body: ChatCompletionRequest,
     tenant: Tenant = Depends(caller),
@@ -125,15 +168,18 @@ async def chat_completions(
 ):
     """OpenAI chat completions (plain or streamed), answered by the ragtune pipeline."""
     adapter = await resolve_model(state, body.model, tenant)
+    options = requested_options(body)
     query = query_from_openai(body, adapter, tenant)
+    check_supported(options, body, state.engine, query.mode)
     plan = await pipeline.plan(query, tenant, request_id=rid, route="openai", clock=clock)
+    if options or has_tool_turns(body):  # the conversation verbatim (a mode without retrieval)
+        plan.generation = plan.generation.model_copy(update={"messages": conversation(body), "options": options})
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return sse_response(completion_chunks(pipeline, plan, body.model, include_usage), rid)
     response = await pipeline.answer(plan)
     return ChatCompletion(
-        id=rid, created=int(time.time()), model=body.model,
-        choices=[Choice(message=ChoiceMessage(content=response.answer), finish_reason=finish_reason(response))],
+        id=rid, created=int(time.time()), model=body.model, choices=choices_of(response),
         usage=completion_usage(response), citations=response.citations, ragtune=extras(response),
     )
 
