@@ -25,9 +25,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 QUERY = "How long does an energy declaration remain valid?"
-PROBE = ("import runpy, sys; sys.argv = ['ragtune', *sys.argv[1:]]\n"
-         "try:\n    runpy.run_module('ragtune.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-         "sys.stderr.write('TORCH\\n' if 'torch' in sys.modules else 'NO-TORCH\\n')")
+PROBE = (
+    "import runpy, sys; sys.argv = ['ragtune', *sys.argv[1:]]\n"
+    "try:\n    runpy.run_module('ragtune.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+    "sys.stderr.write('TORCH\\n' if 'torch' in sys.modules else 'NO-TORCH\\n')"
+)
 
 
 def timed(args: list[str], env: dict[str, str]) -> tuple[float, float, bool]:
@@ -47,9 +49,15 @@ def measure(commands: list, runs_per_command: int) -> list[dict]:
     rows = []
     for label, argv, command_env in commands:
         runs = [timed(argv, command_env) for _ in range(runs_per_command)]
-        rows.append({"command": f"ragtune {label}", "wall_s_median": round(statistics.median(r[0] for r in runs), 2),
-                     "cpu_s_median": round(statistics.median(r[1] for r in runs), 2),
-                     "imports_torch": any(r[2] for r in runs), "runs": runs_per_command})
+        rows.append(
+            {
+                "command": f"ragtune {label}",
+                "wall_s_median": round(statistics.median(r[0] for r in runs), 2),
+                "cpu_s_median": round(statistics.median(r[1] for r in runs), 2),
+                "imports_torch": any(r[2] for r in runs),
+                "runs": runs_per_command,
+            }
+        )
     return rows
 
 
@@ -65,11 +73,26 @@ def start_gateway(home: Path, env: dict[str, str]) -> list[subprocess.Popen]:
             sock.bind(("127.0.0.1", 0))
             ports.append(sock.getsockname()[1])
     log = (home / "bench-gateway.log").open("wb")
-    stub = subprocess.Popen([sys.executable, str(REPO / "benchmarks" / "stub_engine.py"), "--port", str(ports[0])],
-                            stdout=log, stderr=subprocess.STDOUT)
-    gateway = subprocess.Popen([sys.executable, "-m", "ragtune.cli", "serve", "--engine-url",
-                                f"http://127.0.0.1:{ports[0]}", "--port", str(ports[1])], env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
+    stub = subprocess.Popen(
+        [sys.executable, str(REPO / "benchmarks" / "stub_engine.py"), "--port", str(ports[0])],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    gateway = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ragtune.cli",
+            "serve",
+            "--engine-url",
+            f"http://127.0.0.1:{ports[0]}",
+            "--port",
+            str(ports[1]),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and gateway.poll() is None:
         try:
@@ -86,9 +109,12 @@ def start_gateway(home: Path, env: dict[str, str]) -> list[subprocess.Popen]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--no-gateway", action="store_true",
-                        help="skip the gateway row (it starts `ragtune serve` over the same home, with the "
-                             "benchmarks' stub engine: search needs no generation)")
+    parser.add_argument(
+        "--no-gateway",
+        action="store_true",
+        help="skip the gateway row (it starts `ragtune serve` over the same home, with the "
+        "benchmarks' stub engine: search needs no generation)",
+    )
     args = parser.parse_args()
     from ragtune.settings import Settings
 
@@ -99,10 +125,14 @@ def main() -> None:
         home.mkdir()
         (home / "models").symlink_to(models_dir, target_is_directory=True)
         env = {**os.environ, "RAGTUNE_HOME": str(home), "HF_HUB_OFFLINE": "1", "RAGTUNE_URL": "http://127.0.0.1:9"}
-        subprocess.run([sys.executable, "-m", "ragtune.cli", "index", "add-sample"], env=env, check=True,
-                       capture_output=True)
-        commands = [("index stats", ["index", "stats"], env), ("index list", ["index", "list"], env),
-                    ("index search (here)", ["index", "search", QUERY, "--local"], env)]
+        subprocess.run(
+            [sys.executable, "-m", "ragtune.cli", "index", "add-sample"], env=env, check=True, capture_output=True
+        )
+        commands = [
+            ("index stats", ["index", "stats"], env),
+            ("index list", ["index", "list"], env),
+            ("index search (here)", ["index", "search", QUERY, "--local"], env),
+        ]
         served = [] if args.no_gateway else start_gateway(home, env)
         if served:
             gateway_env = {k: v for k, v in env.items() if k != "RAGTUNE_URL"}  # found in the home's marker
@@ -117,13 +147,21 @@ def main() -> None:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "cli.json").write_text(json.dumps({"load_average_1m": load, "rows": rows}, indent=2) + "\n")
-    lines = ["# CLI time per command", "",
-             f"Median of {args.runs} fresh processes each, sample corpus indexed; CPU = user + system of the "
-             f"process. Load average during the run: {load:.1f} (wall time on a busy machine overstates; "
-             "CPU time holds).", "",
-             "| command | wall s | CPU s | imports torch |", "|---|---:|---:|---|"]
-    lines += [f"| {r['command']} | {r['wall_s_median']:.2f} | {r['cpu_s_median']:.2f} | "
-              f"{'yes' if r['imports_torch'] else 'no'} |" for r in rows]
+    lines = [
+        "# CLI time per command",
+        "",
+        f"Median of {args.runs} fresh processes each, sample corpus indexed; CPU = user + system of the "
+        f"process. Load average during the run: {load:.1f} (wall time on a busy machine overstates; "
+        "CPU time holds).",
+        "",
+        "| command | wall s | CPU s | imports torch |",
+        "|---|---:|---:|---|",
+    ]
+    lines += [
+        f"| {r['command']} | {r['wall_s_median']:.2f} | {r['cpu_s_median']:.2f} | "
+        f"{'yes' if r['imports_torch'] else 'no'} |"
+        for r in rows
+    ]
     (RESULTS / "cli.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

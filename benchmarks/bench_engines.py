@@ -49,21 +49,30 @@ def make_adapter(base_dir: Path, out_dir: Path) -> Path:
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    config = LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-                        init_lora_weights=False, task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=16,
+        lora_alpha=32,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+        init_lora_weights=False,
+        task_type="CAUSAL_LM",
+    )
     get_peft_model(model, config).save_pretrained(out_dir)
     return out_dir
 
 
-async def measure(engine: Engine, adapter: str | None, requests: int, max_tokens: int,
-                  concurrency: int) -> dict[str, float]:
+async def measure(
+    engine: Engine, adapter: str | None, requests: int, max_tokens: int, concurrency: int
+) -> dict[str, float]:
     """Output tokens/s over ``requests`` chat requests (``concurrency`` at a time) and TTFT p50."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(i: int):
         async with gate:
-            request = GenerationRequest(messages=[ChatMessage(role="user", content=QUESTIONS[i % len(QUESTIONS)])],
-                                        adapter=adapter, max_tokens=max_tokens)
+            request = GenerationRequest(
+                messages=[ChatMessage(role="user", content=QUESTIONS[i % len(QUESTIONS)])],
+                adapter=adapter,
+                max_tokens=max_tokens,
+            )
             return await engine.generate(request)
 
     await one(0)  # warm-up
@@ -71,12 +80,12 @@ async def measure(engine: Engine, adapter: str | None, requests: int, max_tokens
     results = await asyncio.gather(*(one(i) for i in range(requests)))
     elapsed = time.perf_counter() - started
     tokens = sum(r.completion_tokens for r in results)
-    return {"tok_s": tokens / elapsed, "ttft_p50_ms": statistics.median(r.ttft_ms for r in results),
-            "tokens": tokens}
+    return {"tok_s": tokens / elapsed, "ttft_p50_ms": statistics.median(r.ttft_ms for r in results), "tokens": tokens}
 
 
-async def bench_engine(kind: str, engine: Engine, adapter_name: str, args: argparse.Namespace,
-                       rows: list[list[str]]) -> None:
+async def bench_engine(
+    kind: str, engine: Engine, adapter_name: str, args: argparse.Namespace, rows: list[list[str]]
+) -> None:
     started = time.perf_counter()
     await engine.start()
     start_s = time.perf_counter() - started
@@ -85,8 +94,17 @@ async def bench_engine(kind: str, engine: Engine, adapter_name: str, args: argpa
         for concurrency in levels:
             for label, adapter in (("base", None), ("adapter", adapter_name)):
                 m = await measure(engine, adapter, args.requests, args.max_tokens, concurrency)
-                rows.append([kind, f"{start_s:.1f}", label, str(concurrency), f"{m['tok_s']:.1f}",
-                             f"{m['ttft_p50_ms']:.0f}", str(m["tokens"])])
+                rows.append(
+                    [
+                        kind,
+                        f"{start_s:.1f}",
+                        label,
+                        str(concurrency),
+                        f"{m['tok_s']:.1f}",
+                        f"{m['ttft_p50_ms']:.0f}",
+                        str(m["tokens"]),
+                    ]
+                )
                 print(" | ".join(rows[-1]), flush=True)
     finally:
         await engine.stop()
@@ -124,8 +142,14 @@ async def main() -> None:
                 from services.engines.vllm_engine import VLLMEngine
                 from services.engines.vllm_process import VLLMLaunchConfig, VLLMProcess
 
-                config = VLLMLaunchConfig(model_dir=base_dir, served_model_name="base", lora_modules=adapters,
-                                          max_loras=4, max_lora_rank=16, kv_cache_gib=1)
+                config = VLLMLaunchConfig(
+                    model_dir=base_dir,
+                    served_model_name="base",
+                    lora_modules=adapters,
+                    max_loras=4,
+                    max_lora_rank=16,
+                    kv_cache_gib=1,
+                )
                 process = VLLMProcess(config, Path(tmp) / "runs", start_timeout_s=600)
                 engine = VLLMEngine(served_model_name="base", process=process, adapters=adapters)
             await bench_engine(kind, engine, "brand", args, rows)

@@ -51,8 +51,15 @@ def make_adapter(base_dir: Path, out_dir: Path) -> Path:
     from training.adapters import AdapterCard
 
     random_lora(base_dir, out_dir)
-    card = AdapterCard(name=out_dir.name, path=str(out_dir), base_model=str(base_dir), method="lora",
-                       data_sha256="benchmark-random-weights", train_examples=0, eval_examples=0)
+    card = AdapterCard(
+        name=out_dir.name,
+        path=str(out_dir),
+        base_model=str(base_dir),
+        method="lora",
+        data_sha256="benchmark-random-weights",
+        train_examples=0,
+        eval_examples=0,
+    )
     (out_dir / "adapter_card.json").write_text(card.model_dump_json(indent=2))
     return out_dir
 
@@ -64,18 +71,53 @@ def serve_bench(base_url: str, model: str, tokenizer: Path, args: argparse.Names
 
     parser = FlexibleArgumentParser()
     add_cli_args(parser)
-    bench_args = parser.parse_args([
-        "--backend", "openai-chat", "--base-url", base_url, "--endpoint", "/v1/chat/completions",
-        "--model", model, "--tokenizer", str(tokenizer), "--dataset-name", "random",
-        "--random-input-len", str(args.input_len), "--random-output-len", str(args.output_len),
-        "--num-prompts", str(args.num_prompts), "--max-concurrency", str(args.concurrency),
-        "--num-warmups", "2", "--seed", "0", "--disable-tqdm", "--label", label,
-        "--percentile-metrics", "ttft,tpot,itl,e2el", "--metric-percentiles", "50,99",
-        *(["--ignore-eos"] if args.ignore_eos else []),
-    ])
+    bench_args = parser.parse_args(
+        [
+            "--backend",
+            "openai-chat",
+            "--base-url",
+            base_url,
+            "--endpoint",
+            "/v1/chat/completions",
+            "--model",
+            model,
+            "--tokenizer",
+            str(tokenizer),
+            "--dataset-name",
+            "random",
+            "--random-input-len",
+            str(args.input_len),
+            "--random-output-len",
+            str(args.output_len),
+            "--num-prompts",
+            str(args.num_prompts),
+            "--max-concurrency",
+            str(args.concurrency),
+            "--num-warmups",
+            "2",
+            "--seed",
+            "0",
+            "--disable-tqdm",
+            "--label",
+            label,
+            "--percentile-metrics",
+            "ttft,tpot,itl,e2el",
+            "--metric-percentiles",
+            "50,99",
+            *(["--ignore-eos"] if args.ignore_eos else []),
+        ]
+    )
     result = main(bench_args)
-    keep = ("completed", "failed", "output_throughput", "median_ttft_ms", "p99_ttft_ms", "median_tpot_ms",
-            "total_output_tokens", "duration")
+    keep = (
+        "completed",
+        "failed",
+        "output_throughput",
+        "median_ttft_ms",
+        "p99_ttft_ms",
+        "median_tpot_ms",
+        "total_output_tokens",
+        "duration",
+    )
     row = {"label": label, "model": model, **{k: result.get(k) for k in keep}}
     RESULTS.mkdir(parents=True, exist_ok=True)
     with (work_log := RESULTS / "engines_pool_runs.jsonl").open("a") as handle:  # survives an interrupted run
@@ -118,32 +160,49 @@ def bench_gateway(args: argparse.Namespace, base_dir: Path, adapter_dir: Path, w
         (home / "models").symlink_to(Settings().models_dir.resolve(), target_is_directory=True)
         shutil.copytree(adapter_dir, home / "adapters" / ADAPTER)
         port = 18000 + len(rows)
-        env = {**os.environ, "RAGTUNE_HOME": str(home), "RAGTUNE_ENGINE__KIND": "vllm",
-               "RAGTUNE_ENGINE__ADAPTER_STRATEGY": strategy,
-               "RAGTUNE_ENGINE__MERGED_DIR": str(work / "merged"),
-               "RAGTUNE_ENGINE__COMPILE": "true" if args.compile else "false",
-               "RAGTUNE_GATEWAY__RATE_LIMIT_PER_MINUTE": "100000"}
+        env = {
+            **os.environ,
+            "RAGTUNE_HOME": str(home),
+            "RAGTUNE_ENGINE__KIND": "vllm",
+            "RAGTUNE_ENGINE__ADAPTER_STRATEGY": strategy,
+            "RAGTUNE_ENGINE__MERGED_DIR": str(work / "merged"),
+            "RAGTUNE_ENGINE__COMPILE": "true" if args.compile else "false",
+            "RAGTUNE_GATEWAY__RATE_LIMIT_PER_MINUTE": "100000",
+        }
         log = work / f"serve-{strategy}.log"
         started = time.monotonic()
         with log.open("wb") as out:
-            server = subprocess.Popen([str(REPO / ".venv" / "bin" / "ragtune"), "serve", "--port", str(port)],
-                                      env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            server = subprocess.Popen(
+                [str(REPO / ".venv" / "bin" / "ragtune"), "serve", "--port", str(port)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
             url = f"http://127.0.0.1:{port}"
             wait_http(f"{url}/healthz", server, 900, log)
             ready_s = time.monotonic() - started
             base = httpx.get(f"{url}/v1/models", timeout=30).json()["data"][0]["id"]
             first = time.monotonic()  # the first adapter request waits for a lazily started engine
-            httpx.post(f"{url}/v1/chat/completions", timeout=900,
-                       json={"model": ADAPTER, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4})
+            httpx.post(
+                f"{url}/v1/chat/completions",
+                timeout=900,
+                json={"model": ADAPTER, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4},
+            )
             first_s = time.monotonic() - first
             print(f"[{strategy}] gateway ready in {ready_s:.0f} s; first adapter answer {first_s:.0f} s", flush=True)
             for round_no in range(1, args.rounds + 1):  # alternate, so drifts hit both modes alike
                 order = (("base", base), ("ft", ADAPTER)) if round_no % 2 else (("ft", ADAPTER), ("base", base))
                 for label, model in order:
                     row = serve_bench(url, model, base_dir, args, f"gateway {strategy} {label} #{round_no}")
-                    row.update(strategy=strategy, mode=label, round=round_no, ready_s=round(ready_s, 1),
-                               first_adapter_answer_s=round(first_s, 1))
+                    row.update(
+                        strategy=strategy,
+                        mode=label,
+                        round=round_no,
+                        ready_s=round(ready_s, 1),
+                        first_adapter_answer_s=round(first_s, 1),
+                    )
                     rows.append(row)
             health = httpx.get(f"{url}/healthz", timeout=30).json()
             rows[-1]["healthz"] = health
@@ -159,15 +218,23 @@ def bench_engines(args: argparse.Namespace, base_dir: Path, adapter_dir: Path, w
     merged_dir = merged_model_dir(base_dir, adapter_dir, work / "merged")
     eager = [] if args.compile else ["--enforce-eager"]
     setups = [
-        ("lora-enabled base", VLLMLaunchConfig(model_dir=base_dir, served_model_name="base",
-                                               lora_modules={ADAPTER: adapter_dir}, max_lora_rank=16),
-         [("base", "base"), ("ft unmerged", ADAPTER)]),
-        ("plain base", VLLMLaunchConfig(model_dir=base_dir, served_model_name="base", enable_lora=False,
-                                        extra_args=eager),
-         [("base", "base")]),
-        ("merged adapter", VLLMLaunchConfig(model_dir=merged_dir, served_model_name=ADAPTER, enable_lora=False,
-                                            extra_args=eager),
-         [("ft merged", ADAPTER)]),
+        (
+            "lora-enabled base",
+            VLLMLaunchConfig(
+                model_dir=base_dir, served_model_name="base", lora_modules={ADAPTER: adapter_dir}, max_lora_rank=16
+            ),
+            [("base", "base"), ("ft unmerged", ADAPTER)],
+        ),
+        (
+            "plain base",
+            VLLMLaunchConfig(model_dir=base_dir, served_model_name="base", enable_lora=False, extra_args=eager),
+            [("base", "base")],
+        ),
+        (
+            "merged adapter",
+            VLLMLaunchConfig(model_dir=merged_dir, served_model_name=ADAPTER, enable_lora=False, extra_args=eager),
+            [("ft merged", ADAPTER)],
+        ),
     ]
     rows = []
     for server_label, config, runs in setups:
@@ -180,13 +247,14 @@ def bench_engines(args: argparse.Namespace, base_dir: Path, adapter_dir: Path, w
 
 
 def table(rows: list[dict]) -> list[str]:
-    header = ["run", "output tok/s", "TTFT p50 ms", "TTFT p99 ms", "TPOT p50 ms", "output tokens",
-              "completed/failed"]
+    header = ["run", "output tok/s", "TTFT p50 ms", "TTFT p99 ms", "TPOT p50 ms", "output tokens", "completed/failed"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        lines.append(f"| {r['label']} | {r['output_throughput']:.1f} | {r['median_ttft_ms']:.0f} | "
-                     f"{r['p99_ttft_ms']:.0f} | {r['median_tpot_ms']:.0f} | {r['total_output_tokens']} | "
-                     f"{r['completed']}/{r['failed']} |")
+        lines.append(
+            f"| {r['label']} | {r['output_throughput']:.1f} | {r['median_ttft_ms']:.0f} | "
+            f"{r['p99_ttft_ms']:.0f} | {r['median_tpot_ms']:.0f} | {r['total_output_tokens']} | "
+            f"{r['completed']}/{r['failed']} |"
+        )
     return lines
 
 
@@ -202,8 +270,10 @@ def ratios(rows: list[dict]) -> list[str]:
             tput = median([r["output_throughput"] for r in ft]) / median([r["output_throughput"] for r in base])
             ttft = median([r["median_ttft_ms"] for r in ft]) / median([r["median_ttft_ms"] for r in base])
             verdict = "PASS" if tput >= 0.9 and ttft <= 1.2 else "FAIL"
-            lines.append(f"- `{strategy}` (median of {len(ft)} rounds): ft/base output throughput {tput:.2f}× "
-                         f"(≥ 0.9), TTFT p50 {ttft:.2f}× (≤ 1.2) → {verdict}")
+            lines.append(
+                f"- `{strategy}` (median of {len(ft)} rounds): ft/base output throughput {tput:.2f}× "
+                f"(≥ 0.9), TTFT p50 {ttft:.2f}× (≤ 1.2) → {verdict}"
+            )
     return lines
 
 
@@ -216,10 +286,17 @@ def main() -> None:
     parser.add_argument("--input-len", type=int, default=256)
     parser.add_argument("--output-len", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3, help="gateway target: alternating base/ft rounds")
-    parser.add_argument("--no-ignore-eos", dest="ignore_eos", action="store_false",
-                        help="let answers stop at end-of-sequence (output lengths then differ by model)")
-    parser.add_argument("--compile", action="store_true",
-                        help="let vLLM compile the engines without LoRA (minutes per start on 2 busy cores)")
+    parser.add_argument(
+        "--no-ignore-eos",
+        dest="ignore_eos",
+        action="store_false",
+        help="let answers stop at end-of-sequence (output lengths then differ by model)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="let vLLM compile the engines without LoRA (minutes per start on 2 busy cores)",
+    )
     args = parser.parse_args()
 
     settings = Settings()
@@ -236,15 +313,20 @@ def main() -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(rows, indent=2, default=str))
     load = os.getloadavg()
     lines = [
-        f"# Merged vs unmerged adapters ({args.target})", "",
+        f"# Merged vs unmerged adapters ({args.target})",
+        "",
         f"`benchmarks/bench_engines_pool.py --target {args.target}` — `vllm.benchmarks.serve`, random "
         f"{args.input_len}-token prompts → {args.output_len} tokens, {args.num_prompts} requests, concurrency "
         f"{args.concurrency}; {platform.machine()}, {os.cpu_count()} cores, {stamp}, load average at the end "
         f"{load[0]:.1f} (a shared machine: compare rows of the same run). Adapter: random LoRA r=16 on "
         "q/k/v/o. `merged` = the adapter merged into its own vLLM engine (no `--enable-lora`); `unmerged` = "
         "LoRA on the shared base engine (`--enable-lora`). Engines without LoRA "
-        f"{'compiled' if args.compile else 'eager (`--enforce-eager`, RAGTUNE_ENGINE__COMPILE=false)'}.", "",
-        *table(rows), "", *ratios(rows), "",
+        f"{'compiled' if args.compile else 'eager (`--enforce-eager`, RAGTUNE_ENGINE__COMPILE=false)'}.",
+        "",
+        *table(rows),
+        "",
+        *ratios(rows),
+        "",
     ]
     (RESULTS / f"{name}.md").write_text("\n".join(lines))
     print("\n".join(lines))

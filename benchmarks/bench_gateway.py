@@ -98,26 +98,41 @@ async def run_load(url: str, path: str, bodies: list[dict], concurrency: int, he
         start = time.perf_counter()
         await asyncio.gather(*(one(b) for b in bodies))
         wall = time.perf_counter() - start
-    return {"requests": len(bodies), "wall_s": wall, "req_per_s": len(bodies) / wall,
-            "tok_per_s": completion_tokens / wall, "p50_ms": statistics.median(latencies),
-            "p95_ms": percentile(latencies, 0.95), "completion_tokens": completion_tokens,
-            "inside_gateway_p50_ms": statistics.median(overheads) if overheads else None}
+    return {
+        "requests": len(bodies),
+        "wall_s": wall,
+        "req_per_s": len(bodies) / wall,
+        "tok_per_s": completion_tokens / wall,
+        "p50_ms": statistics.median(latencies),
+        "p95_ms": percentile(latencies, 0.95),
+        "completion_tokens": completion_tokens,
+        "inside_gateway_p50_ms": statistics.median(overheads) if overheads else None,
+    }
 
 
 def start_vllm(model_dir: Path, runs_dir: Path, cores: str | None = None):
     """A vLLM server without LoRA; ``cores`` (e.g. "1") binds its worker threads there."""
     from services.engines.vllm_process import VLLMLaunchConfig, VLLMProcess
 
-    config = VLLMLaunchConfig(model_dir=model_dir, served_model_name="smollm2-135m-instruct", enable_lora=False,
-                              kv_cache_gib=1, cpu_threads=cores)
+    config = VLLMLaunchConfig(
+        model_dir=model_dir,
+        served_model_name="smollm2-135m-instruct",
+        enable_lora=False,
+        kv_cache_gib=1,
+        cpu_threads=cores,
+    )
     process = VLLMProcess(config, runs_dir, start_timeout_s=900)
     process.start()
     return process
 
 
 def start_gateway(home: Path, engine_url: str, port: int) -> subprocess.Popen:
-    env = {**os.environ, "RAGTUNE_HOME": str(home), "HF_HUB_OFFLINE": "1",
-           "RAGTUNE_GATEWAY__RATE_LIMIT_PER_MINUTE": "1000000"}
+    env = {
+        **os.environ,
+        "RAGTUNE_HOME": str(home),
+        "HF_HUB_OFFLINE": "1",
+        "RAGTUNE_GATEWAY__RATE_LIMIT_PER_MINUTE": "1000000",
+    }
     command = [str(REPO / ".venv" / "bin" / "ragtune"), "serve", "--engine-url", engine_url, "--port", str(port)]
     with (home / "gateway.log").open("wb") as log:  # a pipe nobody reads would fill up and block it
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -174,14 +189,20 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--rounds", type=int, default=2, help="Alternating direct/gateway rounds (best kept).")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--stub", action="store_true",
-                        help="a zero-latency stub engine (benchmarks/stub_engine.py) instead of vLLM: the "
-                             "gateway's own added latency without the engine's run-to-run noise")
+    parser.add_argument(
+        "--stub",
+        action="store_true",
+        help="a zero-latency stub engine (benchmarks/stub_engine.py) instead of vLLM: the "
+        "gateway's own added latency without the engine's run-to-run noise",
+    )
     parser.add_argument("--stub-ttft-ms", type=float, default=0.0, help="the stub's time to first token")
     parser.add_argument("--stub-itl-ms", type=float, default=0.0, help="the stub's time between tokens")
-    parser.add_argument("--pin", action="store_true",
-                        help="vLLM on the last core, gateway and client on the others (as on a GPU host, "
-                             "where the gateway does not compete with the engine for CPU)")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="vLLM on the last core, gateway and client on the others (as on a GPU host, "
+        "where the gateway does not compete with the engine for CPU)",
+    )
     args = parser.parse_args()
     all_cores = sorted(os.sched_getaffinity(0))
     if args.pin and len(all_cores) < 2:
@@ -203,14 +224,25 @@ def main() -> None:
     stub = vllm = None
     if args.stub:
         stub_port = args.port + 1
-        stub = subprocess.Popen([sys.executable, str(REPO / "benchmarks" / "stub_engine.py"), "--port",
-                                 str(stub_port), "--ttft-ms", str(args.stub_ttft_ms),
-                                 "--itl-ms", str(args.stub_itl_ms)], start_new_session=True)
+        stub = subprocess.Popen(
+            [
+                sys.executable,
+                str(REPO / "benchmarks" / "stub_engine.py"),
+                "--port",
+                str(stub_port),
+                "--ttft-ms",
+                str(args.stub_ttft_ms),
+                "--itl-ms",
+                str(args.stub_itl_ms),
+            ],
+            start_new_session=True,
+        )
         engine_url = f"http://127.0.0.1:{stub_port}"
         wait_ready(f"{engine_url}/health", stub)
     else:
-        vllm = None if args.engine_url else start_vllm(model_dir, work / "runs",
-                                                       str(all_cores[-1]) if args.pin else None)
+        vllm = (
+            None if args.engine_url else start_vllm(model_dir, work / "runs", str(all_cores[-1]) if args.pin else None)
+        )
         engine_url = args.engine_url or vllm.url
     os.sched_setaffinity(0, client_cores)
     gateway = start_gateway(home, engine_url, args.port)
@@ -221,16 +253,25 @@ def main() -> None:
         question = QUESTIONS[i % len(QUESTIONS)]
         messages = [{"role": "user", "content": question}]
         # exactly what the gateway's vLLM engine sends (it streams, to measure time to first token)
-        bodies_direct.append({"model": served, "messages": messages, "max_tokens": args.max_tokens,
-                              "temperature": 0, "top_p": 1.0, "stream": True,
-                              "stream_options": {"include_usage": True}})
-        bodies_openai.append({"model": served, "messages": messages, "max_tokens": args.max_tokens,
-                              "temperature": 0})
+        bodies_direct.append(
+            {
+                "model": served,
+                "messages": messages,
+                "max_tokens": args.max_tokens,
+                "temperature": 0,
+                "top_p": 1.0,
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            }
+        )
+        bodies_openai.append({"model": served, "messages": messages, "max_tokens": args.max_tokens, "temperature": 0})
         bodies_gateway.append({"question": question, "mode": "base", "max_tokens": args.max_tokens})
     direct_name = "stub direct" if args.stub else "vllm direct"
-    targets = [(direct_name, engine_url, "/v1/chat/completions", bodies_direct),
-               ("gateway /v1/chat", gateway_url, "/v1/chat", bodies_gateway),
-               ("gateway /v1/chat/completions", gateway_url, "/v1/chat/completions", bodies_openai)]
+    targets = [
+        (direct_name, engine_url, "/v1/chat/completions", bodies_direct),
+        ("gateway /v1/chat", gateway_url, "/v1/chat", bodies_gateway),
+        ("gateway /v1/chat/completions", gateway_url, "/v1/chat/completions", bodies_openai),
+    ]
     best: dict[tuple[str, int], dict] = {}
     p50s: dict[tuple[str, int], list[float]] = {}
     try:
@@ -239,8 +280,11 @@ def main() -> None:
                 order = targets if round_ % 2 == 0 else targets[::-1]  # alternate who runs first
                 for name, url, path, bodies in order:
                     result = asyncio.run(run_load(url, path, bodies, concurrency, {}))
-                    print(f"round {round_ + 1} {name:30} c={concurrency}: {result['tok_per_s']:.1f} tok/s, "
-                          f"p50 {result['p50_ms']:.1f} ms", flush=True)
+                    print(
+                        f"round {round_ + 1} {name:30} c={concurrency}: {result['tok_per_s']:.1f} tok/s, "
+                        f"p50 {result['p50_ms']:.1f} ms",
+                        flush=True,
+                    )
                     key = (name, concurrency)
                     p50s.setdefault(key, []).append(result["p50_ms"])
                     if key not in best or result["tok_per_s"] > best[key]["tok_per_s"]:
@@ -256,8 +300,13 @@ def main() -> None:
         if stub is not None:
             stub.terminate()
     results = list(best.values())
-    lines = [("| target | concurrency | tok/s | req/s | p50 ms | p95 ms | × direct tok/s | added p50 ms | "
-              "in-gateway p50 ms |"), "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        (
+            "| target | concurrency | tok/s | req/s | p50 ms | p95 ms | × direct tok/s | added p50 ms | "
+            "in-gateway p50 ms |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         direct = best[(direct_name, r["concurrency"])]
         r["throughput_ratio"] = r["tok_per_s"] / direct["tok_per_s"]
@@ -266,17 +315,28 @@ def main() -> None:
         r["added_p50_ms"] = statistics.median(mine - theirs for mine, theirs in pairs)
         r["p50_ms_by_round"] = p50s[(r["target"], r["concurrency"])]
         inside = "-" if r["inside_gateway_p50_ms"] is None else f"{r['inside_gateway_p50_ms']:.2f}"
-        lines.append(f"| {r['target']} | {r['concurrency']} | {r['tok_per_s']:.1f} | {r['req_per_s']:.2f} | "
-                     f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['throughput_ratio']:.3f} | "
-                     f"{r['added_p50_ms']:+.1f} | {inside} |")
+        lines.append(
+            f"| {r['target']} | {r['concurrency']} | {r['tok_per_s']:.1f} | {r['req_per_s']:.2f} | "
+            f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['throughput_ratio']:.3f} | "
+            f"{r['added_p50_ms']:+.1f} | {inside} |"
+        )
     table = "\n".join(lines)
     print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    meta = {"engine": "stub" if args.stub else "vllm", "requests": args.requests,
-            "max_tokens": args.max_tokens, "rounds": args.rounds, "pinned": args.pin,
-            "engine_cores": sorted(engine_cores), "gateway_and_client_cores": sorted(client_cores),
-            "stub_ttft_ms": args.stub_ttft_ms, "stub_itl_ms": args.stub_itl_ms, "cpu_count": os.cpu_count(),
-            "load_avg": os.getloadavg(), "engine_url_given": bool(args.engine_url)}
+    meta = {
+        "engine": "stub" if args.stub else "vllm",
+        "requests": args.requests,
+        "max_tokens": args.max_tokens,
+        "rounds": args.rounds,
+        "pinned": args.pin,
+        "engine_cores": sorted(engine_cores),
+        "gateway_and_client_cores": sorted(client_cores),
+        "stub_ttft_ms": args.stub_ttft_ms,
+        "stub_itl_ms": args.stub_itl_ms,
+        "cpu_count": os.cpu_count(),
+        "load_avg": os.getloadavg(),
+        "engine_url_given": bool(args.engine_url),
+    }
     paced = args.stub_ttft_ms or args.stub_itl_ms
     if args.stub:
         name = "gateway_stub_paced" if paced else "gateway_stub"
@@ -284,8 +344,15 @@ def main() -> None:
         name = "gateway_pinned" if args.pin else "gateway"
     (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     (RESULTS / f"{name}_table.md").write_text(table + "\n")
-    engine = (f"stub engine, TTFT {args.stub_ttft_ms:g} ms, ITL {args.stub_itl_ms:g} ms" if paced else
-              "zero-latency stub engine") if args.stub else "vLLM, SmolLM2-135M on CPU"
+    engine = (
+        (
+            f"stub engine, TTFT {args.stub_ttft_ms:g} ms, ITL {args.stub_itl_ms:g} ms"
+            if paced
+            else "zero-latency stub engine"
+        )
+        if args.stub
+        else "vLLM, SmolLM2-135M on CPU"
+    )
     plot(results, RESULTS / f"{name}.png", f"ragtune gateway vs the engine direct ({engine})")
     print(f"wrote {RESULTS / name}.json, {name}_table.md and {name}.png")
 

@@ -87,18 +87,33 @@ def bench_ingest(workdir: Path, embedder_path: Path, rounds: int) -> tuple[dict,
         _ids, texts = catalog.texts("default")  # the exact strings that were embedded
         catalog.close()
         started = time.perf_counter()
-        model.encode(texts, batch_size=config.embed_batch_size, convert_to_numpy=True,
-                     normalize_embeddings=True, show_progress_bar=False)
+        model.encode(
+            texts,
+            batch_size=config.embed_batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
         encode_times.append(time.perf_counter() - started)
         ratios.append(encode_times[-1] / ingest_times[-1])
-        print(f"  round {round_number + 1}: ingest {ingest_times[-1]:.1f} s, encode {encode_times[-1]:.1f} s, "
-              f"ratio {ratios[-1]:.2f}, share of ingest inside encode() {encode_shares[-1]:.3f}")
+        print(
+            f"  round {round_number + 1}: ingest {ingest_times[-1]:.1f} s, encode {encode_times[-1]:.1f} s, "
+            f"ratio {ratios[-1]:.2f}, share of ingest inside encode() {encode_shares[-1]:.3f}"
+        )
     chunks = report.chunks_embedded
     ingest_s, encode_s = float(np.median(ingest_times)), float(np.median(encode_times))
-    result = {"documents": len(paths), "chunks": chunks, "rounds": rounds, "ingest_s": ingest_s,
-              "encode_s": encode_s, "ingest_chunks_per_s": chunks / ingest_s,
-              "encode_chunks_per_s": len(texts) / encode_s, "ratio": float(np.median(ratios)),
-              "ratios": ratios, "encode_share": float(np.median(encode_shares))}
+    result = {
+        "documents": len(paths),
+        "chunks": chunks,
+        "rounds": rounds,
+        "ingest_s": ingest_s,
+        "encode_s": encode_s,
+        "ingest_chunks_per_s": chunks / ingest_s,
+        "encode_chunks_per_s": len(texts) / encode_s,
+        "ratio": float(np.median(ratios)),
+        "ratios": ratios,
+        "encode_share": float(np.median(encode_shares)),
+    }
     return result, store
 
 
@@ -144,13 +159,23 @@ def bench_vectors(base: np.ndarray, queries: np.ndarray, sizes: list[int], workd
             recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found_arr, exact_ids, strict=True)]))
             path = workdir / f"{kind}-{size}.faiss"
             faiss.write_index(index, str(path))
-            rows.append({"vectors": size, "index": kind, "p50_ms": percentile(latencies, 50),
-                         "p99_ms": percentile(latencies, 99), "recall_at_10": recall,
-                         "build_s": build_s, "file_mb": path.stat().st_size / 1e6,
-                         "sqlite_embeddings_mb": size * vectors.shape[1] * 4 / 1e6})
+            rows.append(
+                {
+                    "vectors": size,
+                    "index": kind,
+                    "p50_ms": percentile(latencies, 50),
+                    "p99_ms": percentile(latencies, 99),
+                    "recall_at_10": recall,
+                    "build_s": build_s,
+                    "file_mb": path.stat().st_size / 1e6,
+                    "sqlite_embeddings_mb": size * vectors.shape[1] * 4 / 1e6,
+                }
+            )
             path.unlink()
-            print(f"  {size:>7} {kind:5} p50 {rows[-1]['p50_ms']:.3f} ms  p99 {rows[-1]['p99_ms']:.3f} ms  "
-                  f"recall@10 {recall:.3f}  build {build_s:.1f} s")
+            print(
+                f"  {size:>7} {kind:5} p50 {rows[-1]['p50_ms']:.3f} ms  p99 {rows[-1]['p99_ms']:.3f} ms  "
+                f"recall@10 {recall:.3f}  build {build_s:.1f} s"
+            )
     return rows
 
 
@@ -177,8 +202,7 @@ def plot(vector_rows: list[dict], path: Path) -> None:
     for kind in ("flat", "hnsw"):
         rows = [r for r in vector_rows if r["index"] == kind]
         ax.plot([r["vectors"] for r in rows], [r["p50_ms"] for r in rows], marker="o", label=f"{kind} p50")
-        ax.plot([r["vectors"] for r in rows], [r["p99_ms"] for r in rows], marker="x", ls="--",
-                label=f"{kind} p99")
+        ax.plot([r["vectors"] for r in rows], [r["p99_ms"] for r in rows], marker="x", ls="--", label=f"{kind} p99")
     ax.set_xscale("log"), ax.set_yscale("log")
     ax.set_xlabel("vectors (384-d)"), ax.set_ylabel("search latency, ms (1 query, 1 thread)")
     ax.set_title("FAISS exact vs HNSW"), ax.legend(), ax.grid(True, which="both", alpha=0.3)
@@ -197,8 +221,10 @@ def main() -> None:
     try:
         print("ingest (sample corpus) ...")
         ingest, store = bench_ingest(workdir, embedder_path, args.rounds)
-        print(f"  {ingest['chunks']} chunks: ingest {ingest['ingest_chunks_per_s']:.1f} chunks/s, "
-              f"raw encode {ingest['encode_chunks_per_s']:.1f} chunks/s, ratio {ingest['ratio']:.2f}")
+        print(
+            f"  {ingest['chunks']} chunks: ingest {ingest['ingest_chunks_per_s']:.1f} chunks/s, "
+            f"raw encode {ingest['encode_chunks_per_s']:.1f} chunks/s, ratio {ingest['ratio']:.2f}"
+        )
         from indexer.catalog import Catalog
         from indexer.sample import load_faq
 
@@ -208,8 +234,9 @@ def main() -> None:
         catalog.close()
         questions = [entry.q for entry in load_faq()]
         rng = np.random.default_rng(1)
-        picked = [questions[i] for i in rng.choice(len(questions), size=min(args.queries, len(questions)),
-                                                  replace=False)]
+        picked = [
+            questions[i] for i in rng.choice(len(questions), size=min(args.queries, len(questions)), replace=False)
+        ]
         query_vectors = store.embedder.encode(picked)
         print("vector search ...")
         vector_rows = bench_vectors(base, query_vectors, args.sizes, workdir)
@@ -221,37 +248,67 @@ def main() -> None:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    lines = ["# Indexer benchmark", "",
-             f"Machine: {os.cpu_count()} CPU cores (shared; ratios matter more than absolutes). "
-             f"Embedder all-MiniLM-L6-v2, batch 64.", "",
-             "## Ingest throughput (sample corpus)", "",
-             "| documents | chunks | add_paths chunks/s | raw encode() chunks/s | ratio (goal ≥ 0.9) | "
-             "ratio per round | share of add_paths time inside encode() |", "|---|---|---|---|---|---|---|",
-             f"| {ingest['documents']} | {ingest['chunks']} | {ingest['ingest_chunks_per_s']:.1f} | "
-             f"{ingest['encode_chunks_per_s']:.1f} | {ingest['ratio']:.2f} | "
-             f"{', '.join(f'{r:.2f}' for r in ingest['ratios'])} | {ingest['encode_share']:.3f} |", "",
-             "The share inside encode() is the load-independent figure: the pipeline's own work "
-             "(loading, cleaning, chunking, SQLite, FAISS) is the rest, so with encode() running at "
-             "raw speed the throughput ratio is that share.", "",
-             "## Vector search, one query, one thread (k=10)", "",
-             "| vectors | index | p50 ms | p99 ms | recall@10 vs exact | build s | FAISS file MB | "
-             "embeddings in SQLite MB |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Indexer benchmark",
+        "",
+        f"Machine: {os.cpu_count()} CPU cores (shared; ratios matter more than absolutes). "
+        f"Embedder all-MiniLM-L6-v2, batch 64.",
+        "",
+        "## Ingest throughput (sample corpus)",
+        "",
+        "| documents | chunks | add_paths chunks/s | raw encode() chunks/s | ratio (goal ≥ 0.9) | "
+        "ratio per round | share of add_paths time inside encode() |",
+        "|---|---|---|---|---|---|---|",
+        f"| {ingest['documents']} | {ingest['chunks']} | {ingest['ingest_chunks_per_s']:.1f} | "
+        f"{ingest['encode_chunks_per_s']:.1f} | {ingest['ratio']:.2f} | "
+        f"{', '.join(f'{r:.2f}' for r in ingest['ratios'])} | {ingest['encode_share']:.3f} |",
+        "",
+        "The share inside encode() is the load-independent figure: the pipeline's own work "
+        "(loading, cleaning, chunking, SQLite, FAISS) is the rest, so with encode() running at "
+        "raw speed the throughput ratio is that share.",
+        "",
+        "## Vector search, one query, one thread (k=10)",
+        "",
+        "| vectors | index | p50 ms | p99 ms | recall@10 vs exact | build s | FAISS file MB | "
+        "embeddings in SQLite MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in vector_rows:
-        lines.append(f"| {r['vectors']:,} | {r['index']} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
-                     f"{r['recall_at_10']:.3f} | {r['build_s']:.1f} | {r['file_mb']:.1f} | "
-                     f"{r['sqlite_embeddings_mb']:.1f} |")
-    lines += ["", f"## DocumentStore.search end to end ({stats.chunks} chunks, k=4, 100 queries)", "",
-              "| mode | p50 ms | p99 ms |", "|---|---|---|"]
+        lines.append(
+            f"| {r['vectors']:,} | {r['index']} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
+            f"{r['recall_at_10']:.3f} | {r['build_s']:.1f} | {r['file_mb']:.1f} | "
+            f"{r['sqlite_embeddings_mb']:.1f} |"
+        )
+    lines += [
+        "",
+        f"## DocumentStore.search end to end ({stats.chunks} chunks, k=4, 100 queries)",
+        "",
+        "| mode | p50 ms | p99 ms |",
+        "|---|---|---|",
+    ]
     lines += [f"| {r['mode']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |" for r in store_rows]
-    lines += ["", f"Sample index on disk: {disk_bytes / 1e6:.2f} MB for {stats.chunks} chunks "
-              "(SQLite with text, metadata and float32 embeddings, plus the FAISS file).", ""]
+    lines += [
+        "",
+        f"Sample index on disk: {disk_bytes / 1e6:.2f} MB for {stats.chunks} chunks "
+        "(SQLite with text, metadata and float32 embeddings, plus the FAISS file).",
+        "",
+    ]
     report = "\n".join(lines)
     print(report)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "indexer.md").write_text(report)
-    (RESULTS / "indexer.json").write_text(json.dumps(
-        {"ingest": ingest, "vectors": vector_rows, "store_search": store_rows,
-         "sample_disk_bytes": disk_bytes, "sample_chunks": stats.chunks}, indent=2))
+    (RESULTS / "indexer.json").write_text(
+        json.dumps(
+            {
+                "ingest": ingest,
+                "vectors": vector_rows,
+                "store_search": store_rows,
+                "sample_disk_bytes": disk_bytes,
+                "sample_chunks": stats.chunks,
+            },
+            indent=2,
+        )
+    )
     plot(vector_rows, RESULTS / "indexer_latency.png")
 
 

@@ -70,15 +70,19 @@ def glued_rate(reference: str, extracted: str) -> tuple[float, list[str]]:
         def fewest(start: int) -> int | None:
             if start == len(token):
                 return 0
-            options = [rest + 1 for end in range(start + 1, len(token) + 1)
-                       if token[start:end] in vocabulary and (end - start > 1 or token[start] == "a")
-                       and (rest := fewest(end)) is not None]
+            options = [
+                rest + 1
+                for end in range(start + 1, len(token) + 1)
+                if token[start:end] in vocabulary
+                and (end - start > 1 or token[start] == "a")
+                and (rest := fewest(end)) is not None
+            ]
             return min(options, default=None)
+
         return fewest(0)
 
     tokens = WORD.findall(extracted.lower())
-    glued = [(t, n) for t in tokens
-             if t not in vocabulary and not t.isdigit() and (n := pieces(t) or 0) >= 2]
+    glued = [(t, n) for t in tokens if t not in vocabulary and not t.isdigit() and (n := pieces(t) or 0) >= 2]
     glued_words = sum(n for _, n in glued)
     total = len(tokens) - len(glued) + glued_words
     return glued_words / max(total, 1), [t for t, _ in glued[:4]]
@@ -95,8 +99,9 @@ def html_text(html: str, xpath: str) -> str:
     import lxml.html
 
     tree = lxml.html.fromstring(html)
-    for junk in tree.xpath("//a[@class='headerlink'] | //script | //style | //div[@class='post-meta']"
-                           " | //div[@class='entry-meta']"):
+    for junk in tree.xpath(
+        "//a[@class='headerlink'] | //script | //style | //div[@class='post-meta'] | //div[@class='entry-meta']"
+    ):
         junk.drop_tree()
     return "\n".join(node.text_content() for node in tree.xpath(xpath))
 
@@ -151,12 +156,13 @@ REFERENCES: dict[str, Callable[[], str]] = {
     "kitchen-libreoffice.odt": lambda: html_text((SRC / "kitchen.html").read_text(), "//body"),
     "heat-pump-slides-libreoffice.pptx": lambda: odf_text("heat-pump-slides.fodp"),
     "faq-workbook-libreoffice.xlsx": lambda: odf_text("faq-workbook.fods"),
-    "winter-roof-hugo.html": lambda: html_text((DOCS / "winter-roof-hugo.html").read_text(),
-                                               "//h1 | //div[@class='post-content']"),
-    "windows-wordpress.html": lambda: html_text((DOCS / "windows-wordpress.html").read_text(),
-                                                "//h1 | //div[@class='entry-content']"),
-    "warranty-sphinx.html": lambda: html_text((DOCS / "warranty-sphinx.html").read_text(),
-                                              "//div[@class='body']"),
+    "winter-roof-hugo.html": lambda: html_text(
+        (DOCS / "winter-roof-hugo.html").read_text(), "//h1 | //div[@class='post-content']"
+    ),
+    "windows-wordpress.html": lambda: html_text(
+        (DOCS / "windows-wordpress.html").read_text(), "//h1 | //div[@class='entry-content']"
+    ),
+    "warranty-sphinx.html": lambda: html_text((DOCS / "warranty-sphinx.html").read_text(), "//div[@class='body']"),
 }
 
 
@@ -183,8 +189,12 @@ def ragtune_loader(name: str) -> Callable[[bytes], str]:
         from ragtune.settings import IndexSettings
 
         docs = load_bytes(data, name, IndexSettings())
-        return "\n".join(clean_text(s.title + "\n" + s.text) if not s.title.startswith("page ")
-                         else clean_text(s.text) for d in docs for s in d.sections)
+        return "\n".join(
+            clean_text(s.title + "\n" + s.text) if not s.title.startswith("page ") else clean_text(s.text)
+            for d in docs
+            for s in d.sections
+        )
+
     return extract
 
 
@@ -228,9 +238,11 @@ def naive_lxml(data: bytes) -> str:
 
 def markitdown_with(python: str, name: str) -> Callable[[bytes], str]:
     def extract(_data: bytes) -> str:
-        done = subprocess.run([python, "-m", "markitdown", str(DOCS / name)], capture_output=True,
-                              text=True, timeout=120, check=True)
+        done = subprocess.run(
+            [python, "-m", "markitdown", str(DOCS / name)], capture_output=True, text=True, timeout=120, check=True
+        )
         return done.stdout
+
     return extract
 
 
@@ -246,16 +258,23 @@ LOADER = "ragtune loader"
 def extractors_for(name: str, markitdown_python: str | None) -> dict[str, Callable[[bytes], str]]:
     suffix = Path(name).suffix
     if suffix == ".pdf":
-        return {"pypdf": pypdf_plain, "pdfminer.six": pdfminer_text, "pypdfium2": pdfium_text,
-                "pypdf + repair (old loader)": pypdf_repaired,
-                f"{LOADER} (pypdfium2 + repair)": ragtune_loader(name)}
+        return {
+            "pypdf": pypdf_plain,
+            "pdfminer.six": pdfminer_text,
+            "pypdfium2": pdfium_text,
+            "pypdf + repair (old loader)": pypdf_repaired,
+            f"{LOADER} (pypdfium2 + repair)": ragtune_loader(name),
+        }
     if suffix in {".docx", ".odt", ".pptx", ".xlsx"}:
         found = {LOADER: ragtune_loader(name)}
         if markitdown_python and suffix != ".odt":
             found["markitdown"] = markitdown_with(markitdown_python, name)
         return found
-    found = {f"{LOADER} (trafilatura md)": ragtune_loader(name),
-             "trafilatura default": trafilatura_default, "lxml whole page": naive_lxml}
+    found = {
+        f"{LOADER} (trafilatura md)": ragtune_loader(name),
+        "trafilatura default": trafilatura_default,
+        "lxml whole page": naive_lxml,
+    }
     if available("justext"):
         found["jusText"] = justext_text
     return found
@@ -283,42 +302,59 @@ def measure(markitdown_python: str | None) -> list[dict]:
                 rows.append({**row, "error": str(exc)[:80]})
                 continue
             rate, examples = glued_rate(reference, text)
-            rows.append({**row, **scores(reference, text), "glued_rate": rate,
-                         "glued_examples": examples, "ligature_words_lost": mangled(reference, text),
-                         "ms": ms})
+            rows.append(
+                {
+                    **row,
+                    **scores(reference, text),
+                    "glued_rate": rate,
+                    "glued_examples": examples,
+                    "ligature_words_lost": mangled(reference, text),
+                    "ms": ms,
+                }
+            )
     return rows
 
 
 def table(rows: list[dict], kind: Callable[[str], bool]) -> str:
-    lines = [("| file | producer | extractor | recall | precision | F1 | glued words | fi/fl/ff lost "
-              "| ms | glued examples |"), "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        (
+            "| file | producer | extractor | recall | precision | F1 | glued words | fi/fl/ff lost "
+            "| ms | glued examples |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if not kind(r["file"]):
             continue
         if "error" in r:
-            lines.append(f"| {r['file']} | {r['producer']} | {r['extractor']} | error: {r['error']} "
-                         "| | | | | | |")
+            lines.append(f"| {r['file']} | {r['producer']} | {r['extractor']} | error: {r['error']} | | | | | | |")
             continue
         examples = ", ".join(f"`{e[:40]}`" for e in r["glued_examples"])
-        lines.append(f"| {r['file']} | {r['producer']} | {r['extractor']} | {r['recall']:.3f} | "
-                     f"{r['precision']:.3f} | {r['f1']:.3f} | {100 * r['glued_rate']:.1f} % | "
-                     f"{r['ligature_words_lost']} | {r['ms']:.1f} | {examples} |")
+        lines.append(
+            f"| {r['file']} | {r['producer']} | {r['extractor']} | {r['recall']:.3f} | "
+            f"{r['precision']:.3f} | {r['f1']:.3f} | {100 * r['glued_rate']:.1f} % | "
+            f"{r['ligature_words_lost']} | {r['ms']:.1f} | {examples} |"
+        )
     return "\n".join(lines)
 
 
 def summary(rows: list[dict]) -> str:
     """Per PDF library: mean F1, mean and worst glued-word rate, total fi/fl/ff lost, time."""
-    lines = [("| PDF extractor | mean F1 | mean glued words | worst glued words (file) "
-              "| fi/fl/ff lost | total ms |"), "|---|---|---|---|---|---|"]
+    lines = [
+        ("| PDF extractor | mean F1 | mean glued words | worst glued words (file) | fi/fl/ff lost | total ms |"),
+        "|---|---|---|---|---|---|",
+    ]
     pdf_rows = [r for r in rows if r["file"].endswith(".pdf") and "error" not in r]
     for extractor in dict.fromkeys(r["extractor"] for r in pdf_rows):
         mine = [r for r in pdf_rows if r["extractor"] == extractor]
         worst = max(mine, key=lambda r: r["glued_rate"])
-        lines.append(f"| {extractor} | {statistics.mean(r['f1'] for r in mine):.3f} | "
-                     f"{100 * statistics.mean(r['glued_rate'] for r in mine):.2f} % | "
-                     f"{100 * worst['glued_rate']:.1f} % ({worst['file']}) | "
-                     f"{sum(r['ligature_words_lost'] for r in mine)} | "
-                     f"{sum(r['ms'] for r in mine):.0f} |")
+        lines.append(
+            f"| {extractor} | {statistics.mean(r['f1'] for r in mine):.3f} | "
+            f"{100 * statistics.mean(r['glued_rate'] for r in mine):.2f} % | "
+            f"{100 * worst['glued_rate']:.1f} % ({worst['file']}) | "
+            f"{sum(r['ligature_words_lost'] for r in mine)} | "
+            f"{sum(r['ms'] for r in mine):.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -344,8 +380,9 @@ def plot(rows: list[dict], path: Path) -> None:
     axes[1].set_ylim(0.75, 1.0)
     axes[1].set_title("Extraction F1 (higher is better)")
     axes[1].set_xticks(range(len(files)))
-    axes[1].set_xticklabels([f.removesuffix(".pdf").replace("ventilation-manual-", "manual ")
-                             for f in files], rotation=30, ha="right")
+    axes[1].set_xticklabels(
+        [f.removesuffix(".pdf").replace("ventilation-manual-", "manual ") for f in files], rotation=30, ha="right"
+    )
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -371,8 +408,8 @@ def main() -> None:
         "`tests/data/docs/README.md`.\n\n"
         "## PDF libraries over all ten PDFs\n\n" + overview + "\n\n"
         "![glued words and F1 per producer and library](indexer_extractors.png)\n\n"
-        "## PDF, per producer\n\n" + pdf + "\n\n## Office documents\n\n" + office
-        + "\n\n## HTML\n\n" + html + "\n")
+        "## PDF, per producer\n\n" + pdf + "\n\n## Office documents\n\n" + office + "\n\n## HTML\n\n" + html + "\n"
+    )
 
 
 if __name__ == "__main__":

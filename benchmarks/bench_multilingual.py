@@ -49,21 +49,37 @@ def main() -> None:
                 store.add_paths(corpus, namespace="default")
                 modes = ("bm25", "hybrid") if rows else ("dense", "bm25", "hybrid")
                 for mode in modes:
-                    rows.append({"tokenization": label if mode != "dense" else "-", "mode": mode,
-                                 "hit_at_5": hit_rates(store, items, mode)})
+                    rows.append(
+                        {
+                            "tokenization": label if mode != "dense" else "-",
+                            "mode": mode,
+                            "hit_at_5": hit_rates(store, items, mode),
+                        }
+                    )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "multilingual.json").write_text(json.dumps({"k": K, "questions_per_language": len(items) // 3,
-                                                           "embedder": settings.models.embedder, "rows": rows},
-                                                          indent=2) + "\n")
+    (RESULTS / "multilingual.json").write_text(
+        json.dumps(
+            {"k": K, "questions_per_language": len(items) // 3, "embedder": settings.models.embedder, "rows": rows},
+            indent=2,
+        )
+        + "\n"
+    )
     languages = sorted(rows[0]["hit_at_5"])
-    lines = ["# Retrieval hit@5 by question language (sample corpus, English documents)", "",
-             f"{len(items) // 3} questions per language (the same questions translated; "
-             f"benchmarks/qa/multilingual_qa.jsonl); embedder `{settings.models.embedder}`.", "",
-             "| mode | BM25 tokenization | " + " | ".join(languages) + " |",
-             "|---|---|" + "---:|" * len(languages)]
+    lines = [
+        "# Retrieval hit@5 by question language (sample corpus, English documents)",
+        "",
+        f"{len(items) // 3} questions per language (the same questions translated; "
+        f"benchmarks/qa/multilingual_qa.jsonl); embedder `{settings.models.embedder}`.",
+        "",
+        "| mode | BM25 tokenization | " + " | ".join(languages) + " |",
+        "|---|---|" + "---:|" * len(languages),
+    ]
     for row in rows:
-        lines.append(f"| {row['mode']} | {row['tokenization']} | "
-                     + " | ".join(f"{row['hit_at_5'][lang]:.2f}" for lang in languages) + " |")
+        lines.append(
+            f"| {row['mode']} | {row['tokenization']} | "
+            + " | ".join(f"{row['hit_at_5'][lang]:.2f}" for lang in languages)
+            + " |"
+        )
     (RESULTS / "multilingual.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

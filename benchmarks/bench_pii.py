@@ -21,13 +21,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ragtune.pii import CHECKSUM_KINDS, PII_KINDS, PiiEngine
+from ragtune.pii import CHECKSUM_KINDS, PII_KINDS, PiiEngine  # noqa: E402 - after the sys.path insert
 
 DEFAULT_SET = ROOT / "tests" / "data" / "pii" / "pii_set.jsonl"
-GOALS = [("checksum kinds (IBAN, cards, national IDs, VAT)", CHECKSUM_KINDS, "recall", 0.97),
-         ("e-mail and phone", ("EMAIL", "PHONE"), "recall", 0.97),
-         ("names with cues", ("PERSON",), "recall", 0.85),
-         ("overall", tuple(PII_KINDS), "precision", 0.95)]
+GOALS = [
+    ("checksum kinds (IBAN, cards, national IDs, VAT)", CHECKSUM_KINDS, "recall", 0.97),
+    ("e-mail and phone", ("EMAIL", "PHONE"), "recall", 0.97),
+    ("names with cues", ("PERSON",), "recall", 0.85),
+    ("overall", tuple(PII_KINDS), "precision", 0.95),
+]
 
 
 def _covers(span, entity) -> bool:
@@ -53,17 +55,35 @@ def evaluate(lines: list[dict], engine: PiiEngine) -> dict:
                 found[(entity["kind"], lang)] += 1
             else:
                 fn[(entity["kind"], lang)] += 1
-                misses.append({"id": line["id"], "kind": entity["kind"], "text": entity["text"],
-                               "got": [(s.kind, line["text"][s.start:s.end]) for s in spans]})
+                misses.append(
+                    {
+                        "id": line["id"],
+                        "kind": entity["kind"],
+                        "text": entity["text"],
+                        "got": [(s.kind, line["text"][s.start : s.end]) for s in spans],
+                    }
+                )
         for span in spans:
-            hit = any(e["kind"] == span.kind and span.start < e["end"] and e["start"] < span.end
-                      for e in line["entities"])
+            hit = any(
+                e["kind"] == span.kind and span.start < e["end"] and e["start"] < span.end for e in line["entities"]
+            )
             (tp if hit else fp)[(span.kind, lang)] += 1
             if not hit:
-                false_positives.append({"id": line["id"], "kind": span.kind, "text": line["text"][span.start:span.end]})
+                false_positives.append(
+                    {"id": line["id"], "kind": span.kind, "text": line["text"][span.start : span.end]}
+                )
     seconds = time.perf_counter() - started
-    return {"tp": tp, "fp": fp, "fn": fn, "found": found, "misses": misses, "false_positives": false_positives,
-            "seconds": seconds, "lines": len(lines), "chars": sum(len(x["text"]) for x in lines)}
+    return {
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "found": found,
+        "misses": misses,
+        "false_positives": false_positives,
+        "seconds": seconds,
+        "lines": len(lines),
+        "chars": sum(len(x["text"]) for x in lines),
+    }
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -77,10 +97,20 @@ def _fmt(value: float | None) -> str:
 def summarise(result: dict, keys: list[str], index: int) -> list[dict]:
     rows = []
     for key in keys:
-        found, fn, tp, fp = (sum(v for k, v in result[name].items() if k[index] == key)
-                             for name in ("found", "fn", "tp", "fp"))
-        rows.append({"key": key, "labelled": found + fn, "found": found, "detections": tp + fp, "false_positives": fp,
-                     "recall": _ratio(found, found + fn), "precision": _ratio(tp, tp + fp)})
+        found, fn, tp, fp = (
+            sum(v for k, v in result[name].items() if k[index] == key) for name in ("found", "fn", "tp", "fp")
+        )
+        rows.append(
+            {
+                "key": key,
+                "labelled": found + fn,
+                "found": found,
+                "detections": tp + fp,
+                "false_positives": fp,
+                "recall": _ratio(found, found + fn),
+                "precision": _ratio(tp, tp + fp),
+            }
+        )
     return rows
 
 
@@ -92,39 +122,70 @@ def goal_rows(result: dict) -> list[dict]:
         tp = sum(v for k, v in result["tp"].items() if k[0] in kinds)
         fp = sum(v for k, v in result["fp"].items() if k[0] in kinds)
         value = _ratio(found, found + fn) if metric == "recall" else _ratio(tp, tp + fp)
-        rows.append({"goal": label, "metric": metric, "target": target, "value": value,
-                     "met": value is not None and value >= target})
+        rows.append(
+            {
+                "goal": label,
+                "metric": metric,
+                "target": target,
+                "value": value,
+                "met": value is not None and value >= target,
+            }
+        )
     return rows
 
 
 def render(result: dict, set_path: Path) -> str:
-    kinds = [k for k in PII_KINDS if any(key[0] == k for c in (result["found"], result["fn"], result["fp"]) for key in c)]
+    kinds = [
+        k for k in PII_KINDS if any(key[0] == k for c in (result["found"], result["fn"], result["fp"]) for key in c)
+    ]
     langs = sorted({key[1] for c in (result["found"], result["fn"], result["fp"], result["tp"]) for key in c})
-    out = [f"# PII engine on `{set_path.relative_to(ROOT) if set_path.is_relative_to(ROOT) else set_path}`", "",
-           (f"{result['lines']} lines, {sum(r['labelled'] for r in summarise(result, kinds, 0))} labelled entities; "
+    out = [
+        f"# PII engine on `{set_path.relative_to(ROOT) if set_path.is_relative_to(ROOT) else set_path}`",
+        "",
+        (
+            f"{result['lines']} lines, {sum(r['labelled'] for r in summarise(result, kinds, 0))} labelled entities; "
             f"{result['seconds'] * 1000 / max(result['lines'], 1):.2f} ms per line "
-            f"({result['chars'] / max(result['seconds'], 1e-9) / 1000:.0f} k chars/s, one CPU core)."), "",
-           "## Goals (issue 17)", "", "| goal | metric | target | measured | met |", "|---|---|---|---|---|"]
+            f"({result['chars'] / max(result['seconds'], 1e-9) / 1000:.0f} k chars/s, one CPU core)."
+        ),
+        "",
+        "## Goals (issue 17)",
+        "",
+        "| goal | metric | target | measured | met |",
+        "|---|---|---|---|---|",
+    ]
     for row in goal_rows(result):
-        out.append(f"| {row['goal']} | {row['metric']} | {row['target']} | {_fmt(row['value'])} | "
-                   f"{'yes' if row['met'] else '**no**'} |")
+        out.append(
+            f"| {row['goal']} | {row['metric']} | {row['target']} | {_fmt(row['value'])} | "
+            f"{'yes' if row['met'] else '**no**'} |"
+        )
     for title, keys, index in (("By kind", kinds, 0), ("By language", langs, 1)):
-        out += ["", f"## {title}", "", "| | labelled | found | recall | detections | false positives | precision |",
-                "|---|---|---|---|---|---|---|"]
+        out += [
+            "",
+            f"## {title}",
+            "",
+            "| | labelled | found | recall | detections | false positives | precision |",
+            "|---|---|---|---|---|---|---|",
+        ]
         rows = summarise(result, keys, index)
         for row in rows:
-            out.append(f"| {row['key']} | {row['labelled']} | {row['found']} | {_fmt(row['recall'])} | "
-                       f"{row['detections']} | {row['false_positives']} | {_fmt(row['precision'])} |")
+            out.append(
+                f"| {row['key']} | {row['labelled']} | {row['found']} | {_fmt(row['recall'])} | "
+                f"{row['detections']} | {row['false_positives']} | {_fmt(row['precision'])} |"
+            )
         found = sum(r["found"] for r in rows)
         labelled = sum(r["labelled"] for r in rows)
         detections = sum(r["detections"] for r in rows)
         fps = sum(r["false_positives"] for r in rows)
-        out.append(f"| **all** | {labelled} | {found} | {_fmt(_ratio(found, labelled))} | {detections} | {fps} | "
-                   f"{_fmt(_ratio(detections - fps, detections))} |")
-    out += ["", "## Misses", ""] + [f"- `{m['id']}` {m['kind']} `{m['text']}` (detected: {m['got']})"
-                                   for m in result["misses"]] or ["none"]
-    out += ["", "## False positives", ""] + [f"- `{f['id']}` {f['kind']} `{f['text']}`"
-                                            for f in result["false_positives"]] or ["none"]
+        out.append(
+            f"| **all** | {labelled} | {found} | {_fmt(_ratio(found, labelled))} | {detections} | {fps} | "
+            f"{_fmt(_ratio(detections - fps, detections))} |"
+        )
+    out += ["", "## Misses", ""] + [
+        f"- `{m['id']}` {m['kind']} `{m['text']}` (detected: {m['got']})" for m in result["misses"]
+    ] or ["none"]
+    out += ["", "## False positives", ""] + [
+        f"- `{f['id']}` {f['kind']} `{f['text']}`" for f in result["false_positives"]
+    ] or ["none"]
     return "\n".join(out) + "\n"
 
 
@@ -142,10 +203,19 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report, encoding="utf-8")
     kinds = [k for k in PII_KINDS]
-    args.out.with_suffix(".json").write_text(json.dumps({
-        "goals": goal_rows(result), "by_kind": summarise(result, kinds, 0),
-        "by_language": summarise(result, sorted({k[1] for k in result["found"] | result["fn"]}), 1),
-        "lines": result["lines"], "seconds": result["seconds"]}, indent=2), encoding="utf-8")
+    args.out.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "goals": goal_rows(result),
+                "by_kind": summarise(result, kinds, 0),
+                "by_language": summarise(result, sorted({k[1] for k in result["found"] | result["fn"]}), 1),
+                "lines": result["lines"],
+                "seconds": result["seconds"],
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
 
 
 if __name__ == "__main__":

@@ -40,9 +40,17 @@ from services.evaluation import metrics  # noqa: E402
 from services.evaluation.datasets import load_qa  # noqa: E402
 
 DOCS = REPO / "tests" / "data" / "docs"
-SHIPPED = ["roof-guide.md", "site-office.txt", "winter-roof-hugo.html", "windows-wordpress.html",
-           "warranty-sphinx.html", "heat-pump-latex.pdf", "bathroom-libreoffice.pdf", "kitchen-chromium.pdf",
-           "ventilation-manual-libreoffice.pdf"]
+SHIPPED = [
+    "roof-guide.md",
+    "site-office.txt",
+    "winter-roof-hugo.html",
+    "windows-wordpress.html",
+    "warranty-sphinx.html",
+    "heat-pump-latex.pdf",
+    "bathroom-libreoffice.pdf",
+    "kitchen-chromium.pdf",
+    "ventilation-manual-libreoffice.pdf",
+]
 K = 5
 # name → (mode, candidates per retriever, rrf_k, at most this many chunks per section)
 RETRIEVERS = {
@@ -57,8 +65,9 @@ RETRIEVERS = {
 
 def questions() -> dict[str, tuple[str, list[tuple[str, str | None, str | None]]]]:
     """Set → (namespace, [(query, gold section, supporting text)])."""
-    sample = [(i.question, i.gold_section, i.support) for i in load_qa(REPO / "benchmarks/qa/sample_qa.jsonl")
-              if i.answerable]
+    sample = [
+        (i.question, i.gold_section, i.support) for i in load_qa(REPO / "benchmarks/qa/sample_qa.jsonl") if i.answerable
+    ]
     labelled = json.loads((DOCS / "labelled-queries.json").read_text(encoding="utf-8"))
     held_out = [(q["query"], q["section"], None) for q in labelled["queries"]]
     return {"sample": ("default", sample), "held-out": ("heldout", held_out)}
@@ -73,8 +82,11 @@ def relevant(hit, section: str | None, support: str | None) -> bool:
 def build(root: Path, chunk_tokens: int) -> DocumentStore:
     settings = get_settings()
     embedder = models.resolve(settings.models.embedder, settings.models_dir)
-    store = DocumentStore.open(root / f"index-{chunk_tokens}", embedder,
-                               IndexSettings(chunk_tokens=chunk_tokens, chunk_overlap=min(32, chunk_tokens // 4)))
+    store = DocumentStore.open(
+        root / f"index-{chunk_tokens}",
+        embedder,
+        IndexSettings(chunk_tokens=chunk_tokens, chunk_overlap=min(32, chunk_tokens // 4)),
+    )
     corpus = {p.stem: p for p in build_sample_corpus(root / "corpus")}
     store.add_paths(list(corpus.values()), namespace="default")
     labelled = json.loads((DOCS / "labelled-queries.json").read_text(encoding="utf-8"))
@@ -82,8 +94,9 @@ def build(root: Path, chunk_tokens: int) -> DocumentStore:
     return store
 
 
-def measure(store: DocumentStore, retriever: StoreRetriever, namespace: str,
-            items: list[tuple[str, str | None, str | None]]) -> dict[str, float]:
+def measure(
+    store: DocumentStore, retriever: StoreRetriever, namespace: str, items: list[tuple[str, str | None, str | None]]
+) -> dict[str, float]:
     retriever.run(items[0][0], k=K, namespace=namespace)  # warm
     hit1 = hit5 = rr = crowded = 0.0
     times = []
@@ -98,25 +111,37 @@ def measure(store: DocumentStore, retriever: StoreRetriever, namespace: str,
         keys = [(h.doc_id, h.section) for h in hits]
         crowded += len(set(keys)) < len(keys)
     n = len(items)
-    return {"hit@1": hit1 / n, "hit@5": hit5 / n, "mrr@5": rr / n, "crowded": crowded / n,
-            "p50_ms": statistics.median(times), "queries": n}
+    return {
+        "hit@1": hit1 / n,
+        "hit@5": hit5 / n,
+        "mrr@5": rr / n,
+        "crowded": crowded / n,
+        "p50_ms": statistics.median(times),
+        "queries": n,
+    }
 
 
 def write(out: Path, rows: list[dict]) -> None:
     """retrieval.json and retrieval.md (rewritten after every row, so a stopped run keeps its rows)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "retrieval.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
-    lines = ["# Retrieval by configuration", "",
-             "`benchmarks/bench_retrieval.py`: all-MiniLM-L6-v2 + FAISS (flat) + BM25, top 5. `sample`: the 48 "
-             "answerable questions of `benchmarks/qa/sample_qa.jsonl` over the sample corpus. `held-out`: the 40 "
-             "queries of `tests/data/docs/labelled-queries.json` over five FAQ categories plus the shipped test "
-             "documents (never tuned on). crowded: share of top-5 lists with two chunks of one section. Latency: "
-             "one query at a time on a shared 2-core CPU, embedding included.", "",
-             "| chunk tokens | retriever | set | hit@1 | hit@5 | MRR@5 | crowded | p50 ms |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Retrieval by configuration",
+        "",
+        "`benchmarks/bench_retrieval.py`: all-MiniLM-L6-v2 + FAISS (flat) + BM25, top 5. `sample`: the 48 "
+        "answerable questions of `benchmarks/qa/sample_qa.jsonl` over the sample corpus. `held-out`: the 40 "
+        "queries of `tests/data/docs/labelled-queries.json` over five FAQ categories plus the shipped test "
+        "documents (never tuned on). crowded: share of top-5 lists with two chunks of one section. Latency: "
+        "one query at a time on a shared 2-core CPU, embedding included.",
+        "",
+        "| chunk tokens | retriever | set | hit@1 | hit@5 | MRR@5 | crowded | p50 ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['chunk_tokens']} | {r['retriever']} | {r['set']} | {r['hit@1']:.0%} | {r['hit@5']:.0%} | "
-                     f"{r['mrr@5']:.3f} | {r['crowded']:.0%} | {r['p50_ms']:.1f} |")
+        lines.append(
+            f"| {r['chunk_tokens']} | {r['retriever']} | {r['set']} | {r['hit@1']:.0%} | {r['hit@5']:.0%} | "
+            f"{r['mrr@5']:.3f} | {r['crowded']:.0%} | {r['p50_ms']:.1f} |"
+        )
     (out / "retrieval.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -132,14 +157,18 @@ def main() -> None:
             store = build(Path(tmp), chunk_tokens)
             try:
                 for name, (mode, candidates, rrf_k, per_section) in RETRIEVERS.items():
-                    retriever = StoreRetriever(store, mode=mode, candidates=candidates, rrf_k=rrf_k,
-                                               per_section=per_section)
+                    retriever = StoreRetriever(
+                        store, mode=mode, candidates=candidates, rrf_k=rrf_k, per_section=per_section
+                    )
                     for set_name, (namespace, items) in sets.items():
                         figures = measure(store, retriever, namespace, items)
                         rows.append({"chunk_tokens": chunk_tokens, "retriever": name, "set": set_name, **figures})
-                        print(f"{chunk_tokens:4} {name:34} {set_name:9} hit@5 {figures['hit@5']:.3f} "
-                              f"MRR {figures['mrr@5']:.3f} crowded {figures['crowded']:.2f} "
-                              f"p50 {figures['p50_ms']:.1f} ms", flush=True)
+                        print(
+                            f"{chunk_tokens:4} {name:34} {set_name:9} hit@5 {figures['hit@5']:.3f} "
+                            f"MRR {figures['mrr@5']:.3f} crowded {figures['crowded']:.2f} "
+                            f"p50 {figures['p50_ms']:.1f} ms",
+                            flush=True,
+                        )
                         write(args.out, rows)
             finally:
                 store.close()

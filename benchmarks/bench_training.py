@@ -52,8 +52,15 @@ def _setup(method: str, batch_size: int):
     from training.sample import sample_dataset_path
 
     settings = get_settings()
-    hp = settings.train.model_copy(update={"batch_size": batch_size, "method": method, "warmup_ratio": 0.0,
-                                           "early_stopping_patience": 0, "checkpoint_every": 10_000})
+    hp = settings.train.model_copy(
+        update={
+            "batch_size": batch_size,
+            "method": method,
+            "warmup_ratio": 0.0,
+            "early_stopping_patience": 0,
+            "checkpoint_every": 10_000,
+        }
+    )
     base = model_store.resolve(settings.models.generator, settings.models_dir)
     tokenizer = load_tokenizer(base)
     examples = [e for _, e in read_examples(sample_dataset_path())[0]]
@@ -92,10 +99,11 @@ def measure_hand(method: str, steps: int, batch_size: int, device: str = "cpu") 
     timings, tokens = [], []
     for step in range(steps + 1):
         t0 = time.perf_counter()
-        batch = collate(encoded[step * batch_size:(step + 1) * batch_size], tokenizer.pad_token_id)
+        batch = collate(encoded[step * batch_size : (step + 1) * batch_size], tokenizer.pad_token_id)
         batch = {k: v.to(plan.device) for k, v in batch.items()}
-        with torch.autocast(plan.device, dtype=torch.bfloat16 if plan.precision == "bf16" else torch.float16,
-                            enabled=plan.autocast):
+        with torch.autocast(
+            plan.device, dtype=torch.bfloat16 if plan.precision == "bf16" else torch.float16, enabled=plan.autocast
+        ):
             loss_sum, n = _old_loss_sum(model, batch)
         (loss_sum / max(n, 1)).backward()
         torch.nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
@@ -134,25 +142,40 @@ def measure_trainer(method: str, steps: int, batch_size: int, device: str = "cpu
             return control
 
     with tempfile.TemporaryDirectory() as run_dir:
-        train_model(model, encoded, encoded[:8], hp=hp, plan=plan, learning_rate=hp.learning_rate,
-                    pad_id=tokenizer.pad_token_id, run_dir=Path(run_dir), config_sha256="bench",
-                    max_steps=steps + 1, callbacks=[Clock()])
+        train_model(
+            model,
+            encoded,
+            encoded[:8],
+            hp=hp,
+            plan=plan,
+            learning_rate=hp.learning_rate,
+            pad_id=tokenizer.pad_token_id,
+            run_dir=Path(run_dir),
+            config_sha256="bench",
+            max_steps=steps + 1,
+            callbacks=[Clock()],
+        )
     if int(os.environ.get("RANK", "0")) != 0:
         return None
     timings = [b - a for a, b in pairwise(ends)]
     tokens = [b - a for a, b in pairwise(seen)]
-    return _figures("trainer" if world == 1 else f"trainer-{world}p", method, batch_size, world, timings, tokens,
-                    plan)
+    return _figures("trainer" if world == 1 else f"trainer-{world}p", method, batch_size, world, timings, tokens, plan)
 
 
-def _figures(mode: str, method: str, batch_size: int, processes: int, timings: list[float], tokens: list[int],
-             plan) -> dict:
+def _figures(
+    mode: str, method: str, batch_size: int, processes: int, timings: list[float], tokens: list[int], plan
+) -> dict:
     import torch
 
     gpu_peak = round(torch.cuda.max_memory_allocated() / 2**20, 1) if plan.device == "cuda" else None
     return {
-        "mode": mode, "method": method, "global_batch_size": batch_size, "processes": processes,
-        "device": plan.device_name or plan.device, "precision": plan.precision, "peak_gpu_mb": gpu_peak,
+        "mode": mode,
+        "method": method,
+        "global_batch_size": batch_size,
+        "processes": processes,
+        "device": plan.device_name or plan.device,
+        "precision": plan.precision,
+        "peak_gpu_mb": gpu_peak,
         "steps": len(timings),
         "seconds_per_step": round(statistics.mean(timings), 3),
         "tokens_per_second": round(sum(tokens) / sum(timings), 1),
@@ -164,8 +187,19 @@ def _figures(mode: str, method: str, batch_size: int, processes: int, timings: l
 
 
 def _run(mode: str, args: argparse.Namespace) -> dict:
-    one = [__file__, "--one", mode, "--steps", str(args.steps), "--batch-size", str(args.batch_size),
-           "--method", args.method, "--device", args.device]
+    one = [
+        __file__,
+        "--one",
+        mode,
+        "--steps",
+        str(args.steps),
+        "--batch-size",
+        str(args.batch_size),
+        "--method",
+        args.method,
+        "--device",
+        args.device,
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     if mode == "trainer-2p":
         from training.cli import _free_port, launch_command
@@ -174,7 +208,7 @@ def _run(mode: str, args: argparse.Namespace) -> dict:
         if args.device == "cpu":
             env.update({"CUDA_VISIBLE_DEVICES": ""})
         command = launch_command(2, args.device, None, [], port=_free_port())
-        command = command[:command.index("-m", 3)] + one  # the launcher runs this script
+        command = command[: command.index("-m", 3)] + one  # the launcher runs this script
     else:
         command = [sys.executable, *one]
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, check=False)
@@ -199,8 +233,11 @@ def main() -> None:
         from training.trainer import quiet_libraries
 
         quiet_libraries()
-        figures = (measure_hand(args.method, args.steps, args.batch_size, args.device) if args.one == "hand"
-                   else measure_trainer(args.method, args.steps, args.batch_size, args.device))
+        figures = (
+            measure_hand(args.method, args.steps, args.batch_size, args.device)
+            if args.one == "hand"
+            else measure_trainer(args.method, args.steps, args.batch_size, args.device)
+        )
         if figures is not None:
             print(json.dumps(figures), flush=True)
         return
@@ -217,37 +254,57 @@ def main() -> None:
         if not ok:
             summary.append({"mode": mode, "error": next(r["error"] for r in runs if r["mode"] == mode)})
             continue
-        summary.append({**ok[-1], "seconds_per_step": round(statistics.median(r["seconds_per_step"] for r in ok), 3),
-                        "tokens_per_second": round(statistics.median(r["tokens_per_second"] for r in ok), 1),
-                        "runs": len(ok), "load_average": [r["load_average"] for r in ok]})
+        summary.append(
+            {
+                **ok[-1],
+                "seconds_per_step": round(statistics.median(r["seconds_per_step"] for r in ok), 3),
+                "tokens_per_second": round(statistics.median(r["tokens_per_second"] for r in ok), 1),
+                "runs": len(ok),
+                "load_average": [r["load_average"] for r in ok],
+            }
+        )
     reference = next((r for r in summary if r["mode"] == "hand" and "error" not in r), None)
-    lines = ["| mode | device | precision | processes | global batch | s/step | tokens/s | vs hand loop | "
-             "peak RSS MB (rank 0) | peak GPU MB | load avg per run |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| mode | device | precision | processes | global batch | s/step | tokens/s | vs hand loop | "
+        "peak RSS MB (rank 0) | peak GPU MB | load avg per run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in summary:
         if "error" in row:
             lines.append(f"| {row['mode']} | error: {row['error']} | | | | | | | | | |")
             continue
         ratio = f"{row['tokens_per_second'] / reference['tokens_per_second']:.2f}×" if reference else "-"
         gpu = f"{row['peak_gpu_mb']:.0f}" if row.get("peak_gpu_mb") else "-"
-        lines.append(f"| {row['mode']} | {row['device']} | {row['precision']} | {row['processes']} | "
-                     f"{row['global_batch_size']} | "
-                     f"{row['seconds_per_step']:.2f} | {row['tokens_per_second']:.1f} | {ratio} | "
-                     f"{row['peak_rss_mb']:.0f} | {gpu} | {', '.join(f'{x:.1f}' for x in row['load_average'])} |")
-    table = "\n".join([
-        "# Training speed", "",
-        f"`benchmarks/bench_training.py --steps {args.steps} --batch-size {args.batch_size} --rounds {args.rounds} "
-        f"--method {args.method} --device {args.device}`: SmolLM2-135M, {args.method}, on {_machine(args.device)}, "
-        f"batches of the "
-        f"bundled brand-voice sample, one warm-up step then {args.steps} measured optimizer steps per run, each "
-        f"run in its own process(es), modes interleaved over {args.rounds} rounds, medians shown "
-        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).", "",
-        *lines, ""])
+        lines.append(
+            f"| {row['mode']} | {row['device']} | {row['precision']} | {row['processes']} | "
+            f"{row['global_batch_size']} | "
+            f"{row['seconds_per_step']:.2f} | {row['tokens_per_second']:.1f} | {ratio} | "
+            f"{row['peak_rss_mb']:.0f} | {gpu} | {', '.join(f'{x:.1f}' for x in row['load_average'])} |"
+        )
+    table = "\n".join(
+        [
+            "# Training speed",
+            "",
+            f"`benchmarks/bench_training.py --steps {args.steps} --batch-size {args.batch_size} --rounds {args.rounds} "
+            f"--method {args.method} --device {args.device}`: SmolLM2-135M, {args.method}, on {_machine(args.device)}, "
+            f"batches of the "
+            f"bundled brand-voice sample, one warm-up step then {args.steps} measured optimizer steps per run, each "
+            f"run in its own process(es), modes interleaved over {args.rounds} rounds, medians shown "
+            f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).",
+            "",
+            *lines,
+            "",
+        ]
+    )
     print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                           "load_average_end": os.getloadavg()},
-               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "args": vars(args),
-               "summary": summary, "runs": runs}
+    payload = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_average_end": os.getloadavg()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "args": vars(args),
+        "summary": summary,
+        "runs": runs,
+    }
     (RESULTS / f"{args.out}.json").write_text(json.dumps(payload, indent=2))
     (RESULTS / f"{args.out}.md").write_text(table)
     ok = [r for r in summary if "error" not in r]
@@ -263,8 +320,7 @@ def main() -> None:
         left.set_title(f"seconds per step (global batch {args.batch_size})")
         right.bar(names, [r["tokens_per_second"] for r in ok], color="#55a868")
         right.set_title("training tokens / s")
-        fig.suptitle(f"ragtune {args.method} training on {_machine(args.device)} "
-                     f"(load avg {os.getloadavg()[0]:.1f})")
+        fig.suptitle(f"ragtune {args.method} training on {_machine(args.device)} (load avg {os.getloadavg()[0]:.1f})")
         fig.tight_layout()
         fig.savefig(RESULTS / f"{args.out}.png", dpi=110)
     print(f"results: {RESULTS / (args.out + '.json')}", file=sys.stderr)

@@ -9,6 +9,7 @@ PERSON 0/98, ADDRESS 0/28, SE_PERSONNUMMER 0/7, SE_ORGNR 0/6, DE_TAX_ID 0/6, FR_
 EU_VAT 0/7, SECRET 0/10, CARD 10/19, IT_FISCAL_CODE 7/9, PHONE 42/46, IBAN 28/28, EMAIL 30/30,
 IP_ADDRESS 14/14, IT_VAT 8/8, ES_DNI 6/6.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,18 @@ from pathlib import Path
 
 LANGUAGES = ["en", "it", "sv", "de", "fr", "es"]
 SET = Path(__file__).resolve().parent.parent / "tests" / "data" / "pii" / "pii_set.jsonl"
-KINDS = {"EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "IBAN_CODE": "IBAN", "CREDIT_CARD": "CARD",
-         "IT_FISCAL_CODE": "IT_FISCAL_CODE", "IT_VAT_CODE": "IT_VAT", "IP_ADDRESS": "IP_ADDRESS",
-         "ES_NIF": "ES_DNI", "ES_NIE": "ES_DNI", "PERSON": "PERSON"}
+KINDS = {
+    "EMAIL_ADDRESS": "EMAIL",
+    "PHONE_NUMBER": "PHONE",
+    "IBAN_CODE": "IBAN",
+    "CREDIT_CARD": "CARD",
+    "IT_FISCAL_CODE": "IT_FISCAL_CODE",
+    "IT_VAT_CODE": "IT_VAT",
+    "IP_ADDRESS": "IP_ADDRESS",
+    "ES_NIF": "ES_DNI",
+    "ES_NIE": "ES_DNI",
+    "PERSON": "PERSON",
+}
 
 
 def main() -> None:
@@ -48,8 +58,11 @@ def main() -> None:
     lines = [json.loads(x) for x in SET.read_text(encoding="utf-8").splitlines() if x.strip()]
     started = time.perf_counter()
     for line in lines:
-        spans = [(KINDS.get(r.entity_type, r.entity_type), r.start, r.end)
-                 for r in analyzer.analyze(text=line["text"], language=line["lang"]) if r.score >= 0.3]
+        spans = [
+            (KINDS.get(r.entity_type, r.entity_type), r.start, r.end)
+            for r in analyzer.analyze(text=line["text"], language=line["lang"])
+            if r.score >= 0.3
+        ]
         for e in line["entities"]:
             labelled[e["kind"]] += 1
             found[e["kind"]] += any(k == e["kind"] and s <= e["start"] and end >= e["end"] for k, s, end in spans)
@@ -59,8 +72,10 @@ def main() -> None:
             else:
                 fp += 1
     seconds = time.perf_counter() - started
-    print(f"load {load_s:.1f} s, {seconds * 1000 / len(lines):.2f} ms/line, recall "
-          f"{sum(found.values()) / sum(labelled.values()):.3f}, precision {tp / (tp + fp):.3f}")
+    print(
+        f"load {load_s:.1f} s, {seconds * 1000 / len(lines):.2f} ms/line, recall "
+        f"{sum(found.values()) / sum(labelled.values()):.3f}, precision {tp / (tp + fp):.3f}"
+    )
     print({kind: f"{found[kind]}/{labelled[kind]}" for kind in labelled})
 
 

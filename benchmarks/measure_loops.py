@@ -28,8 +28,9 @@ from services.gateway.loops import cut_loop, find_loop  # noqa: E402
 def measure(results: Path, qa: Path) -> list[dict]:
     """Per mode: answered, looping before/after and term recall before/after."""
     items = {item.id: item for item in load_qa(qa)}
-    rows: dict[str, dict] = defaultdict(lambda: {"answered": 0, "loops_before": 0, "loops_after": 0,
-                                                 "recall_before": [], "recall_after": []})
+    rows: dict[str, dict] = defaultdict(
+        lambda: {"answered": 0, "loops_before": 0, "loops_after": 0, "recall_before": [], "recall_after": []}
+    )
     for result in json.loads(results.read_text(encoding="utf-8"))["eval"]["items"]:
         if not result["ok"] or result.get("refused_flag"):
             continue
@@ -43,20 +44,28 @@ def measure(results: Path, qa: Path) -> list[dict]:
         if item.answerable and item.expected_terms:
             row["recall_before"].append(metrics.term_recall(answer, item.expected_terms))
             row["recall_after"].append(metrics.term_recall(cut, item.expected_terms))
-    return [{"mode": mode, **{k: (metrics.mean(v) if isinstance(v, list) else v) for k, v in row.items()}}
-            for mode, row in rows.items()]
+    return [
+        {"mode": mode, **{k: (metrics.mean(v) if isinstance(v, list) else v) for k, v in row.items()}}
+        for mode, row in rows.items()
+    ]
 
 
 def render(rows: list[dict], source: str) -> str:
-    out = ["# Looping answers before/after loop detection", "",
-           f"Replayed on `{source}` (greedy answers generated without the detector; an answer stopped "
-           "at its loop is the prefix the detector keeps). Loops among answered (not refused) questions.", "",
-           "| mode | answered | looping before | looping after | term recall before | term recall after |",
-           "|---|---|---|---|---|---|"]
+    out = [
+        "# Looping answers before/after loop detection",
+        "",
+        f"Replayed on `{source}` (greedy answers generated without the detector; an answer stopped "
+        "at its loop is the prefix the detector keeps). Loops among answered (not refused) questions.",
+        "",
+        "| mode | answered | looping before | looping after | term recall before | term recall after |",
+        "|---|---|---|---|---|---|",
+    ]
     total = [0, 0, 0]
     for r in rows:
-        out.append(f"| {r['mode']} | {r['answered']} | {r['loops_before']} | {r['loops_after']} | "
-                   f"{r['recall_before']:.1%} | {r['recall_after']:.1%} |")
+        out.append(
+            f"| {r['mode']} | {r['answered']} | {r['loops_before']} | {r['loops_after']} | "
+            f"{r['recall_before']:.1%} | {r['recall_after']:.1%} |"
+        )
         total = [total[0] + r["answered"], total[1] + r["loops_before"], total[2] + r["loops_after"]]
     out.append(f"| all | {total[0]} | {total[1]} | {total[2]} | | |")
     return "\n".join(out) + "\n"

@@ -41,8 +41,12 @@ def held_out_entries(qa_file: Path) -> frozenset[str]:
     return frozenset(item.faq_id for item in load_qa(qa_file) if item.faq_id)
 
 
-def prepare(settings, adapter_from: Path | None, train: bool = True,
-            qa_file: Path = REPO / "benchmarks" / "qa" / "sample_qa.jsonl") -> None:
+def prepare(
+    settings,
+    adapter_from: Path | None,
+    train: bool = True,
+    qa_file: Path = REPO / "benchmarks" / "qa" / "sample_qa.jsonl",
+) -> None:
     """Index the sample corpus and make the sample adapter available in RAGTUNE_HOME (context-aware
     unless ``train.sample_with_context`` is off; never trained on the evaluated FAQ entries)."""
     from indexer import DocumentStore
@@ -54,12 +58,14 @@ def prepare(settings, adapter_from: Path | None, train: bool = True,
         if name in models.BUILTIN_MODELS and models.read_manifest(settings.models_dir / name) is None:
             models.pull(name, settings.models_dir)
     paths = build_sample_corpus(settings.home / "corpus" / "sample")
-    store = DocumentStore.open(settings.index_dir, models.resolve(settings.models.embedder, settings.models_dir),
-                               settings.index)
+    store = DocumentStore.open(
+        settings.index_dir, models.resolve(settings.models.embedder, settings.models_dir), settings.index
+    )
     try:
         report = store.add_paths(paths)
-        console.print(f"index: {report.added} added, {report.replaced} replaced, "
-                      f"{report.count('skipped')} unchanged documents")
+        console.print(
+            f"index: {report.added} added, {report.replaced} replaced, {report.count('skipped')} unchanged documents"
+        )
     finally:
         store.close()
     target = settings.adapters_dir / "zaragoza-voice"
@@ -78,8 +84,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "sample")
     parser.add_argument("--url", help="use this running gateway instead of starting one")
     parser.add_argument("--adapter-from", type=Path, help="copy an already trained zaragoza-voice folder")
-    parser.add_argument("--no-train", action="store_true",
-                        help="do not train zaragoza-voice when it is missing (ft/hybrid are then skipped)")
+    parser.add_argument(
+        "--no-train",
+        action="store_true",
+        help="do not train zaragoza-voice when it is missing (ft/hybrid are then skipped)",
+    )
     parser.add_argument("--concurrency", default="1,4,8")
     parser.add_argument("--num-prompts", type=int, default=16)
     parser.add_argument("--bench-max-tokens", type=int, default=64)
@@ -102,13 +111,31 @@ def main() -> None:
         info = discover(url)
         console.print(f"gateway {url}: base {info.base_model}, engine {info.engine_url}, adapters {info.adapters}")
         if "bench" not in args.skip:
-            run_bench(BenchOptions(url=url, questions=questions, out=args.out,
-                                   concurrency=[int(c) for c in args.concurrency.split(",")],
-                                   num_prompts=args.num_prompts, max_tokens=args.bench_max_tokens),
-                      settings, _bar("bench"))
+            run_bench(
+                BenchOptions(
+                    url=url,
+                    questions=questions,
+                    out=args.out,
+                    concurrency=[int(c) for c in args.concurrency.split(",")],
+                    num_prompts=args.num_prompts,
+                    max_tokens=args.bench_max_tokens,
+                ),
+                settings,
+                _bar("bench"),
+            )
         if "eval" not in args.skip:
-            run_eval(EvalOptions(url=url, qa=qa, out=args.out, max_tokens=args.eval_max_tokens,
-                                 concurrency=args.eval_concurrency, limit=args.limit), settings, _bar("eval"))
+            run_eval(
+                EvalOptions(
+                    url=url,
+                    qa=qa,
+                    out=args.out,
+                    max_tokens=args.eval_max_tokens,
+                    concurrency=args.eval_concurrency,
+                    limit=args.limit,
+                ),
+                settings,
+                _bar("eval"),
+            )
 
     if args.url:
         run(args.url.rstrip("/"))

@@ -50,8 +50,11 @@ def create_stub(model: str, ttft_ms: float = 0.0, itl_ms: float = 0.0) -> FastAP
         head = {"id": "stub", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
 
         def chunk(delta: dict, finish: str | None = None, **extra: object) -> str:
-            return "data: " + json.dumps({**head, "choices": [{"index": 0, "delta": delta,
-                                                                "finish_reason": finish}], **extra}) + "\n\n"
+            return (
+                "data: "
+                + json.dumps({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra})
+                + "\n\n"
+            )
 
         async def stream():
             started = time.perf_counter()
@@ -77,8 +80,9 @@ def main() -> None:
     parser.add_argument("--ttft-ms", type=float, default=0.0, help="wait before the first token")
     parser.add_argument("--itl-ms", type=float, default=0.0, help="wait between tokens")
     args = parser.parse_args()
-    uvicorn.run(create_stub(args.model, args.ttft_ms, args.itl_ms), host="127.0.0.1", port=args.port,
-                log_level="warning")
+    uvicorn.run(
+        create_stub(args.model, args.ttft_ms, args.itl_ms), host="127.0.0.1", port=args.port, log_level="warning"
+    )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,20 @@ from indexer.schemas import AddReport, DocumentInfo, DocumentOutcome, IndexStats
 from indexer.store import DocumentStore
 
 __all__ = [
-    "AddReport", "DocumentInfo", "DocumentNotFoundError", "DocumentOutcome", "DocumentStore",
-    "DocumentTooLargeError", "EmptyDocumentError", "IndexMismatchError", "IndexStats",
-    "IndexUnavailableError", "IndexerError", "InvalidRequestError", "ReadOnlyIndexError", "SearchHit",
-    "UnreadableDocumentError", "UnsupportedFormatError",
+    "AddReport",
+    "DocumentInfo",
+    "DocumentNotFoundError",
+    "DocumentOutcome",
+    "DocumentStore",
+    "DocumentTooLargeError",
+    "EmptyDocumentError",
+    "IndexMismatchError",
+    "IndexStats",
+    "IndexUnavailableError",
+    "IndexerError",
+    "InvalidRequestError",
+    "ReadOnlyIndexError",
+    "SearchHit",
+    "UnreadableDocumentError",
+    "UnsupportedFormatError",
 ]

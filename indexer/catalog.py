@@ -94,14 +94,14 @@ def filter_clause(filters: dict[str, Any] | None) -> tuple[str, list[Any]]:
             raise InvalidRequestError(f"invalid filter key {key!r} (letters, digits, _ . - only)")
         values = wanted if isinstance(wanted, list) else [wanted]
         if not values or not all(isinstance(v, (str, int, float, bool)) for v in values):
-            raise InvalidRequestError(
-                f"filter {key!r} must be a string, number, boolean or a non-empty list of them")
+            raise InvalidRequestError(f"filter {key!r} must be a string, number, boolean or a non-empty list of them")
         marks = ",".join("?" * len(values))
         if key in DOCUMENT_COLUMNS:
             clauses.append(f"d.{key} IN ({marks})")
         else:
-            clauses.append(f"EXISTS (SELECT 1 FROM json_each(d.metadata, '$.\"{key}\"') "
-                           f"WHERE json_each.value IN ({marks}))")
+            clauses.append(
+                f"EXISTS (SELECT 1 FROM json_each(d.metadata, '$.\"{key}\"') WHERE json_each.value IN ({marks}))"
+            )
         params.extend(values)
     return " AND " + " AND ".join(clauses), params
 
@@ -164,7 +164,8 @@ class Catalog:
 
         digest = hashlib.sha256()
         for chunk_id, embed_hash in self.db.execute(
-                "SELECT id, embed_hash FROM chunks WHERE namespace = ? ORDER BY id", (namespace,)):
+            "SELECT id, embed_hash FROM chunks WHERE namespace = ? ORDER BY id", (namespace,)
+        ):
             digest.update(f"{chunk_id}:{embed_hash}\n".encode())
         return digest.hexdigest()
 
@@ -172,10 +173,15 @@ class Catalog:
         return dict(self.db.execute("SELECT namespace, generation FROM namespaces").fetchall())
 
     def _bump(self, db: sqlite3.Connection, namespace: str) -> None:
-        db.execute("INSERT INTO meta(key, value) VALUES ('generation', '1') ON CONFLICT(key) "
-                   "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
-        db.execute("INSERT INTO namespaces(namespace, generation) VALUES (?, 1) ON CONFLICT(namespace) "
-                   "DO UPDATE SET generation = generation + 1", (namespace,))
+        db.execute(
+            "INSERT INTO meta(key, value) VALUES ('generation', '1') ON CONFLICT(key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+        db.execute(
+            "INSERT INTO namespaces(namespace, generation) VALUES (?, 1) ON CONFLICT(namespace) "
+            "DO UPDATE SET generation = generation + 1",
+            (namespace,),
+        )
 
     # --- writes -------------------------------------------------------------------------
     def write_document(self, doc: NewDocument) -> tuple[list[int], list[int]]:
@@ -190,16 +196,36 @@ class Catalog:
             db.execute(
                 "INSERT OR REPLACE INTO documents(doc_id, namespace, source, origin, title, format, "
                 "content_hash, metadata, added_at, chunks) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (doc.doc_id, doc.namespace, doc.source, doc.origin, doc.title, doc.format,
-                 doc.content_hash, json.dumps(doc.metadata, ensure_ascii=False), now, len(doc.chunks)))
+                (
+                    doc.doc_id,
+                    doc.namespace,
+                    doc.source,
+                    doc.origin,
+                    doc.title,
+                    doc.format,
+                    doc.content_hash,
+                    json.dumps(doc.metadata, ensure_ascii=False),
+                    now,
+                    len(doc.chunks),
+                ),
+            )
             new = []
             for chunk, embed_hash, vector in zip(doc.chunks, doc.embed_hashes, doc.embeddings, strict=True):
                 cursor = db.execute(
                     "INSERT INTO chunks(doc_id, namespace, position, section, text, content_hash, "
                     "embed_hash, tokens, embedding) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (doc.doc_id, doc.namespace, chunk.position, chunk.section, chunk.text,
-                     chunk.content_hash, embed_hash, chunk.tokens,
-                     np.asarray(vector, dtype=np.float32).tobytes()))
+                    (
+                        doc.doc_id,
+                        doc.namespace,
+                        chunk.position,
+                        chunk.section,
+                        chunk.text,
+                        chunk.content_hash,
+                        embed_hash,
+                        chunk.tokens,
+                        np.asarray(vector, dtype=np.float32).tobytes(),
+                    ),
+                )
                 assert cursor.lastrowid is not None
                 new.append(cursor.lastrowid)
             self._bump(db, doc.namespace)
@@ -224,15 +250,14 @@ class Catalog:
     # --- reads --------------------------------------------------------------------------
     def document_hash(self, doc_id: str) -> tuple[str, str] | None:
         """(content_hash, namespace) of a stored document, or None."""
-        row = self.db.execute("SELECT content_hash, namespace FROM documents WHERE doc_id = ?",
-                              (doc_id,)).fetchone()
+        row = self.db.execute("SELECT content_hash, namespace FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         return (row[0], row[1]) if row else None
 
     def existing_doc_ids(self, doc_ids: Iterable[str], namespace: str | None) -> set[str]:
         ids = list(doc_ids)
         found: set[str] = set()
         for start in range(0, len(ids), 500):
-            part = ids[start:start + 500]
+            part = ids[start : start + 500]
             sql = f"SELECT doc_id FROM documents WHERE doc_id IN ({','.join('?' * len(part))})"
             params: list[Any] = list(part)
             if namespace is not None:
@@ -242,51 +267,66 @@ class Catalog:
         return found
 
     def doc_ids_from_origin(self, namespace: str, origin: str) -> set[str]:
-        return {r[0] for r in self.db.execute(
-            "SELECT doc_id FROM documents WHERE namespace = ? AND origin = ?", (namespace, origin))}
+        return {
+            r[0]
+            for r in self.db.execute(
+                "SELECT doc_id FROM documents WHERE namespace = ? AND origin = ?", (namespace, origin)
+            )
+        }
 
     def embeddings_by_hash(self, namespace: str, embed_hashes: list[str]) -> dict[str, np.ndarray]:
         """Stored embeddings of chunks with these embedding-input hashes (to skip re-encoding)."""
         found: dict[str, np.ndarray] = {}
         unique = list(dict.fromkeys(embed_hashes))
         for start in range(0, len(unique), 500):
-            part = unique[start:start + 500]
+            part = unique[start : start + 500]
             rows = self.db.execute(
                 f"SELECT embed_hash, embedding FROM chunks WHERE namespace = ? AND embed_hash IN "
-                f"({','.join('?' * len(part))})", [namespace, *part])
+                f"({','.join('?' * len(part))})",
+                [namespace, *part],
+            )
             for embed_hash, blob in rows:
                 found[embed_hash] = np.frombuffer(blob, dtype=np.float32)
         return found
 
     def list_documents(self, namespace: str | None = None) -> list[DocumentInfo]:
-        sql = ("SELECT doc_id, title, source, namespace, chunks, content_hash, added_at, metadata, "
-               "format FROM documents")
+        sql = "SELECT doc_id, title, source, namespace, chunks, content_hash, added_at, metadata, format FROM documents"
         params: tuple[Any, ...] = ()
         if namespace is not None:
             sql += " WHERE namespace = ?"
             params = (namespace,)
         sql += " ORDER BY namespace, source"
-        return [DocumentInfo(doc_id=r[0], title=r[1], source=r[2], namespace=r[3], chunks=r[4],
-                             content_hash=r[5], added_at=datetime.fromisoformat(r[6]),
-                             metadata=json.loads(r[7]), format=r[8])
-                for r in self.db.execute(sql, params)]
+        return [
+            DocumentInfo(
+                doc_id=r[0],
+                title=r[1],
+                source=r[2],
+                namespace=r[3],
+                chunks=r[4],
+                content_hash=r[5],
+                added_at=datetime.fromisoformat(r[6]),
+                metadata=json.loads(r[7]),
+                format=r[8],
+            )
+            for r in self.db.execute(sql, params)
+        ]
 
     def namespaces(self) -> dict[str, int]:
-        return dict(self.db.execute(
-            "SELECT namespace, COUNT(*) FROM documents GROUP BY namespace ORDER BY namespace"))
+        return dict(self.db.execute("SELECT namespace, COUNT(*) FROM documents GROUP BY namespace ORDER BY namespace"))
 
     def count_chunks(self, namespace: str | None = None) -> int:
         if namespace is None:
             return int(self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
-        return int(self.db.execute("SELECT COUNT(*) FROM chunks WHERE namespace = ?",
-                                   (namespace,)).fetchone()[0])
+        return int(self.db.execute("SELECT COUNT(*) FROM chunks WHERE namespace = ?", (namespace,)).fetchone()[0])
 
     def chunk_ids(self, namespace: str, filters: dict[str, Any] | None = None) -> np.ndarray:
         """Ids of the chunks of a namespace that pass ``filters`` (int64, ascending)."""
         where, params = filter_clause(filters)
         rows = self.db.execute(
             f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
-            f"WHERE c.namespace = ?{where} ORDER BY c.id", [namespace, *params]).fetchall()
+            f"WHERE c.namespace = ?{where} ORDER BY c.id",
+            [namespace, *params],
+        ).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def embeddings(self, ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -294,9 +334,10 @@ class Catalog:
         wanted = [int(i) for i in ids]
         out_ids, out_vecs = [], []
         for start in range(0, len(wanted), 900):
-            part = wanted[start:start + 900]
+            part = wanted[start : start + 900]
             for chunk_id, blob in self.db.execute(
-                    f"SELECT id, embedding FROM chunks WHERE id IN ({','.join('?' * len(part))})", part):
+                f"SELECT id, embedding FROM chunks WHERE id IN ({','.join('?' * len(part))})", part
+            ):
                 out_ids.append(chunk_id)
                 out_vecs.append(np.frombuffer(blob, dtype=np.float32))
         if not out_ids:
@@ -307,7 +348,8 @@ class Catalog:
         """Every (id, vector) of a namespace, read in one pass."""
         ids, vecs = [], []
         for chunk_id, blob in self.db.execute(
-                "SELECT id, embedding FROM chunks WHERE namespace = ? ORDER BY id", (namespace,)):
+            "SELECT id, embedding FROM chunks WHERE namespace = ? ORDER BY id", (namespace,)
+        ):
             ids.append(chunk_id)
             vecs.append(np.frombuffer(blob, dtype=np.float32))
         if not ids:
@@ -318,21 +360,34 @@ class Catalog:
         """(ids, text the lexical index sees: title, section and chunk) of a namespace."""
         rows = self.db.execute(
             "SELECT c.id, d.title, c.section, c.text FROM chunks c JOIN documents d "
-            "ON d.doc_id = c.doc_id WHERE c.namespace = ? ORDER BY c.id", (namespace,)).fetchall()
+            "ON d.doc_id = c.doc_id WHERE c.namespace = ? ORDER BY c.id",
+            (namespace,),
+        ).fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        texts = [Chunk(position=0, section=r[2], text=r[3], content_hash="", tokens=0)
-                 .embedding_input(r[1]) for r in rows]
+        texts = [
+            Chunk(position=0, section=r[2], text=r[3], content_hash="", tokens=0).embedding_input(r[1]) for r in rows
+        ]
         return ids, texts
 
     def chunk_rows(self, ids: Iterable[int]) -> dict[int, ChunkRow]:
         wanted = [int(i) for i in ids]
         found: dict[int, ChunkRow] = {}
         for start in range(0, len(wanted), 900):
-            part = wanted[start:start + 900]
+            part = wanted[start : start + 900]
             for r in self.db.execute(
-                    "SELECT c.id, c.doc_id, c.position, c.section, c.text, d.title, d.source, d.metadata "
-                    "FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
-                    f"WHERE c.id IN ({','.join('?' * len(part))})", part):
-                found[r[0]] = ChunkRow(id=r[0], doc_id=r[1], position=r[2], section=r[3], text=r[4],
-                                       title=r[5], source=r[6], metadata=json.loads(r[7]))
+                "SELECT c.id, c.doc_id, c.position, c.section, c.text, d.title, d.source, d.metadata "
+                "FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
+                f"WHERE c.id IN ({','.join('?' * len(part))})",
+                part,
+            ):
+                found[r[0]] = ChunkRow(
+                    id=r[0],
+                    doc_id=r[1],
+                    position=r[2],
+                    section=r[3],
+                    text=r[4],
+                    title=r[5],
+                    source=r[6],
+                    metadata=json.loads(r[7]),
+                )
         return found

@@ -32,8 +32,11 @@ class _Piece:
 
 
 def _sentences(paragraph: str) -> list[str]:
-    if "\n" in paragraph and all(line.lstrip()[:2] in {"- ", "* ", "| "} or line.lstrip()[:1].isdigit()
-                                 for line in paragraph.splitlines() if line.strip()):
+    if "\n" in paragraph and all(
+        line.lstrip()[:2] in {"- ", "* ", "| "} or line.lstrip()[:1].isdigit()
+        for line in paragraph.splitlines()
+        if line.strip()
+    ):
         return paragraph.splitlines()  # a list or table: one piece per line
     return [s for s in _SENTENCE_END.split(paragraph) if s.strip()]
 
@@ -56,14 +59,13 @@ class TokenChunker:
 
     def _split_long(self, text: str) -> list[str]:
         """Cut text longer than a chunk at token boundaries (character offsets of the tokens)."""
-        offsets = self.tokenizer(text, add_special_tokens=False,
-                                 return_offsets_mapping=True)["offset_mapping"]
+        offsets = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
         parts = []
         for start in range(0, len(offsets), self.chunk_tokens):
-            window = offsets[start:start + self.chunk_tokens]
+            window = offsets[start : start + self.chunk_tokens]
             following = start + self.chunk_tokens
             end = offsets[following][0] if following < len(offsets) else len(text)
-            parts.append(text[window[0][0]:end].strip())
+            parts.append(text[window[0][0] : end].strip())
         return [p for p in parts if p]
 
     def _pieces(self, text: str) -> list[_Piece]:
@@ -99,8 +101,10 @@ class TokenChunker:
                 overlap: list[_Piece] = []
                 kept = 0
                 for previous in reversed(current):
-                    if kept + previous.tokens > self.chunk_overlap or \
-                            kept + previous.tokens + piece.tokens > self.chunk_tokens:
+                    if (
+                        kept + previous.tokens > self.chunk_overlap
+                        or kept + previous.tokens + piece.tokens > self.chunk_tokens
+                    ):
                         break
                     overlap.insert(0, previous)
                     kept += previous.tokens
@@ -113,8 +117,15 @@ class TokenChunker:
         chunks = []
         for offset, group in enumerate(groups):
             text = group[0].text + "".join(p.separator + p.text for p in group[1:])
-            chunks.append(Chunk(position=start_position + offset, section=section.title, text=text,
-                                content_hash=content_hash(text), tokens=sum(p.tokens for p in group)))
+            chunks.append(
+                Chunk(
+                    position=start_position + offset,
+                    section=section.title,
+                    text=text,
+                    content_hash=content_hash(text),
+                    tokens=sum(p.tokens for p in group),
+                )
+            )
         return chunks
 
     def chunk(self, sections: list[Section]) -> list[Chunk]:

@@ -11,25 +11,37 @@ _INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
 _HYPHEN_BREAK = re.compile(r"(\w)-\n(\w)")
 _SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
-_PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?[-–—]?\s*\d{1,4}\s*(?:(?:/|of)\s*\d{1,4})?\s*[-–—]?\s*$",
-                          re.IGNORECASE)
+_PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?[-–—]?\s*\d{1,4}\s*(?:(?:/|of)\s*\d{1,4})?\s*[-–—]?\s*$", re.IGNORECASE)
 _BOILERPLATE = re.compile(
     r"^\s*(?:©|copyright\b|all rights reserved|this (?:site|website) uses cookies|"
     r"accept (?:all )?cookies|cookie (?:policy|settings)|skip to (?:main )?content|"
     r"back to top|share (?:this|on)\b|print this page)",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 # Glyph codes PDF extractors (pypdf, PDFium) return for TeX fonts in T1 (Cork) encoding that lack
 # a ToUnicode map (measured on pdflatex output, see benchmarks/bench_indexer_extractors.py), and
 # the Unicode ligature code points; control characters never belong in extracted text.
-_PDF_GLYPHS = str.maketrans({
-    "\r": "\n",
-    "\x1b": "ff", "\x1c": "fi", "\x1d": "fl", "\x1e": "ffi", "\x1f": "ffl",
-    "\x15": "\u2013", "\x16": "\u2014",
-    "\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
-    "\ufb05": "st", "\ufb06": "st",
-})
+_PDF_GLYPHS = str.maketrans(
+    {
+        "\r": "\n",
+        "\x1b": "ff",
+        "\x1c": "fi",
+        "\x1d": "fl",
+        "\x1e": "ffi",
+        "\x1f": "ffl",
+        "\x15": "\u2013",
+        "\x16": "\u2014",
+        "\ufb00": "ff",
+        "\ufb01": "fi",
+        "\ufb02": "fl",
+        "\ufb03": "ffi",
+        "\ufb04": "ffl",
+        "\ufb05": "st",
+        "\ufb06": "st",
+    }
+)
 _WRAPPED_LINE = re.compile(r"(?<=[^\s.!?:;])[ \t]*\n(?=[a-zåäöéü(])")
 # A hyphen at a line end: "con-\n" (pypdf, pdfminer) or "con\ufffe" (PDFium marks the hyphen with
 # U+FFFE and has already joined the lines), followed by the word's lower-case rest.
@@ -47,8 +59,7 @@ def pdf_vocabulary(texts: list[str]) -> set[str]:
 
 def _rejoin(found: re.Match[str], words: set[str] | None, keep_hyphens: bool) -> str:
     first, rest = found.group(1), found.group(2)
-    if keep_hyphens or (words is not None and rest.lower() in words
-                        and (first + rest).lower() not in words):
+    if keep_hyphens or (words is not None and rest.lower() in words and (first + rest).lower() not in words):
         return f"{first}-"  # a compound at a line end: "twenty-two", "high-pressure"
     return first  # a word hyphenated at a syllable: "con-trol"
 
@@ -82,8 +93,11 @@ def normalize_text(text: str) -> str:
 
 def drop_boilerplate_lines(text: str) -> str:
     """Remove short lines that are page numbers or site boilerplate (cookies, copyright, ...)."""
-    kept = [line for line in text.split("\n")
-            if not (len(line) < 120 and (_PAGE_NUMBER.match(line) or _BOILERPLATE.match(line)))]
+    kept = [
+        line
+        for line in text.split("\n")
+        if not (len(line) < 120 and (_PAGE_NUMBER.match(line) or _BOILERPLATE.match(line)))
+    ]
     return "\n".join(kept)
 
 
@@ -95,8 +109,7 @@ def strip_repeated_lines(pages: list[str], min_pages: int = 3, share: float = 0.
     for page in pages:
         counts.update({line.strip() for line in page.splitlines() if 0 < len(line.strip()) < 100})
     repeated = {line for line, n in counts.items() if n >= max(2, share * len(pages))}
-    return ["\n".join(line for line in page.splitlines() if line.strip() not in repeated)
-            for page in pages]
+    return ["\n".join(line for line in page.splitlines() if line.strip() not in repeated) for page in pages]
 
 
 def clean_text(text: str) -> str:

@@ -35,17 +35,20 @@ def gateway_search(settings: Settings, query: str, k: int, namespace: str) -> tu
         return None
     key = os.environ.get("RAGTUNE_API_KEY")
     try:
-        response = httpx.get(url.rstrip("/") + "/v1/search", params={"q": query, "k": k, "namespace": namespace},
-                             headers={"Authorization": f"Bearer {key}"} if key else {},
-                             timeout=httpx.Timeout(60.0, connect=0.3))
+        response = httpx.get(
+            url.rstrip("/") + "/v1/search",
+            params={"q": query, "k": k, "namespace": namespace},
+            headers={"Authorization": f"Bearer {key}"} if key else {},
+            timeout=httpx.Timeout(60.0, connect=0.3),
+        )
     except httpx.HTTPError:
         return None
     if response.status_code != 200:
         return None
     return url, response.json()["results"]
 
-index_app = typer.Typer(help="Index company documents and search them (FAISS + SQLite, hybrid).",
-                        no_args_is_help=True)
+
+index_app = typer.Typer(help="Index company documents and search them (FAISS + SQLite, hybrid).", no_args_is_help=True)
 
 
 def parse_meta(pairs: list[str] | None) -> dict[str, Any]:
@@ -79,26 +82,28 @@ def _print_report(report: Any, as_json: bool) -> None:
                 continue
             colour = {"added": "green", "replaced": "cyan", "skipped": "dim", "removed": "yellow"}
             masked = ", ".join(f"{kind} {count}" for kind, count in outcome.pii_masked.items())
-            console.print(f"[{colour[outcome.status]}]{outcome.status:8}[/] {outcome.doc_id}  "
-                          f"{outcome.chunks:4d} chunks  {outcome.title}  ({outcome.source})"
-                          + (f"  PII masked: {masked}" if masked else ""))
+            console.print(
+                f"[{colour[outcome.status]}]{outcome.status:8}[/] {outcome.doc_id}  "
+                f"{outcome.chunks:4d} chunks  {outcome.title}  ({outcome.source})"
+                + (f"  PII masked: {masked}" if masked else "")
+            )
         console.print(f"[bold]{report.summary()}[/]")
     failed = report.failed
     if failed:
         for outcome in failed:
             console.print(f"[red]failed[/]   {outcome.reason}")
-        raise IndexerError(f"{len(failed)} of {len(report.documents)} files could not be indexed "
-                           "(see above); everything else was stored")
+        raise IndexerError(
+            f"{len(failed)} of {len(report.documents)} files could not be indexed "
+            "(see above); everything else was stored"
+        )
 
 
-def _add(paths: list[Path], namespace: str, metadata: dict[str, Any], as_json: bool,
-         mask_pii: bool = False) -> None:
+def _add(paths: list[Path], namespace: str, metadata: dict[str, Any], as_json: bool, mask_pii: bool = False) -> None:
     from ragtune.console import progress_bar
 
     settings = get_settings()
     if mask_pii:
-        settings = settings.model_copy(
-            update={"index": settings.index.model_copy(update={"mask_pii": True})})
+        settings = settings.model_copy(update={"index": settings.index.model_copy(update={"mask_pii": True})})
     with open_store(settings) as store, progress_bar("indexing") as update:
         report = store.add_paths(paths, namespace=namespace, metadata=metadata, progress=update)
     _print_report(report, as_json)
@@ -110,9 +115,13 @@ def add(
     namespace: str = typer.Option("default", "--namespace", "-n", help="Tenant namespace."),
     meta: list[str] = typer.Option(None, "--meta", help="Metadata key=value (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    mask_pii: bool = typer.Option(False, "--mask-pii", help="Mask personal data (names, e-mails, phones, IBANs, "
-                                                            "IDs…) before indexing; always on for namespaces in "
-                                                            "index.mask_pii_namespaces."),
+    mask_pii: bool = typer.Option(
+        False,
+        "--mask-pii",
+        help="Mask personal data (names, e-mails, phones, IBANs, "
+        "IDs…) before indexing; always on for namespaces in "
+        "index.mask_pii_namespaces.",
+    ),
 ) -> None:
     """Add documents; changed ones are replaced, unchanged ones skipped (content hash)."""
     _add(paths, namespace, parse_meta(meta), as_json, mask_pii=mask_pii)
@@ -158,8 +167,7 @@ def list_documents(
     with open_store(get_settings(), read_only=True) as store:
         documents = store.list_documents(namespace)
     if as_json:
-        print(json.dumps({"documents": [d.model_dump(mode="json") for d in documents]}, indent=2,
-                         ensure_ascii=False))
+        print(json.dumps({"documents": [d.model_dump(mode="json") for d in documents]}, indent=2, ensure_ascii=False))
         return
     from rich.table import Table
 
@@ -167,8 +175,7 @@ def list_documents(
 
     table = Table("doc_id", "namespace", "chunks", "title", "source", "added")
     for d in documents:
-        table.add_row(d.doc_id, d.namespace, str(d.chunks), d.title, d.source,
-                      d.added_at.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(d.doc_id, d.namespace, str(d.chunks), d.title, d.source, d.added_at.strftime("%Y-%m-%d %H:%M"))
     console.print(table)
     console.print(f"{len(documents)} documents")
 
@@ -197,8 +204,9 @@ def search(
     else:
         via = None
         with open_store(settings, read_only=True) as store:
-            hits = store.search(query, k=k, namespace=namespace, filters=parse_meta(filters) or None,
-                                mode=cast("SearchMode", mode))
+            hits = store.search(
+                query, k=k, namespace=namespace, filters=parse_meta(filters) or None, mode=cast("SearchMode", mode)
+            )
         rows = [h.model_dump(include=set(fields)) for h in hits]
     if as_json:
         print(json.dumps({"results": rows}, indent=2, ensure_ascii=False))
@@ -209,8 +217,10 @@ def search(
         console.print(f"[dim](answered by the gateway at {via}; --local to search the index here)[/]")
     for rank, hit in enumerate(hits, 1):
         dense = f" cosine {hit.dense_score:.3f}" if hit.dense_score is not None else ""
-        console.print(f"[bold][{rank}][/] score {hit.score:.4f}{dense}  {hit.title}"
-                      f"{' › ' + hit.section if hit.section else ''}  [dim]{hit.source}[/]")
+        console.print(
+            f"[bold][{rank}][/] score {hit.score:.4f}{dense}  {hit.title}"
+            f"{' › ' + hit.section if hit.section else ''}  [dim]{hit.source}[/]"
+        )
         console.print(f"    {hit.text[:300]}{'…' if len(hit.text) > 300 else ''}")
     if not hits:
         console.print("no results")
@@ -226,9 +236,11 @@ def stats(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
         return
     from ragtune.console import console
 
-    console.print(f"documents {info.documents}  chunks {info.chunks}  index {info.index_kind}  "
-                  f"embedder {info.embedder} ({info.dimension} dims)  "
-                  f"disk {info.disk_bytes / 1e6:.1f} MB  generation {info.generation}")
+    console.print(
+        f"documents {info.documents}  chunks {info.chunks}  index {info.index_kind}  "
+        f"embedder {info.embedder} ({info.dimension} dims)  "
+        f"disk {info.disk_bytes / 1e6:.1f} MB  generation {info.generation}"
+    )
     for namespace, count in info.namespaces.items():
         console.print(f"  {namespace}: {count} documents")
 

@@ -55,8 +55,7 @@ class Embedder:
 
     @cached_property
     def dimension(self) -> int:
-        getter = getattr(self.model, "get_embedding_dimension", None) or \
-            self.model.get_sentence_embedding_dimension
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         return int(getter())
 
     @cached_property
@@ -81,8 +80,9 @@ class Embedder:
         encode = self.model.encode
         if kind is not None:
             encode = getattr(self.model, f"encode_{kind}", encode)
-        vectors = encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
-                         normalize_embeddings=True, show_progress_bar=False)
+        vectors = encode(
+            texts, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+        )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_query(self, texts: list[str]) -> np.ndarray:
@@ -118,5 +118,4 @@ class Reranker:
     def scores(self, query: str, passages: list[str]) -> list[float]:
         if not passages:
             return []
-        return [float(s) for s in self.model.predict([(query, p) for p in passages],
-                                                      show_progress_bar=False)]
+        return [float(s) for s in self.model.predict([(query, p) for p in passages], show_progress_bar=False)]

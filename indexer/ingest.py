@@ -46,10 +46,15 @@ def expand_paths(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            files.extend(sorted(
-                p for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in FORMATS
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)))
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file()
+                    and p.suffix.lower() in FORMATS
+                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )
+            )
         else:
             files.append(path)
     return list(dict.fromkeys(p.resolve() for p in files))
@@ -57,17 +62,20 @@ def expand_paths(paths: list[Path]) -> list[Path]:
 
 def file_reader(path: Path, limit: int) -> Callable[[], bytes]:
     """Reads ``path``, never more than ``limit`` + 1 bytes (so a huge file fails fast)."""
+
     def reader() -> bytes:
         try:
             with path.open("rb") as handle:
                 return handle.read(limit + 1)
         except OSError as exc:
             raise UnreadableDocumentError(f"{path}: cannot read ({exc.strerror})") from None
+
     return reader
 
 
-def commit(store: DocumentStore, batch: list[tuple[PreparedDocument, OutcomeStatus]], report: AddReport,
-           namespace: str) -> None:
+def commit(
+    store: DocumentStore, batch: list[tuple[PreparedDocument, OutcomeStatus]], report: AddReport, namespace: str
+) -> None:
     """Embed the batch's new chunks in one call, then store each document atomically."""
     catalog = store.writable()
     inputs: list[str] = []
@@ -80,17 +88,43 @@ def commit(store: DocumentStore, batch: list[tuple[PreparedDocument, OutcomeStat
     report.chunks_embedded += len(inputs)
     for (doc, status), known in zip(batch, reused, strict=True):
         vectors = np.vstack([known[h] if h in known else next(encoded) for h in doc.embed_hashes])
-        store.write_document(NewDocument(
-            doc_id=doc.doc_id, namespace=namespace, source=doc.source, origin=doc.origin,
-            title=doc.title, format=doc.format, content_hash=doc.content_hash,
-            metadata=doc.metadata, chunks=doc.chunks, embed_hashes=doc.embed_hashes, embeddings=vectors))
-        report.documents.append(DocumentOutcome(doc_id=doc.doc_id, source=doc.source, title=doc.title,
-                                                status=status, chunks=len(doc.chunks),
-                                                pii_masked=doc.pii_masked))
+        store.write_document(
+            NewDocument(
+                doc_id=doc.doc_id,
+                namespace=namespace,
+                source=doc.source,
+                origin=doc.origin,
+                title=doc.title,
+                format=doc.format,
+                content_hash=doc.content_hash,
+                metadata=doc.metadata,
+                chunks=doc.chunks,
+                embed_hashes=doc.embed_hashes,
+                embeddings=vectors,
+            )
+        )
+        report.documents.append(
+            DocumentOutcome(
+                doc_id=doc.doc_id,
+                source=doc.source,
+                title=doc.title,
+                status=status,
+                chunks=len(doc.chunks),
+                pii_masked=doc.pii_masked,
+            )
+        )
 
 
-def ingest(store: DocumentStore, files: Iterator[FileItem], total: int, *, namespace: str,
-           metadata: dict[str, Any], progress: Progress, raise_errors: bool) -> AddReport:
+def ingest(
+    store: DocumentStore,
+    files: Iterator[FileItem],
+    total: int,
+    *,
+    namespace: str,
+    metadata: dict[str, Any],
+    progress: Progress,
+    raise_errors: bool,
+) -> AddReport:
     """Add the files to ``namespace`` under the store's writer lock; a file that cannot be indexed
     is reported as failed (or raised, with ``raise_errors``)."""
     catalog = store.writable()
@@ -105,23 +139,37 @@ def ingest(store: DocumentStore, files: Iterator[FileItem], total: int, *, names
         for done, (filename, source, read) in enumerate(files):
             progress(f"{Path(filename).name}", done / max(total, 1))
             try:
-                prepared = prepare_file(read(), filename, namespace=namespace, source=source,
-                                        user_metadata=metadata, chunker=chunker,
-                                        config=store.config, embedder_name=store.embedder.name)
+                prepared = prepare_file(
+                    read(),
+                    filename,
+                    namespace=namespace,
+                    source=source,
+                    user_metadata=metadata,
+                    chunker=chunker,
+                    config=store.config,
+                    embedder_name=store.embedder.name,
+                )
             except IndexerError as err:
                 if raise_errors:
                     raise
-                report.documents.append(DocumentOutcome(source=source, status="failed",
-                                                        reason=str(err), status_code=err.status_code))
+                report.documents.append(
+                    DocumentOutcome(source=source, status="failed", reason=str(err), status_code=err.status_code)
+                )
                 continue
             if len(prepared) > 1 or (prepared and prepared[0].source != source):
                 origins[source] = {doc.doc_id for doc in prepared}
             for doc in prepared:
                 previous = catalog.document_hash(doc.doc_id)
                 if previous is not None and previous[0] == doc.content_hash:
-                    report.documents.append(DocumentOutcome(
-                        doc_id=doc.doc_id, source=doc.source, title=doc.title, status="skipped",
-                        chunks=len(doc.chunks)))
+                    report.documents.append(
+                        DocumentOutcome(
+                            doc_id=doc.doc_id,
+                            source=doc.source,
+                            title=doc.title,
+                            status="skipped",
+                            chunks=len(doc.chunks),
+                        )
+                    )
                     continue
                 batch.append((doc, "replaced" if previous is not None else "added"))
                 batch_chunks += len(doc.chunks)
@@ -137,8 +185,7 @@ def ingest(store: DocumentStore, files: Iterator[FileItem], total: int, *, names
             stale = sorted(catalog.doc_ids_from_origin(namespace, origin) - kept)
             if stale:
                 store.delete(stale)
-                report.documents.extend(DocumentOutcome(doc_id=d, source=origin, status="removed")
-                                        for d in stale)
+                report.documents.extend(DocumentOutcome(doc_id=d, source=origin, status="removed") for d in stale)
         progress("done", 1.0)
     report.seconds = time.perf_counter() - started
     return report

@@ -13,8 +13,18 @@ from typing import Any
 
 import numpy as np
 
-LANGUAGES = {"en": "english", "sv": "swedish", "it": "italian", "de": "german", "fr": "french",
-             "es": "spanish", "da": "danish", "no": "norwegian", "nl": "dutch", "pt": "portuguese"}
+LANGUAGES = {
+    "en": "english",
+    "sv": "swedish",
+    "it": "italian",
+    "de": "german",
+    "fr": "french",
+    "es": "spanish",
+    "da": "danish",
+    "no": "norwegian",
+    "nl": "dutch",
+    "pt": "portuguese",
+}
 """ISO 639-1 code -> Snowball stemmer; every one has a bm25s stopword list."""
 DEFAULT_LANGUAGE = "en"
 
@@ -49,8 +59,7 @@ def tokenize(texts: list[str], language: str) -> list[list[str]]:
 
     if language not in LANGUAGES:
         raise ValueError(f"unsupported language '{language}' (supported: {', '.join(LANGUAGES)})")
-    return bm25s.tokenize(texts, stopwords=language, stemmer=_stemmer(language), return_ids=False,
-                          show_progress=False)
+    return bm25s.tokenize(texts, stopwords=language, stemmer=_stemmer(language), return_ids=False, show_progress=False)
 
 
 class LexicalIndex:
@@ -68,8 +77,9 @@ class LexicalIndex:
             tokens: list[list[str]] = [[] for _ in texts]
             for lang in sorted(set(self.languages)):
                 positions = [i for i, chunk_lang in enumerate(self.languages) if chunk_lang == lang]
-                for position, chunk_tokens in zip(positions, tokenize([texts[i] for i in positions], lang),
-                                                  strict=True):
+                for position, chunk_tokens in zip(
+                    positions, tokenize([texts[i] for i in positions], lang), strict=True
+                ):
                     tokens[position] = chunk_tokens
             self.retriever = bm25s.BM25()
             self.retriever.index(tokens, show_progress=False)
@@ -93,8 +103,9 @@ class LexicalIndex:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self.retriever.get_scores(tokens), dtype=np.float32)
 
-    def search(self, query: str, n: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict[int, float]]:
+    def search(
+        self, query: str, n: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, dict[int, float]]:
         """Best ``n`` (ids, scores) with a positive score, and a lookup of every chunk's score."""
         scores = self.scores(query)
         if len(scores) == 0:

@@ -25,12 +25,24 @@ from ragtune.jsonlimits import JSONLimitError, loads_bounded
 from ragtune.settings import IndexSettings
 
 FORMATS: dict[str, str] = {
-    ".md": "markdown", ".markdown": "markdown", ".mdown": "markdown",
-    ".txt": "text", ".text": "text", ".rst": "text",
-    ".html": "html", ".htm": "html", ".xhtml": "html",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".mdown": "markdown",
+    ".txt": "text",
+    ".text": "text",
+    ".rst": "text",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
     ".pdf": "pdf",
-    ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx", ".xlsm": "xlsx", ".odt": "odt",
-    ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
+    ".docx": "docx",
+    ".pptx": "pptx",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".odt": "odt",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
     ".csv": "csv",
 }
 """File extension -> format name."""
@@ -47,7 +59,8 @@ def format_of(filename: str) -> str:
     if fmt is None:
         known = ", ".join(sorted(FORMATS))
         raise UnsupportedFormatError(
-            f"{filename}: unsupported format '{suffix or '(no extension)'}' (supported: {known})")
+            f"{filename}: unsupported format '{suffix or '(no extension)'}' (supported: {known})"
+        )
     return fmt
 
 
@@ -109,16 +122,18 @@ def load_markdown(data: bytes, filename: str, _config: IndexSettings) -> list[Lo
     if front:
         found = _FRONT_TITLE.search(front.group(1))
         title = found.group(1) if found else ""
-        text = text[front.end():]
+        text = text[front.end() :]
     sections = split_markdown(text)
-    return [LoadedDocument(title=title or _title_from(sections, PurePath(filename).stem),
-                           sections=sections, format="markdown")]
+    return [
+        LoadedDocument(
+            title=title or _title_from(sections, PurePath(filename).stem), sections=sections, format="markdown"
+        )
+    ]
 
 
 def load_text(data: bytes, filename: str, _config: IndexSettings) -> list[LoadedDocument]:
     text = decode_text(data, filename)
-    return [LoadedDocument(title=PurePath(filename).stem, sections=[Section(text=text)],
-                           format="text")]
+    return [LoadedDocument(title=PurePath(filename).stem, sections=[Section(text=text)], format="text")]
 
 
 def load_html(data: bytes, filename: str, _config: IndexSettings) -> list[LoadedDocument]:
@@ -127,9 +142,14 @@ def load_html(data: bytes, filename: str, _config: IndexSettings) -> list[Loaded
 
     html = decode_text(data, filename)
     try:
-        markdown = trafilatura.extract(html, output_format="markdown", include_formatting=True,
-                                       include_tables=True, favor_recall=True,
-                                       include_comments=False)
+        markdown = trafilatura.extract(
+            html,
+            output_format="markdown",
+            include_formatting=True,
+            include_tables=True,
+            favor_recall=True,
+            include_comments=False,
+        )
         metadata = trafilatura.extract_metadata(html)
     except Exception as exc:  # noqa: BLE001 - any parser failure is unreadable input
         raise UnreadableDocumentError(f"{filename}: cannot parse HTML ({exc})") from None
@@ -137,10 +157,17 @@ def load_html(data: bytes, filename: str, _config: IndexSettings) -> list[Loaded
     page_title = metadata.title if metadata and metadata.title else ""
     extra: dict[str, Any] = {}
     if metadata is not None:
-        extra = {k: v for k, v in (("author", metadata.author), ("url", metadata.url),
-                                   ("site", metadata.sitename)) if v}
-    return [LoadedDocument(title=page_title or _title_from(sections, PurePath(filename).stem),
-                           sections=sections, format="html", metadata=extra)]
+        extra = {
+            k: v for k, v in (("author", metadata.author), ("url", metadata.url), ("site", metadata.sitename)) if v
+        }
+    return [
+        LoadedDocument(
+            title=page_title or _title_from(sections, PurePath(filename).stem),
+            sections=sections,
+            format="html",
+            metadata=extra,
+        )
+    ]
 
 
 def _first_field(record: dict[str, Any], names: list[str]) -> tuple[str | None, Any]:
@@ -151,31 +178,38 @@ def _first_field(record: dict[str, Any], names: list[str]) -> tuple[str | None, 
     return None, None
 
 
-def records_to_documents(records: list[Any], filename: str, fmt: str,
-                         config: IndexSettings) -> list[LoadedDocument]:
+def records_to_documents(records: list[Any], filename: str, fmt: str, config: IndexSettings) -> list[LoadedDocument]:
     """One document per record: text, title and id from the configured fields, the rest metadata."""
     documents: list[LoadedDocument] = []
     for position, record in enumerate(records):
         if not isinstance(record, dict):
-            raise UnreadableDocumentError(
-                f"{filename}: record {position + 1} is not an object with named fields")
+            raise UnreadableDocumentError(f"{filename}: record {position + 1} is not an object with named fields")
         text_field, text = _first_field(record, config.record_text_fields)
         if text_field is None:
             raise UnreadableDocumentError(
                 f"{filename}: record {position + 1} has none of the text fields "
-                f"{config.record_text_fields} (set index.record_text_fields)")
+                f"{config.record_text_fields} (set index.record_text_fields)"
+            )
         title_field, title = _first_field(record, config.record_title_fields)
         id_field, record_id = _first_field(record, config.record_id_fields)
         used = {text_field, title_field, id_field}
-        metadata = {k: v for k, v in record.items() if k not in used and v not in (None, "")
-                    and isinstance(v, (str, int, float, bool, list))}
+        metadata = {
+            k: v
+            for k, v in record.items()
+            if k not in used and v not in (None, "") and isinstance(v, (str, int, float, bool, list))
+        }
         title_text = str(title).strip() if title is not None else ""
         body = str(text).strip()
         sections = [Section(title=title_text, text=body)]
-        documents.append(LoadedDocument(
-            key=str(record_id) if record_id is not None else str(position + 1),
-            title=title_text or f"{PurePath(filename).stem} #{position + 1}",
-            sections=sections, format=fmt, metadata=metadata))
+        documents.append(
+            LoadedDocument(
+                key=str(record_id) if record_id is not None else str(position + 1),
+                title=title_text or f"{PurePath(filename).stem} #{position + 1}",
+                sections=sections,
+                format=fmt,
+                metadata=metadata,
+            )
+        )
     return documents
 
 
@@ -231,9 +265,17 @@ def load_csv(data: bytes, filename: str, config: IndexSettings) -> list[LoadedDo
 
 
 LOADERS: dict[str, Callable[[bytes, str, IndexSettings], list[LoadedDocument]]] = {
-    "markdown": load_markdown, "text": load_text, "html": load_html, "pdf": load_pdf,
-    "docx": load_docx, "pptx": load_pptx, "xlsx": load_xlsx, "odt": load_odt,
-    "json": load_json, "jsonl": load_jsonl, "csv": load_csv,
+    "markdown": load_markdown,
+    "text": load_text,
+    "html": load_html,
+    "pdf": load_pdf,
+    "docx": load_docx,
+    "pptx": load_pptx,
+    "xlsx": load_xlsx,
+    "odt": load_odt,
+    "json": load_json,
+    "jsonl": load_jsonl,
+    "csv": load_csv,
 }
 
 

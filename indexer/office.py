@@ -27,8 +27,7 @@ from indexer.schemas import LoadedDocument, Section
 from ragtune.settings import IndexSettings
 
 _HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
-_KINDS = {"docx": "Word (DOCX)", "pptx": "PowerPoint (PPTX)", "xlsx": "Excel (XLSX)",
-          "odt": "OpenDocument text (ODT)"}
+_KINDS = {"docx": "Word (DOCX)", "pptx": "PowerPoint (PPTX)", "xlsx": "Excel (XLSX)", "odt": "OpenDocument text (ODT)"}
 
 
 def _unreadable(filename: str, fmt: str, exc: BaseException) -> UnreadableDocumentError:
@@ -195,12 +194,14 @@ def sheet_text(rows: list[list[str]]) -> str:
     width = max(max((i + 1 for i, cell in enumerate(row) if cell), default=0) for row in rows)
     rows = [row[:width] + [""] * (width - len(row)) for row in rows]
     header = rows[0]
-    has_header = len(rows) > 1 and width > 1 and all(header) and not any(
-        re.fullmatch(r"[-+]?[\d.,]+", cell) for cell in header)
+    has_header = (
+        len(rows) > 1 and width > 1 and all(header) and not any(re.fullmatch(r"[-+]?[\d.,]+", cell) for cell in header)
+    )
     if not has_header:
         return _table_lines(rows, merged=False)
-    lines = [" | ".join(f"{name}: {value}" for name, value in zip(header, row) if value)
-             for row in rows[1:]]
+    lines = [
+        " | ".join(f"{name}: {value}" for name, value in zip(header, row, strict=False) if value) for row in rows[1:]
+    ]
     return "\n".join(line for line in lines if line)
 
 
@@ -244,8 +245,11 @@ def _odt_heading_styles(document: Any) -> set[str]:
             name = style.attributes.get((_ODF_STYLE, "name"), "")
             display = style.attributes.get((_ODF_STYLE, "display-name"), name.replace("_20_", " "))
             parents[name] = style.attributes.get((_ODF_STYLE, "parent-style-name"), "")
-            if (_HEADING_STYLE.match(display) or display.lower() == "title"
-                    or style.attributes.get((_ODF_STYLE, "default-outline-level"))):
+            if (
+                _HEADING_STYLE.match(display)
+                or display.lower() == "title"
+                or style.attributes.get((_ODF_STYLE, "default-outline-level"))
+            ):
                 headings.add(name)
     for name in list(parents):
         seen, current = set(), name
@@ -265,19 +269,32 @@ def _odt_walk(element: Any, collected: _Sections, headings: set[str]) -> None:
         if child.nodeType != child.ELEMENT_NODE:
             continue
         kind = child.qname[1]
-        if kind == "h" or (kind == "p" and child.attributes.get((_ODF_TEXT, "style-name"))
-                           in headings):
+        if kind == "h" or (kind == "p" and child.attributes.get((_ODF_TEXT, "style-name")) in headings):
             collected.heading(teletype.extractText(child))
         elif kind == "p":
             collected.add(teletype.extractText(child))
         elif kind == "table":
             rows = []
             for row in child.getElementsByType(_odf_row()):
-                rows.append([teletype.extractText(cell) for cell in row.childNodes
-                             if getattr(cell, "qname", (None, None))[1] == "table-cell"])
+                rows.append(
+                    [
+                        teletype.extractText(cell)
+                        for cell in row.childNodes
+                        if getattr(cell, "qname", (None, None))[1] == "table-cell"
+                    ]
+                )
             collected.add(_table_lines(rows))
-        elif kind in {"list", "list-item", "list-header", "section", "index-body", "div",
-                      "text-content", "body", "text"}:
+        elif kind in {
+            "list",
+            "list-item",
+            "list-header",
+            "section",
+            "index-body",
+            "div",
+            "text-content",
+            "body",
+            "text",
+        }:
             _odt_walk(child, collected, headings)
 
 

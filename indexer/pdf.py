@@ -59,8 +59,7 @@ def read_pdf(data: bytes, filename: str) -> PdfContent:
             pdf = pdfium.PdfDocument(data)
         except pdfium.PdfiumError as exc:
             if "password" in str(exc).lower():
-                raise UnreadableDocumentError(
-                    f"{filename}: the PDF is encrypted with a password") from None
+                raise UnreadableDocumentError(f"{filename}: the PDF is encrypted with a password") from None
             raise UnreadableDocumentError(f"{filename}: not a readable PDF ({exc})") from None
         try:
             pages = [_page_text(pdf, index) for index in range(len(pdf))]
@@ -70,8 +69,12 @@ def read_pdf(data: bytes, filename: str) -> PdfContent:
             raise UnreadableDocumentError(f"{filename}: not a readable PDF ({exc})") from None
         finally:
             pdf.close()
-    return PdfContent(pages=pages, outline=outline, title=(info.get("Title") or "").strip(),
-                      producer=f"{info.get('Producer', '')} {info.get('Creator', '')}".strip())
+    return PdfContent(
+        pages=pages,
+        outline=outline,
+        title=(info.get("Title") or "").strip(),
+        producer=f"{info.get('Producer', '')} {info.get('Creator', '')}".strip(),
+    )
 
 
 def _page_text(pdf, index: int) -> str:
@@ -139,7 +142,7 @@ def outline_sections(pages: list[str], outline: list[OutlineEntry]) -> list[Sect
         cuts.append((start, body, title))
         position = body
     sections = []
-    head = text[:cuts[0][0]].strip() if cuts else text.strip()
+    head = text[: cuts[0][0]].strip() if cuts else text.strip()
     if head:
         sections.append(Section(title="", text=head))
     for index, (_start, body, title) in enumerate(cuts):
@@ -155,18 +158,15 @@ def load_pdf(data: bytes, filename: str, _config: IndexSettings) -> list[LoadedD
     content = read_pdf(data, filename)
     pages, title = content.pages, content.title
     if not any(page.strip() for page in pages):
-        raise EmptyDocumentError(
-            f"{filename}: the PDF has no extractable text (scanned images need OCR first)")
+        raise EmptyDocumentError(f"{filename}: the PDF has no extractable text (scanned images need OCR first)")
     words = pdf_vocabulary(pages)
     keep_hyphens = bool(content.producer) and not _TYPESETTERS.search(content.producer)
     pages = strip_repeated_lines([fix_pdf_text(page, words, keep_hyphens) for page in pages])
     sections = outline_sections(pages, content.outline) if content.outline else []
     if not any(section.title for section in sections):
-        sections = [Section(title=f"page {n}", text=text) for n, text in enumerate(pages, 1)
-                    if text.strip()]
+        sections = [Section(title=f"page {n}", text=text) for n, text in enumerate(pages, 1) if text.strip()]
     sections = [s for s in sections if s.text.strip()] or sections
     if not title or title.lower() in _PLACEHOLDER_TITLES:
-        first = next((line.strip() for s in sections for line in s.text.splitlines()
-                      if line.strip()), "")
+        first = next((line.strip() for s in sections for line in s.text.splitlines() if line.strip()), "")
         title = first[:120] if first else PurePath(filename).stem
     return [LoadedDocument(title=title, sections=sections, format="pdf")]

@@ -82,9 +82,18 @@ def _signature(config: IndexSettings, embedder_name: str) -> str:
     return f"{embedder_name}|{config.chunk_tokens}|{config.chunk_overlap}|{config.near_duplicate_threshold}"
 
 
-def prepare_document(loaded: LoadedDocument, *, namespace: str, source: str, origin: str,
-                     user_metadata: dict[str, Any], chunker: TokenChunker, config: IndexSettings,
-                     embedder_name: str, pii: PiiSettings | None = None) -> PreparedDocument:
+def prepare_document(
+    loaded: LoadedDocument,
+    *,
+    namespace: str,
+    source: str,
+    origin: str,
+    user_metadata: dict[str, Any],
+    chunker: TokenChunker,
+    config: IndexSettings,
+    embedder_name: str,
+    pii: PiiSettings | None = None,
+) -> PreparedDocument:
     """Clean, (mask personal data when ``config.masks_pii(namespace)``,) chunk and de-duplicate one
     loaded document; raises EmptyDocumentError if no text."""
     pii_masked: dict[str, int] = {}
@@ -99,41 +108,74 @@ def prepare_document(loaded: LoadedDocument, *, namespace: str, source: str, ori
     if len(chunks) > config.max_document_chunks:  # before de-duplication, the costlier step
         raise DocumentTooLargeError(
             f"{source}: {len(chunks)} chunks is over the limit of {config.max_document_chunks} "
-            "(index.max_document_chunks); split the document")
+            "(index.max_document_chunks); split the document"
+        )
     duplicates = duplicate_positions([c.text for c in chunks], config.near_duplicate_threshold)
     chunks = [c for i, c in enumerate(chunks) if i not in duplicates]
     chunks = [c.model_copy(update={"position": i}) for i, c in enumerate(chunks)]
     digest = hashlib.sha256()
     digest.update(_signature(config, embedder_name).encode())
-    digest.update(json.dumps([title, loaded.format, [s.model_dump() for s in sections], metadata],
-                             sort_keys=True, ensure_ascii=False, default=str).encode())
+    digest.update(
+        json.dumps(
+            [title, loaded.format, [s.model_dump() for s in sections], metadata],
+            sort_keys=True,
+            ensure_ascii=False,
+            default=str,
+        ).encode()
+    )
     inputs = [c.embedding_input(title) for c in chunks]
     return PreparedDocument(
-        doc_id=make_doc_id(namespace, source), source=source, origin=origin, title=title,
-        format=loaded.format, metadata=metadata, chunks=chunks, content_hash=digest.hexdigest(),
+        doc_id=make_doc_id(namespace, source),
+        source=source,
+        origin=origin,
+        title=title,
+        format=loaded.format,
+        metadata=metadata,
+        chunks=chunks,
+        content_hash=digest.hexdigest(),
         embed_inputs=inputs,
         embed_hashes=[hashlib.sha256(f"{embedder_name}|{t}".encode()).hexdigest() for t in inputs],
-        pii_masked=pii_masked)
+        pii_masked=pii_masked,
+    )
 
 
-def prepare_file(data: bytes, filename: str, *, namespace: str, source: str,
-                 user_metadata: dict[str, Any], chunker: TokenChunker, config: IndexSettings,
-                 embedder_name: str, pii: PiiSettings | None = None) -> list[PreparedDocument]:
+def prepare_file(
+    data: bytes,
+    filename: str,
+    *,
+    namespace: str,
+    source: str,
+    user_metadata: dict[str, Any],
+    chunker: TokenChunker,
+    config: IndexSettings,
+    embedder_name: str,
+    pii: PiiSettings | None = None,
+) -> list[PreparedDocument]:
     """All documents of one file (one for a page, one per record for JSON / JSONL / CSV); personal
     data masked when ``config.masks_pii(namespace)`` (engine settings ``pii``, default the global ones)."""
     format_of(filename)
     if len(data) > config.max_document_bytes:
         raise DocumentTooLargeError(
             f"{source}: {len(data):,} bytes is over the limit of {config.max_document_bytes:,} "
-            "(index.max_document_bytes)")
+            "(index.max_document_bytes)"
+        )
     if not data.strip():
         raise EmptyDocumentError(f"{source}: the file is empty")
     loaded_documents = load_bytes(data, filename, config)
     prepared = []
     for loaded in loaded_documents:
         doc_source = f"{source}#{loaded.key}" if loaded.key else source
-        prepared.append(prepare_document(
-            loaded, namespace=namespace, source=doc_source, origin=source,
-            user_metadata=user_metadata, chunker=chunker, config=config,
-            embedder_name=embedder_name, pii=pii))
+        prepared.append(
+            prepare_document(
+                loaded,
+                namespace=namespace,
+                source=doc_source,
+                origin=source,
+                user_metadata=user_metadata,
+                chunker=chunker,
+                config=config,
+                embedder_name=embedder_name,
+                pii=pii,
+            )
+        )
     return prepared

@@ -30,8 +30,9 @@ SEARCH_MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid")
 class Retriever(Protocol):
     """Finds the chunks that answer a query."""
 
-    def run(self, query: str, *, k: int = 4, namespace: str = "default",
-            filters: dict[str, Any] | None = None) -> list[SearchHit]:
+    def run(
+        self, query: str, *, k: int = 4, namespace: str = "default", filters: dict[str, Any] | None = None
+    ) -> list[SearchHit]:
         """The ``k`` best chunks of ``namespace`` for ``query``, best first."""
         ...
 
@@ -40,8 +41,16 @@ class StoreRetriever:
     """Dense, BM25 or hybrid (reciprocal rank fusion of both) search of a store, then an optional
     cross-encoder re-rank of the candidates."""
 
-    def __init__(self, store: DocumentStore, *, mode: SearchMode = "hybrid", candidates: int = 50,
-                 rrf_k: int = 60, reranker: Reranker | None = None, per_section: int | None = None) -> None:
+    def __init__(
+        self,
+        store: DocumentStore,
+        *,
+        mode: SearchMode = "hybrid",
+        candidates: int = 50,
+        rrf_k: int = 60,
+        reranker: Reranker | None = None,
+        per_section: int | None = None,
+    ) -> None:
         if mode not in SEARCH_MODES:
             raise InvalidRequestError(f"unknown search mode {mode!r} ({', '.join(SEARCH_MODES)})")
         self.store = store
@@ -51,8 +60,9 @@ class StoreRetriever:
         self.reranker = reranker
         self.per_section = per_section
 
-    def run(self, query: str, *, k: int = 4, namespace: str = "default",
-            filters: dict[str, Any] | None = None) -> list[SearchHit]:
+    def run(
+        self, query: str, *, k: int = 4, namespace: str = "default", filters: dict[str, Any] | None = None
+    ) -> list[SearchHit]:
         """The ``k`` best chunks of ``namespace`` for ``query``, best first.
 
         ``filters``: equality on doc_id / source / title / format or user metadata (a list value
@@ -70,10 +80,12 @@ class StoreRetriever:
             if allowed is not None and len(allowed) == 0:
                 return []
             n = max(self.candidates, k)
-            query_vector, dense = self.dense(query, namespace, n, allowed) \
-                if self.mode in ("dense", "hybrid") else (None, {})
-            bm25_ranking, bm25 = self.bm25(query, namespace, n, allowed) \
-                if self.mode in ("bm25", "hybrid") else ([], {})
+            query_vector, dense = (
+                self.dense(query, namespace, n, allowed) if self.mode in ("dense", "hybrid") else (None, {})
+            )
+            bm25_ranking, bm25 = (
+                self.bm25(query, namespace, n, allowed) if self.mode in ("bm25", "hybrid") else ([], {})
+            )
             ranked = self.fuse(list(dense), bm25_ranking, dense, bm25)
             rows = catalog.chunk_rows(i for i, _ in ranked)
             ranked = [(i, s) for i, s in ranked if i in rows]
@@ -83,8 +95,9 @@ class StoreRetriever:
         return [_hit(rows[i], score, dense.get(i), bm25.get(i)) for i, score in ranked[:k]]
 
     # --- stages ---------------------------------------------------------------------------
-    def dense(self, query: str, namespace: str, n: int,
-              allowed: np.ndarray | None) -> tuple[np.ndarray | None, dict[int, float]]:
+    def dense(
+        self, query: str, namespace: str, n: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray | None, dict[int, float]]:
         """(query vector, chunk id → cosine) of the ``n`` nearest chunks, nearest first."""
         vectors = self.store.vectors_for(namespace)
         if vectors is None:
@@ -93,8 +106,9 @@ class StoreRetriever:
         ids, scores = vectors.search(query_vector, n, allowed)
         return query_vector, {int(i): float(s) for i, s in zip(ids, scores, strict=True)}
 
-    def bm25(self, query: str, namespace: str, n: int,
-             allowed: np.ndarray | None) -> tuple[list[int], dict[int, float]]:
+    def bm25(
+        self, query: str, namespace: str, n: int, allowed: np.ndarray | None
+    ) -> tuple[list[int], dict[int, float]]:
         """(the ``n`` best lexical matches, best first; chunk id → BM25 score of every match)."""
         lexical = self.store.lexical_for(namespace)
         if lexical is None:
@@ -102,8 +116,9 @@ class StoreRetriever:
         ids, _scores, scores = lexical.search(query, n, allowed)
         return [int(i) for i in ids], scores
 
-    def fuse(self, dense_ranking: list[int], bm25_ranking: list[int], dense: dict[int, float],
-             bm25: dict[int, float]) -> list[tuple[int, float]]:
+    def fuse(
+        self, dense_ranking: list[int], bm25_ranking: list[int], dense: dict[int, float], bm25: dict[int, float]
+    ) -> list[tuple[int, float]]:
         """The ranking of this retriever's mode: one list with its scores, or both fused by RRF."""
         if self.mode == "dense":
             return [(i, dense[i]) for i in dense_ranking]
@@ -111,16 +126,14 @@ class StoreRetriever:
             return [(i, bm25[i]) for i in bm25_ranking]
         return reciprocal_rank_fusion([dense_ranking, bm25_ranking], self.rrf_k)
 
-    def rerank(self, query: str, ranked: list[tuple[int, float]],
-               rows: dict[int, ChunkRow]) -> list[tuple[int, float]]:
+    def rerank(self, query: str, ranked: list[tuple[int, float]], rows: dict[int, ChunkRow]) -> list[tuple[int, float]]:
         """The candidates re-scored by the cross-encoder (unchanged without one)."""
         if self.reranker is None or not ranked:
             return ranked
         scores = self.reranker.scores(query, [rows[i].text for i, _ in ranked])
         return sorted(zip((i for i, _ in ranked), scores, strict=True), key=lambda p: -p[1])
 
-    def diversify(self, ranked: list[tuple[int, float]], rows: dict[int, ChunkRow],
-                  k: int) -> list[tuple[int, float]]:
+    def diversify(self, ranked: list[tuple[int, float]], rows: dict[int, ChunkRow], k: int) -> list[tuple[int, float]]:
         """At most ``per_section`` chunks of one section (document + heading) among the first ``k``,
         so five chunks of one page do not crowd out the second-best page; the rest follow, in order,
         to fill ``k`` when there are not enough sections (unchanged when ``per_section`` is None)."""
@@ -136,8 +149,9 @@ class StoreRetriever:
         return first + rest
 
     @staticmethod
-    def _score_unscored(catalog: Catalog, query_vector: np.ndarray, ranked: list[tuple[int, float]],
-                        dense: dict[int, float]) -> None:
+    def _score_unscored(
+        catalog: Catalog, query_vector: np.ndarray, ranked: list[tuple[int, float]], dense: dict[int, float]
+    ) -> None:
         """Give every ranked chunk a dense cosine (BM25-only finds too): relevance needs it."""
         unscored = [i for i, _ in ranked if i not in dense]
         if unscored:
@@ -146,6 +160,15 @@ class StoreRetriever:
 
 
 def _hit(row: ChunkRow, score: float, dense_score: float | None, bm25_score: float | None) -> SearchHit:
-    return SearchHit(doc_id=row.doc_id, chunk_id=f"{row.doc_id}:{row.position}", title=row.title,
-                     section=row.section, source=row.source, text=row.text, score=float(score),
-                     dense_score=dense_score, bm25_score=bm25_score, metadata=row.metadata)
+    return SearchHit(
+        doc_id=row.doc_id,
+        chunk_id=f"{row.doc_id}:{row.position}",
+        title=row.title,
+        section=row.section,
+        source=row.source,
+        text=row.text,
+        score=float(score),
+        dense_score=dense_score,
+        bm25_score=bm25_score,
+        metadata=row.metadata,
+    )

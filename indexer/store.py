@@ -55,8 +55,9 @@ LOCK_TIMEOUT_S = 120.0
 class DocumentStore:
     """Chunks of company documents in FAISS + SQLite (search: ``retriever()`` or ``search``)."""
 
-    def __init__(self, index_dir: Path, embedder: Embedder, config: IndexSettings, *,
-                 read_only: bool, reranker: Reranker | None) -> None:
+    def __init__(
+        self, index_dir: Path, embedder: Embedder, config: IndexSettings, *, read_only: bool, reranker: Reranker | None
+    ) -> None:
         self.index_dir = Path(index_dir)
         self.embedder = embedder
         self.config = config
@@ -72,8 +73,15 @@ class DocumentStore:
 
     # --- opening ------------------------------------------------------------------------
     @classmethod
-    def open(cls, index_dir: Path, embedder_path: Path, config: IndexSettings, *,
-             read_only: bool = False, reranker_path: Path | None = None) -> DocumentStore:
+    def open(
+        cls,
+        index_dir: Path,
+        embedder_path: Path,
+        config: IndexSettings,
+        *,
+        read_only: bool = False,
+        reranker_path: Path | None = None,
+    ) -> DocumentStore:
         """Open (creating unless read-only) the store in ``index_dir``.
 
         The embedder loads on first use. A read-only store on a folder that holds no index yet is
@@ -81,8 +89,13 @@ class DocumentStore:
         """
         read_only = read_only or config.read_only
         reranker_path = reranker_path or config.reranker_path
-        store = cls(Path(index_dir), Embedder.shared(Path(embedder_path), config.embed_batch_size), config,
-                    read_only=read_only, reranker=Reranker(reranker_path) if reranker_path else None)
+        store = cls(
+            Path(index_dir),
+            Embedder.shared(Path(embedder_path), config.embed_batch_size),
+            config,
+            read_only=read_only,
+            reranker=Reranker(reranker_path) if reranker_path else None,
+        )
         if not read_only:
             store.index_dir.mkdir(parents=True, exist_ok=True)
         store._connect()
@@ -103,7 +116,8 @@ class DocumentStore:
         if stored is not None and stored != self.embedder.name:
             raise IndexMismatchError(
                 f"the index in {self.index_dir} was built with embedder '{stored}', not "
-                f"'{self.embedder.name}'; configure that embedder or use a fresh index folder")
+                f"'{self.embedder.name}'; configure that embedder or use a fresh index folder"
+            )
 
     @property
     def catalog(self) -> Catalog | None:
@@ -155,12 +169,19 @@ class DocumentStore:
         vectors = self._vectors.get(namespace)
         if vectors is None:
             vectors = VectorIndex.load(self._vector_path(namespace), dimension, self.config)
-            if vectors is not None and vectors.saved_digest is not None \
-                    and vectors.saved_digest != catalog.chunk_digest(namespace):
-                log.warning("the vectors file of namespace '%s' was saved at catalog generation %s and no "
-                            "longer matches the catalog (generation %s; lost commits or a crash before "
-                            "saving); rebuilding it from the catalog", namespace, vectors.saved_generation,
-                            catalog.generation())
+            if (
+                vectors is not None
+                and vectors.saved_digest is not None
+                and vectors.saved_digest != catalog.chunk_digest(namespace)
+            ):
+                log.warning(
+                    "the vectors file of namespace '%s' was saved at catalog generation %s and no "
+                    "longer matches the catalog (generation %s; lost commits or a crash before "
+                    "saving); rebuilding it from the catalog",
+                    namespace,
+                    vectors.saved_generation,
+                    catalog.generation(),
+                )
                 vectors = None
             vectors = vectors or VectorIndex(dimension, self.config)
         stored = catalog.chunk_ids(namespace)
@@ -248,8 +269,10 @@ class DocumentStore:
         try:
             lock.acquire(timeout=LOCK_TIMEOUT_S)
         except Timeout:
-            raise IndexerError(f"another process has been writing {self.index_dir} for over "
-                               f"{LOCK_TIMEOUT_S:.0f} s; try again when it has finished") from None
+            raise IndexerError(
+                f"another process has been writing {self.index_dir} for over "
+                f"{LOCK_TIMEOUT_S:.0f} s; try again when it has finished"
+            ) from None
         try:
             yield
         finally:
@@ -284,8 +307,13 @@ class DocumentStore:
         limit = self.embedder.max_tokens
         if limit is not None and tokens > limit:
             if not getattr(self, "_capped_warned", False):
-                log.warning("index.chunk_tokens %d is over what %s reads (%d tokens): chunks are capped at %d",
-                            tokens, self.embedder.name, limit, limit)
+                log.warning(
+                    "index.chunk_tokens %d is over what %s reads (%d tokens): chunks are capped at %d",
+                    tokens,
+                    self.embedder.name,
+                    limit,
+                    limit,
+                )
                 self._capped_warned = True
             tokens = limit
         return TokenChunker(self.write_embedder.tokenizer, tokens, self.config.chunk_overlap)
@@ -303,8 +331,14 @@ class DocumentStore:
                 self._seen_namespaces[doc.namespace] = catalog.namespace_generations().get(doc.namespace, 0)
             self._lexical.pop(doc.namespace, None)
 
-    def add_paths(self, paths: list[Path], *, namespace: str = "default",
-                  metadata: dict[str, Any] | None = None, progress: ingest.Progress | None = None) -> AddReport:
+    def add_paths(
+        self,
+        paths: list[Path],
+        *,
+        namespace: str = "default",
+        metadata: dict[str, Any] | None = None,
+        progress: ingest.Progress | None = None,
+    ) -> AddReport:
         """Add files and folders (recursive). Unchanged documents are skipped, changed replaced.
 
         A file that cannot be indexed is reported as failed (with the reason) and the others go
@@ -316,11 +350,25 @@ class DocumentStore:
         files = ingest.expand_paths(paths)
         limit = self.config.max_document_bytes
         items = ((p.name, str(p), ingest.file_reader(p, limit)) for p in files)
-        return ingest.ingest(self, items, len(files), namespace=namespace, metadata=metadata,
-                             progress=progress or ingest.no_progress, raise_errors=False)
+        return ingest.ingest(
+            self,
+            items,
+            len(files),
+            namespace=namespace,
+            metadata=metadata,
+            progress=progress or ingest.no_progress,
+            raise_errors=False,
+        )
 
-    def add_bytes(self, filename: str, data: bytes, *, namespace: str = "default",
-                  metadata: dict[str, Any] | None = None, source: str | None = None) -> AddReport:
+    def add_bytes(
+        self,
+        filename: str,
+        data: bytes,
+        *,
+        namespace: str = "default",
+        metadata: dict[str, Any] | None = None,
+        source: str | None = None,
+    ) -> AddReport:
         """Add one uploaded file (format from the extension); bad input raises an IndexerError."""
         self.writable()
         check_namespace(namespace)
@@ -328,8 +376,9 @@ class DocumentStore:
         if not filename or Path(filename).name != filename.replace("\\", "/").split("/")[-1]:
             raise InvalidRequestError("a file name is required")
         items = iter([(Path(filename).name, source or Path(filename).name, lambda: data)])
-        return ingest.ingest(self, items, 1, namespace=namespace, metadata=metadata,
-                             progress=ingest.no_progress, raise_errors=True)
+        return ingest.ingest(
+            self, items, 1, namespace=namespace, metadata=metadata, progress=ingest.no_progress, raise_errors=True
+        )
 
     def delete(self, doc_ids: list[str]) -> int:
         """Delete documents (the caller holds the writer lock); returns chunks removed."""
@@ -376,28 +425,53 @@ class DocumentStore:
 
     def stats(self) -> IndexStats:
         catalog = self.catalog
-        disk = sum(p.stat().st_size for p in self.index_dir.rglob("*") if p.is_file()) \
-            if self.index_dir.is_dir() else 0
+        disk = sum(p.stat().st_size for p in self.index_dir.rglob("*") if p.is_file()) if self.index_dir.is_dir() else 0
         if catalog is None:
-            return IndexStats(documents=0, chunks=0, namespaces={}, index_kind=self.config.kind,
-                              embedder=self.embedder.name, dimension=None, generation=0,
-                              disk_bytes=disk, index_dir=str(self.index_dir))
+            return IndexStats(
+                documents=0,
+                chunks=0,
+                namespaces={},
+                index_kind=self.config.kind,
+                embedder=self.embedder.name,
+                dimension=None,
+                generation=0,
+                disk_bytes=disk,
+                index_dir=str(self.index_dir),
+            )
         namespaces = catalog.namespaces()
-        return IndexStats(documents=sum(namespaces.values()), chunks=catalog.count_chunks(),
-                          namespaces=namespaces, index_kind=self.config.kind,
-                          embedder=catalog.get_meta("embedder") or self.embedder.name,
-                          dimension=self._dimension(), generation=catalog.generation(),
-                          disk_bytes=disk, index_dir=str(self.index_dir))
+        return IndexStats(
+            documents=sum(namespaces.values()),
+            chunks=catalog.count_chunks(),
+            namespaces=namespaces,
+            index_kind=self.config.kind,
+            embedder=catalog.get_meta("embedder") or self.embedder.name,
+            dimension=self._dimension(),
+            generation=catalog.generation(),
+            disk_bytes=disk,
+            index_dir=str(self.index_dir),
+        )
 
     def retriever(self, mode: SearchMode | None = None) -> StoreRetriever:
         """A retriever over this store: ``mode`` (default: the configured one), the configured
         candidates and fusion constant, and the re-ranker when one is configured."""
-        return StoreRetriever(self, mode=mode or self.config.retrieval, candidates=self.config.candidates,
-                              rrf_k=self.config.rrf_k, reranker=self.reranker,
-                              per_section=self.config.max_chunks_per_section)
+        return StoreRetriever(
+            self,
+            mode=mode or self.config.retrieval,
+            candidates=self.config.candidates,
+            rrf_k=self.config.rrf_k,
+            reranker=self.reranker,
+            per_section=self.config.max_chunks_per_section,
+        )
 
-    def search(self, query: str, *, k: int = 4, namespace: str = "default",
-               filters: dict[str, Any] | None = None, mode: SearchMode | None = None) -> list[SearchHit]:
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 4,
+        namespace: str = "default",
+        filters: dict[str, Any] | None = None,
+        mode: SearchMode | None = None,
+    ) -> list[SearchHit]:
         """The ``k`` best chunks of ``namespace`` for ``query``, best first (``retriever(mode).run``).
 
         ``mode``: dense (cosine), bm25, or hybrid (reciprocal rank fusion of both; the default).

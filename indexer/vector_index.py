@@ -54,8 +54,7 @@ class VectorIndex:
             inner.hnsw.efSearch = self.config.hnsw_ef_search
         elif kind == "ivf" and train is not None and self._ivf_ready(len(train)):
             quantizer = faiss.IndexFlatIP(self.dimension)
-            inner = faiss.IndexIVFFlat(quantizer, self.dimension, self.config.ivf_nlist,
-                                       faiss.METRIC_INNER_PRODUCT)
+            inner = faiss.IndexIVFFlat(quantizer, self.dimension, self.config.ivf_nlist, faiss.METRIC_INNER_PRODUCT)
             inner.train(train)
             inner.nprobe = self.config.ivf_nprobe
         else:
@@ -73,8 +72,9 @@ class VectorIndex:
         self.index = self._empty(train=vectors if len(vectors) else None)
         self.tombstones = set()
         if len(ids):
-            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
-                                    np.ascontiguousarray(ids, dtype=np.int64))
+            self.index.add_with_ids(
+                np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64)
+            )
 
     # --- changes ------------------------------------------------------------------------
     def ids(self) -> np.ndarray:
@@ -115,8 +115,7 @@ class VectorIndex:
         return bool(self.tombstones) and len(self.tombstones) > TOMBSTONE_SHARE * self.index.ntotal
 
     # --- search -------------------------------------------------------------------------
-    def search(self, query: np.ndarray, n: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query: np.ndarray, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Best ``n`` (ids, cosine scores) for one unit query vector, optionally only ``allowed``."""
         faiss = _faiss()
         if self.size == 0 or n <= 0:
@@ -140,8 +139,9 @@ class VectorIndex:
         if selector is not None:
             params.sel = selector
         limit = min(n, self.size)
-        scores, ids = self.index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32),
-                                        limit, params=params)
+        scores, ids = self.index.search(
+            np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), limit, params=params
+        )
         keep = ids[0] >= 0
         return ids[0][keep].astype(np.int64), scores[0][keep]
 
@@ -152,13 +152,21 @@ class VectorIndex:
         faiss = _faiss()
         if self.needs_compaction():
             live = self.ids()
-            vectors = np.vstack([self.index.reconstruct(int(i)) for i in live]) if len(live) else \
-                np.zeros((0, self.dimension), dtype=np.float32)
+            vectors = (
+                np.vstack([self.index.reconstruct(int(i)) for i in live])
+                if len(live)
+                else np.zeros((0, self.dimension), dtype=np.float32)
+            )
             self.rebuild(live, vectors)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, faiss.serialize_index(self.index).tobytes(), fsync=True)
-        sidecar = {"generation": generation, "digest": digest, "kind": self.built_kind,
-                   "dimension": self.dimension, "tombstones": sorted(self.tombstones)}
+        sidecar = {
+            "generation": generation,
+            "digest": digest,
+            "kind": self.built_kind,
+            "dimension": self.dimension,
+            "tombstones": sorted(self.tombstones),
+        }
         atomic_write(path.with_suffix(".json"), json.dumps(sidecar), fsync=True)
 
     @classmethod
@@ -175,8 +183,9 @@ class VectorIndex:
         except (OSError, RuntimeError, ValueError):
             return None
         wanted = config.kind
-        if index.d != dimension or (wanted != sidecar.get("kind") and not
-                                    (wanted == "ivf" and sidecar.get("kind") == "flat")):
+        if index.d != dimension or (
+            wanted != sidecar.get("kind") and not (wanted == "ivf" and sidecar.get("kind") == "flat")
+        ):
             return None
         vectors.index = index
         vectors.tombstones = set(sidecar.get("tombstones", []))

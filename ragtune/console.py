@@ -15,8 +15,12 @@ console = Console(stderr=True, soft_wrap=True)
 @contextmanager
 def progress_bar(description: str, total: float | None = 1.0) -> Iterator[Callable[[str, float], None]]:
     """A progress bar; yields ``update(step: str, done: float)`` with ``done`` in units of total."""
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(description, total=total)
 

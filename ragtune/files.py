@@ -28,8 +28,9 @@ def fsync_dir(folder: Path) -> None:
         os.close(descriptor)
 
 
-def atomic_write(path: Path, data: bytes | str, *, mode: int = 0o644, fsync: bool = False,
-                 encoding: str = "utf-8") -> Path:
+def atomic_write(
+    path: Path, data: bytes | str, *, mode: int = 0o644, fsync: bool = False, encoding: str = "utf-8"
+) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and one rename.
 
     ``fsync`` flushes the file to disk before the rename and the folder after it (for data that

@@ -25,7 +25,11 @@ def open_store(settings: Settings, *, read_only: bool = False) -> DocumentStore:
     from indexer.store import DocumentStore
 
     embedder = model_store.resolve(settings.models.embedder, settings.models_dir)
-    reranker = (model_store.resolve(settings.models.reranker, settings.models_dir)
-                if settings.models.reranker else None)
-    return DocumentStore.open(settings.index_dir, embedder, settings.index,
-                              read_only=read_only or settings.index.read_only, reranker_path=reranker)
+    reranker = model_store.resolve(settings.models.reranker, settings.models_dir) if settings.models.reranker else None
+    return DocumentStore.open(
+        settings.index_dir,
+        embedder,
+        settings.index,
+        read_only=read_only or settings.index.read_only,
+        reranker_path=reranker,
+    )

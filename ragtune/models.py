@@ -203,9 +203,7 @@ def resolve(name: str, models_dir: Path) -> Path:
     if name in BUILTIN_MODELS:
         target = models_dir / name
         if read_manifest(target) is None:
-            raise ModelNotFoundError(
-                f"model '{name}' is not provisioned in {models_dir}; run `ragtune models pull`"
-            )
+            raise ModelNotFoundError(f"model '{name}' is not provisioned in {models_dir}; run `ragtune models pull`")
         return target
     candidate = Path(name).expanduser()
     if candidate.is_dir():

@@ -34,7 +34,7 @@ def shingles(text: str, size: int = 3) -> frozenset[str]:
     words = normalise(text).split()
     if len(words) <= size:
         return frozenset([" ".join(words)]) if words else frozenset()
-    return frozenset(" ".join(words[i:i + size]) for i in range(len(words) - size + 1))
+    return frozenset(" ".join(words[i : i + size]) for i in range(len(words) - size + 1))
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:

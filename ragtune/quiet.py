@@ -12,8 +12,21 @@ import logging
 import os
 from pathlib import Path
 
-LIBRARY_LOGGERS = ("bitsandbytes", "transformers", "peft", "sentence_transformers", "huggingface_hub",
-                   "accelerate", "trl", "datasets", "torch", "torchao", "py.warnings", "filelock", "urllib3")
+LIBRARY_LOGGERS = (
+    "bitsandbytes",
+    "transformers",
+    "peft",
+    "sentence_transformers",
+    "huggingface_hub",
+    "accelerate",
+    "trl",
+    "datasets",
+    "torch",
+    "torchao",
+    "py.warnings",
+    "filelock",
+    "urllib3",
+)
 
 
 def library_noise_to(log_path: Path) -> logging.Handler:

@@ -55,11 +55,9 @@ class IndexSettings(BaseModel):
     """Files (and uploads) over this size are refused with a clear error (HTTP 413)."""
     max_document_chunks: int = Field(20_000, ge=1)
     """A document that cleans into more chunks than this is refused (HTTP 413)."""
-    record_text_fields: list[str] = Field(
-        default_factory=lambda: ["text", "content", "body", "answer", "a"])
+    record_text_fields: list[str] = Field(default_factory=lambda: ["text", "content", "body", "answer", "a"])
     """JSON/JSONL/CSV records: the first of these fields present is the document's text."""
-    record_title_fields: list[str] = Field(
-        default_factory=lambda: ["title", "question", "q", "name", "heading"])
+    record_title_fields: list[str] = Field(default_factory=lambda: ["title", "question", "q", "name", "heading"])
     """Records: the first of these fields present is the title (also prefixed to the text)."""
     record_id_fields: list[str] = Field(default_factory=lambda: ["id", "doc_id", "uuid", "key"])
     """Records: the first of these fields present identifies the record (else its position)."""
@@ -249,8 +247,7 @@ class GatewaySettings(BaseModel):
     style_instruction: str | None = None
     """Optional brand-voice instruction added to ``rag`` prompts (a request's ``style`` wins)."""
     refusal_text: str = (
-        "I don't know. The documents I can search do not cover this question, "
-        "so I would rather not guess."
+        "I don't know. The documents I can search do not cover this question, so I would rather not guess."
     )
     """The answer given without calling the engine when retrieval finds nothing relevant."""
     admission: AdmissionSettings = Field(default_factory=AdmissionSettings)

@@ -26,8 +26,9 @@ def default_url() -> str:
     return gateway_url(host, gateway.port)
 
 
-def call_gateway(method: str, url: str, path: str, *, api_key: str | None, payload: dict | None = None,
-                 timeout_s: float = 600.0) -> Any:
+def call_gateway(
+    method: str, url: str, path: str, *, api_key: str | None, payload: dict | None = None, timeout_s: float = 600.0
+) -> Any:
     """One JSON call to the gateway; errors become a RagtuneError with the gateway's message."""
     import httpx
 
@@ -35,8 +36,9 @@ def call_gateway(method: str, url: str, path: str, *, api_key: str | None, paylo
     try:
         response = httpx.request(method, url.rstrip("/") + path, json=payload, headers=headers, timeout=timeout_s)
     except httpx.HTTPError as exc:
-        raise RagtuneError(f"cannot reach the gateway at {url} ({type(exc).__name__}); "
-                           "start it with `ragtune serve` or pass --url") from None
+        raise RagtuneError(
+            f"cannot reach the gateway at {url} ({type(exc).__name__}); start it with `ragtune serve` or pass --url"
+        ) from None
     try:
         body = response.json()
     except ValueError:
@@ -60,8 +62,9 @@ def print_answer(result: dict) -> None:
         table = Table("#", "title", "source", "score", title="sources", title_justify="left")
         for c in result["citations"]:
             mark = f"[{c['marker']}]" + ("*" if c.get("cited") else "")
-            table.add_row(escape(mark), escape(c.get("title") or c["doc_id"]), escape(c.get("source") or ""),
-                          f"{c['score']:.3f}")
+            table.add_row(
+                escape(mark), escape(c.get("title") or c["doc_id"]), escape(c.get("source") or ""), f"{c['score']:.3f}"
+            )
         console.print(table)
     u, t, c = result["usage"], result["latency_ms"], result["cost"]
     console.print(
@@ -75,16 +78,35 @@ def print_answer(result: dict) -> None:
 def print_compare(result: dict) -> None:
     from rich.table import Table
 
-    table = Table("mode", "adapter", "prompt tok", "compl. tok", "ttft ms", "total ms", "cost $",
-                  "Δ tokens", "Δ ms", "Δ $", title=f"compare: {result['question']}", title_justify="left")
+    table = Table(
+        "mode",
+        "adapter",
+        "prompt tok",
+        "compl. tok",
+        "ttft ms",
+        "total ms",
+        "cost $",
+        "Δ tokens",
+        "Δ ms",
+        "Δ $",
+        title=f"compare: {result['question']}",
+        title_justify="left",
+    )
     deltas = result.get("deltas", {})
     for r in result["results"]:
         d = deltas.get(r["mode"])
-        table.add_row(r["mode"], r.get("adapter") or "-", str(r["usage"]["prompt_tokens"]),
-                      str(r["usage"]["completion_tokens"]), f"{r['latency_ms']['ttft']:.0f}",
-                      f"{r['latency_ms']['total']:.0f}", f"{r['cost']['usd']:.8f}",
-                      f"{d['total_tokens']:+d}" if d else "", f"{d['latency_ms']:+.0f}" if d else "",
-                      f"{d['cost_usd']:+.8f}" if d else "")
+        table.add_row(
+            r["mode"],
+            r.get("adapter") or "-",
+            str(r["usage"]["prompt_tokens"]),
+            str(r["usage"]["completion_tokens"]),
+            f"{r['latency_ms']['ttft']:.0f}",
+            f"{r['latency_ms']['total']:.0f}",
+            f"{r['cost']['usd']:.8f}",
+            f"{d['total_tokens']:+d}" if d else "",
+            f"{d['latency_ms']:+.0f}" if d else "",
+            f"{d['cost_usd']:+.8f}" if d else "",
+        )
     console.print(table)
     for r in result["results"]:
         console.print(f"[bold]{r['mode']}[/]: {r['answer']}", markup=True, highlight=False)
@@ -130,8 +152,18 @@ def register(app: typer.Typer) -> None:
         """Ask the running gateway one question; prints the answer, its sources, tokens, latency, cost."""
         if mode not in list(Mode):
             raise RagtuneError(f"--mode must be one of {MODE_CHOICES}, not '{mode}'")
-        payload = {k: v for k, v in {"question": question, "mode": mode, "adapter": adapter, "top_k": top_k,
-                                     "namespace": namespace, "max_tokens": max_tokens}.items() if v is not None}
+        payload = {
+            k: v
+            for k, v in {
+                "question": question,
+                "mode": mode,
+                "adapter": adapter,
+                "top_k": top_k,
+                "namespace": namespace,
+                "max_tokens": max_tokens,
+            }.items()
+            if v is not None
+        }
         result = call_gateway("POST", url or default_url(), "/v1/chat", api_key=api_key, payload=payload)
         if as_json:
             print(json.dumps(result, indent=2, ensure_ascii=False))
@@ -179,11 +211,24 @@ def register(app: typer.Typer) -> None:
         def share(value: float | None) -> str:
             return "-" if value is None else f"{value:.0%}"
 
-        table = Table("mode", "adapter", "requests", "rated", "good", "resolved", title="feedback KPIs",
-                      title_justify="left")
+        table = Table(
+            "mode", "adapter", "requests", "rated", "good", "resolved", title="feedback KPIs", title_justify="left"
+        )
         for row in result["by_mode_adapter"]:
-            table.add_row(row["mode"], row["adapter"] or "-", str(row["requests"]), str(row["rated"]),
-                          share(row["good_share"]), share(row["resolved_share"]))
-        table.add_row("all", "", str(result["requests"]), str(result["rated"]), share(result["good_share"]),
-                      share(result["resolved_share"]))
+            table.add_row(
+                row["mode"],
+                row["adapter"] or "-",
+                str(row["requests"]),
+                str(row["rated"]),
+                share(row["good_share"]),
+                share(row["resolved_share"]),
+            )
+        table.add_row(
+            "all",
+            "",
+            str(result["requests"]),
+            str(result["rated"]),
+            share(result["good_share"]),
+            share(result["resolved_share"]),
+        )
         console.print(table)

@@ -53,8 +53,7 @@ def prepare_adapter(settings: Settings) -> Path:
     return path
 
 
-def run_demo(settings: Settings, host: str | None = None, port: int | None = None,
-             serve: bool = True) -> None:
+def run_demo(settings: Settings, host: str | None = None, port: int | None = None, serve: bool = True) -> None:
     """Prepare everything and (unless ``serve`` is False) run the gateway in the foreground."""
     settings.ensure_dirs()
     prepare_models(settings)

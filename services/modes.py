@@ -97,6 +97,9 @@ def _answer_mode(mode: Mode) -> Mode:
     return mode
 
 
-AnswerMode = Annotated[Mode, AfterValidator(_answer_mode),
-                       WithJsonSchema({"type": "string", "enum": [m.value for m in Mode.answer_modes()]})]
+AnswerMode = Annotated[
+    Mode,
+    AfterValidator(_answer_mode),
+    WithJsonSchema({"type": "string", "enum": [m.value for m in Mode.answer_modes()]}),
+]
 """A Mode field that refuses ``auto`` (the mode an answer ran in; compare's modes)."""

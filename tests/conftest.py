@@ -84,8 +84,9 @@ def make_tiny_adapter(base_dir: Path, out_dir: Path, seed: int) -> Path:
 
     torch.manual_seed(seed)
     base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
-                        task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM"
+    )
     peft_model = get_peft_model(base, config)
     peft_model.save_pretrained(out_dir)
     return out_dir
@@ -116,8 +117,15 @@ def tiny_full_model(generator_path: Path, tiny_adapter: Path, tmp_path_factory: 
 
     merged = merged_model_dir(generator_path, tiny_adapter, tmp_path_factory.mktemp("merge-cache"))
     folder = Path(shutil.copytree(merged, tmp_path_factory.mktemp("full") / "tiny-full"))
-    card = AdapterCard(name="tiny-full", path=str(folder), base_model="smollm2-135m-instruct", method="full",
-                       data_sha256="test", train_examples=0, eval_examples=0)
+    card = AdapterCard(
+        name="tiny-full",
+        path=str(folder),
+        base_model="smollm2-135m-instruct",
+        method="full",
+        data_sha256="test",
+        train_examples=0,
+        eval_examples=0,
+    )
     (folder / CARD_FILE).write_text(card.model_dump_json())
     return folder
 
@@ -131,8 +139,14 @@ def vllm_server(generator_path: Path, tmp_path_factory: pytest.TempPathFactory):
     pytest.importorskip("vllm")
     from services.engines.vllm_process import VLLMLaunchConfig, VLLMProcess
 
-    config = VLLMLaunchConfig(model_dir=generator_path, served_model_name="smollm2-135m-instruct",
-                              enable_lora=True, max_loras=4, max_lora_rank=64, kv_cache_gib=1)
+    config = VLLMLaunchConfig(
+        model_dir=generator_path,
+        served_model_name="smollm2-135m-instruct",
+        enable_lora=True,
+        max_loras=4,
+        max_lora_rank=64,
+        kv_cache_gib=1,
+    )
     process = VLLMProcess(config, tmp_path_factory.mktemp("vllm-runs"), start_timeout_s=420)
     process.start()
     yield process
@@ -144,8 +158,9 @@ async def local_engine(generator_path: Path, tiny_adapter: Path):
     """ONE started LocalEngine (transformers + peft) with ``tiny_adapter`` loaded as ``tiny``."""
     from services.engines.local_engine import LocalEngine
 
-    engine = LocalEngine(model_dir=generator_path, served_model_name="smollm2-135m-instruct",
-                         adapters={"tiny": tiny_adapter})
+    engine = LocalEngine(
+        model_dir=generator_path, served_model_name="smollm2-135m-instruct", adapters={"tiny": tiny_adapter}
+    )
     await engine.start()
     yield engine
     await engine.stop()
@@ -159,8 +174,15 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _served(command: list[str], env: dict[str, str], log_path: Path, url: str, cwd: Path | None = None,
-            timeout_s: float = 300, ready_line: str | None = None) -> Iterator[str]:
+def _served(
+    command: list[str],
+    env: dict[str, str],
+    log_path: Path,
+    url: str,
+    cwd: Path | None = None,
+    timeout_s: float = 300,
+    ready_line: str | None = None,
+) -> Iterator[str]:
     import httpx
 
     def ready() -> bool:
@@ -176,8 +198,9 @@ def _served(command: list[str], env: dict[str, str], log_path: Path, url: str, c
         deadline = time.monotonic() + timeout_s
         while not ready():
             if process.poll() is not None:
-                pytest.fail(f"`{' '.join(command[-3:])}` exited ({process.returncode}):\n"
-                            f"{log_path.read_text()[-4000:]}")
+                pytest.fail(
+                    f"`{' '.join(command[-3:])}` exited ({process.returncode}):\n{log_path.read_text()[-4000:]}"
+                )
             if time.monotonic() > deadline:
                 pytest.fail(f"the gateway did not become healthy:\n{log_path.read_text()[-4000:]}")
             time.sleep(1)

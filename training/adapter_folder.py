@@ -55,8 +55,10 @@ def is_full_model(folder: Path) -> bool:
 
 def not_an_adapter(folder: Path) -> str:
     """Why ``folder`` cannot be served as an adapter."""
-    return (f"{folder} is neither a peft adapter folder (no {ADAPTER_CONFIG}) nor a fine-tuned model folder "
-            f"(no {MODEL_CONFIG})")
+    return (
+        f"{folder} is neither a peft adapter folder (no {ADAPTER_CONFIG}) nor a fine-tuned model folder "
+        f"(no {MODEL_CONFIG})"
+    )
 
 
 def find(folder: Path) -> Path | None:
@@ -200,7 +202,12 @@ def merge(base_model_dir: Path, adapter_dir: Path, out_dir: Path, *, info: dict[
         record: dict[str, Any] = {"base_model_dir": str(base_model_dir), "adapter_dir": str(adapter_dir.resolve())}
         if card is not None:
             merged_card = card.model_copy(update={"serving": {**card.serving, "merged_into": str(out_dir)}})
-            record.update({"adapter": card.name, "base_model": card.base_model,
-                           "adapter_card": json.loads(merged_card.model_dump_json())})
+            record.update(
+                {
+                    "adapter": card.name,
+                    "base_model": card.base_model,
+                    "adapter_card": json.loads(merged_card.model_dump_json()),
+                }
+            )
         atomic_write(staging / MERGE_INFO, json.dumps({**record, **(info or {})}, indent=2))
     return out_dir

@@ -140,8 +140,13 @@ def render_readme(card: AdapterCard, metrics: dict[str, Any] | None = None, exis
     if metrics:
         before, after = metrics.get("style_before") or {}, metrics.get("style_after") or {}
         if before or after:
-            lines += ["", "## Style score by criterion (held-out prompts)", "",
-                      "| criterion | base | adapter |", "|---|---|---|"]
+            lines += [
+                "",
+                "## Style score by criterion (held-out prompts)",
+                "",
+                "| criterion | base | adapter |",
+                "|---|---|---|",
+            ]
             for key in sorted(set(before) | set(after)):
                 lines.append(f"| {key} | {_fmt(before.get(key))} | {_fmt(after.get(key))} |")
         evals = metrics.get("eval_losses") or []
@@ -152,8 +157,13 @@ def render_readme(card: AdapterCard, metrics: dict[str, Any] | None = None, exis
         if samples:
             lines += ["", "## Sample replies (held-out prompts, greedy)", ""]
             for sample in samples[:3]:
-                lines += [f"**Prompt:** {sample['prompt']}", "", f"- base: {sample['base']!r}",
-                          f"- adapter: {sample['adapter']!r}", ""]
+                lines += [
+                    f"**Prompt:** {sample['prompt']}",
+                    "",
+                    f"- base: {sample['base']!r}",
+                    f"- adapter: {sample['adapter']!r}",
+                    "",
+                ]
     lines += _audit_lines(card.audit)
     lines += ["", "Usage: `ragtune ask QUESTION --mode ft --adapter " + card.name + "`", ""]
     return "\n".join(lines)
@@ -163,22 +173,34 @@ def _audit_lines(audit: dict[str, Any] | None) -> list[str]:
     """The README section of a memorization audit (``training.audit``)."""
     if not audit:
         return []
-    lines = ["", "## Memorization audit", "",
-             f"**{'passed' if audit.get('passed') else 'FAILED'}** (exposure threshold "
-             f"{audit.get('threshold_bits')} bits; {audit.get('seconds', 0):.0f} s)", ""]
+    lines = [
+        "",
+        "## Memorization audit",
+        "",
+        f"**{'passed' if audit.get('passed') else 'FAILED'}** (exposure threshold "
+        f"{audit.get('threshold_bits')} bits; {audit.get('seconds', 0):.0f} s)",
+        "",
+    ]
     lines += [f"- {reason}" for reason in audit.get("reasons", [])]
     canaries = audit.get("canaries") or []
     if canaries:
-        lines += ["", "| canary | inserted | rank | exposure (bits) | extrapolated (bits) | completion |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "| canary | inserted | rank | exposure (bits) | extrapolated (bits) | completion |",
+            "|---|---|---|---|---|---|",
+        ]
         for c in canaries:
             done = "exact" if c["exact"] else ("near-exact" if c["near_exact"] else f"similarity {c['similarity']}")
-            lines.append(f"| {c['id']} | {str(c['repeats']) + '×' if c['inserted'] else 'control'} | "
-                         f"{c['rank']}/{c['candidates'] + 1} | {c['exposure_bits']} | "
-                         f"{c['extrapolated_exposure_bits']} | {done} |")
+            lines.append(
+                f"| {c['id']} | {str(c['repeats']) + '×' if c['inserted'] else 'control'} | "
+                f"{c['rank']}/{c['candidates'] + 1} | {c['exposure_bits']} | "
+                f"{c['extrapolated_exposure_bits']} | {done} |"
+            )
     pii = audit.get("pii") or {}
     if pii.get("probes"):
-        lines += ["", f"PII / secret strings of the raw data prompted: {pii['probes']}; completed exactly "
-                      f"{pii['exact']} (by the base model too: {pii['exact_base']}), near-exactly {pii['near_exact']}."]
+        lines += [
+            "",
+            f"PII / secret strings of the raw data prompted: {pii['probes']}; completed exactly "
+            f"{pii['exact']} (by the base model too: {pii['exact_base']}), near-exactly {pii['near_exact']}.",
+        ]
     return lines
-

@@ -32,10 +32,12 @@ def write_recorded(out: Path, canaries: list) -> Path | None:
 
 def adapters_audit(
     name: str = typer.Argument(..., help="Adapter to audit (folder under RAGTUNE_HOME/adapters)."),
-    raw: list[Path] = typer.Option(None, "--raw", help="Raw, unmasked training data whose PII and secret "
-                                                      "strings are prompted for (repeatable)."),
-    canaries: Path = typer.Option(None, "--canaries", help="Canaries file (<data stem>.canaries.json) of "
-                                                          "the data the adapter was trained on."),
+    raw: list[Path] = typer.Option(
+        None, "--raw", help="Raw, unmasked training data whose PII and secret strings are prompted for (repeatable)."
+    ),
+    canaries: Path = typer.Option(
+        None, "--canaries", help="Canaries file (<data stem>.canaries.json) of the data the adapter was trained on."
+    ),
     candidates: int = typer.Option(None, help="Random secrets each canary is ranked against (default: settings)."),
     as_json: bool = typer.Option(False, "--json", help="Print the audit report as JSON."),
 ) -> None:
@@ -60,19 +62,24 @@ def adapters_audit(
             raise NotFoundError(f"no such file: {path}")
     if not raw and not canaries:
         raise RagtuneError("nothing to audit: give --raw (the unmasked training data) and/or --canaries")
-    report = run_audit(adapter_dir, settings, raw=list(raw or []), canaries=canaries,
-                       status=lambda m: console.print(f"· {m}"))
+    report = run_audit(
+        adapter_dir, settings, raw=list(raw or []), canaries=canaries, status=lambda m: console.print(f"· {m}")
+    )
     if as_json:
         print(report.model_dump_json(indent=2))
     else:
         for c in report.canaries:
             kind = f"inserted {c.repeats}×" if c.inserted else "control"
-            console.print(f"  {c.id:22} {kind:12} rank {c.rank}/{c.candidates + 1}  exposure {c.exposure_bits:.2f} "
-                          f"bits (extrapolated {c.extrapolated_exposure_bits:.2f})  "
-                          f"{'EXACT' if c.exact else ('near-exact' if c.near_exact else f'similarity {c.similarity}')}")
+            console.print(
+                f"  {c.id:22} {kind:12} rank {c.rank}/{c.candidates + 1}  exposure {c.exposure_bits:.2f} "
+                f"bits (extrapolated {c.extrapolated_exposure_bits:.2f})  "
+                f"{'EXACT' if c.exact else ('near-exact' if c.near_exact else f'similarity {c.similarity}')}"
+            )
         pii = report.pii
-        console.print(f"  PII strings prompted {pii.probes}: exact {pii.exact} (base model too {pii.exact_base}), "
-                      f"near-exact {pii.near_exact}")
+        console.print(
+            f"  PII strings prompted {pii.probes}: exact {pii.exact} (base model too {pii.exact_base}), "
+            f"near-exact {pii.near_exact}"
+        )
         verdict = "[green]passed[/]" if report.passed else "[red]FAILED[/]: " + "; ".join(report.reasons)
         console.print(f"audit of '{name}' {verdict}  (recorded in {adapter_dir / 'adapter_card.json'})")
     if not report.passed:

@@ -70,7 +70,7 @@ def encode_example(example: ChatExample, tokenizer: Any, max_len: int) -> Encode
         if fast:
             return sum(1 for begin in starts if begin < len(text))
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        if full[:len(ids)] != ids:
+        if full[: len(ids)] != ids:
             raise _not_a_prefix(example.id, index, what.replace("is not", "does not tokenize as"))
         return len(ids)
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import typer
 
-data_app = typer.Typer(help="Prepare brand-voice training data (validate, dedup, mask PII, split).",
-                       no_args_is_help=True)
+data_app = typer.Typer(
+    help="Prepare brand-voice training data (validate, dedup, mask PII, split).", no_args_is_help=True
+)
 adapters_app = typer.Typer(help="List, merge and audit trained adapters.", no_args_is_help=True)
 
 
@@ -31,8 +32,10 @@ def _print_report(report) -> None:
     table.add_row("PII masked", pii)
     if report.tokens:
         t = report.tokens
-        table.add_row("tokens per example", f"min {t.min} · p50 {t.p50} · p90 {t.p90} · p95 {t.p95} · "
-                                            f"max {t.max} · mean {t.mean} ({t.tokenizer})")
+        table.add_row(
+            "tokens per example",
+            f"min {t.min} · p50 {t.p50} · p90 {t.p90} · p95 {t.p95} · max {t.max} · mean {t.mean} ({t.tokenizer})",
+        )
         table.add_row(f"over max_seq_len {t.max_seq_len}", str(t.over_max_seq_len))
     table.add_row("data sha256", report.data_sha256[:16] + "…")
     console.print(table)
@@ -43,15 +46,20 @@ def _print_report(report) -> None:
 
 
 def data_prep(
-    source: Path = typer.Argument(..., help="Chat examples: .jsonl/.json (messages, ShareGPT, Alpaca, "
-                                            "prompt/completion) or .csv (two columns)."),
+    source: Path = typer.Argument(
+        ..., help="Chat examples: .jsonl/.json (messages, ShareGPT, Alpaca, prompt/completion) or .csv (two columns)."
+    ),
     out: Path = typer.Argument(..., help="Output JSONL in ragtune's normal form (report written beside it)."),
     eval_fraction: float = typer.Option(None, help="Share held out for evaluation (default: settings)."),
     seed: int = typer.Option(None, help="Seed of the deterministic split (default: settings)."),
     strict: bool = typer.Option(False, help="Fail on any invalid record instead of dropping it."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
-    canaries: int = typer.Option(0, "--canaries", help="Insert N random canaries into the train split for the "
-                                                       "memorization audit (recorded in OUT-stem.canaries.json)."),
+    canaries: int = typer.Option(
+        0,
+        "--canaries",
+        help="Insert N random canaries into the train split for the "
+        "memorization audit (recorded in OUT-stem.canaries.json).",
+    ),
     canary_repeats: int = typer.Option(1, "--canary-repeats", help="Copies of each canary."),
 ) -> None:
     """Validate, clean, de-duplicate, mask PII and split chat examples into one normal form."""
@@ -71,10 +79,18 @@ def data_prep(
         tokenizer = load_tokenizer(model_store.resolve(settings.models.generator, settings.models_dir))
     except model_store.ModelNotFoundError as err:
         console.print(f"[yellow]no token statistics:[/] {err}")
-    prepared = prepare(source, eval_fraction=hp.eval_fraction if eval_fraction is None else eval_fraction,
-                       seed=hp.seed if seed is None else seed, near_duplicate_threshold=hp.near_duplicate_threshold,
-                       phone_region=hp.pii_phone_region, pii=settings.pii, strict=strict, tokenizer=tokenizer,
-                       tokenizer_name=settings.models.generator, max_seq_len=hp.max_seq_len)
+    prepared = prepare(
+        source,
+        eval_fraction=hp.eval_fraction if eval_fraction is None else eval_fraction,
+        seed=hp.seed if seed is None else seed,
+        near_duplicate_threshold=hp.near_duplicate_threshold,
+        phone_region=hp.pii_phone_region,
+        pii=settings.pii,
+        strict=strict,
+        tokenizer=tokenizer,
+        tokenizer_name=settings.models.generator,
+        max_seq_len=hp.max_seq_len,
+    )
     # privacy (issue 17): canaries for the memorization audit
     from training.audit_cli import insert_canaries, write_recorded
 
@@ -104,8 +120,9 @@ def _process_count(value: str) -> int:
     return count
 
 
-def launch_command(processes: int, device: str, accelerate_config: Path | None, cli_args: list[str],
-                   port: int | None = None) -> list[str]:
+def launch_command(
+    processes: int, device: str, accelerate_config: Path | None, cli_args: list[str], port: int | None = None
+) -> list[str]:
     """The ``accelerate launch`` command that runs ``ragtune <cli_args>`` in ``processes`` processes.
 
     On the CPU (``--device cpu``, or no GPU) the processes form a gloo group (torch distributed's
@@ -114,8 +131,17 @@ def launch_command(processes: int, device: str, accelerate_config: Path | None, 
     """
     import sys
 
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes),
-               "--num_machines", "1", "--dynamo_backend", "no"]
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "--dynamo_backend",
+        "no",
+    ]
     if accelerate_config is not None:
         command += ["--config_file", str(accelerate_config)]
     else:
@@ -163,10 +189,12 @@ def train(
     overwrite: bool = typer.Option(False, help="Replace an existing adapter of this NAME."),
     device: str = typer.Option(None, help="auto | cpu | cuda (default: settings train.device = auto)."),
     precision: str = typer.Option(None, help="auto | fp32 | bf16 | fp16 (default: settings train.precision)."),
-    processes: str = typer.Option("1", help="Data-parallel processes: N, or auto = one per visible GPU. "
-                                            "Runs accelerate launch (gloo on the CPU)."),
-    accelerate_config: Path = typer.Option(None, help="accelerate config file (FSDP, DeepSpeed ZeRO; see "
-                                                      "deploy/accelerate/) for the launch."),
+    processes: str = typer.Option(
+        "1", help="Data-parallel processes: N, or auto = one per visible GPU. Runs accelerate launch (gloo on the CPU)."
+    ),
+    accelerate_config: Path = typer.Option(
+        None, help="accelerate config file (FSDP, DeepSpeed ZeRO; see deploy/accelerate/) for the launch."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the adapter card as JSON on stdout."),
 ) -> None:
     """Train a brand-voice adapter (LoRA SFT on assistant tokens) and write its card."""
@@ -196,9 +224,18 @@ def train(
     inside_launch = "LOCAL_RANK" in os.environ
     settings = get_settings()
     settings.ensure_dirs()
-    request = TrainRequest(data=data, name=name, method=method, epochs=epochs, max_steps=max_steps,
-                           style_guide=style_guide, resume=resume, overwrite=overwrite, device=device,
-                           precision=precision)
+    request = TrainRequest(
+        data=data,
+        name=name,
+        method=method,
+        epochs=epochs,
+        max_steps=max_steps,
+        style_guide=style_guide,
+        resume=resume,
+        overwrite=overwrite,
+        device=device,
+        precision=precision,
+    )
     if not inside_launch and (count > 1 or accelerate_config is not None):
         from training.pipeline import check_request
 
@@ -209,28 +246,35 @@ def train(
         if rank != 0:  # the other processes train quietly; rank 0 reports
             train_adapter(request, settings)
             return
-        columns = (TextColumn("[bold]train {task.fields[name]}"), BarColumn(),
-                   TextColumn("step {task.completed:.0f}/{task.fields[steps]}"),
-                   TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn())
+        columns = (
+            TextColumn("[bold]train {task.fields[name]}"),
+            BarColumn(),
+            TextColumn("step {task.completed:.0f}/{task.fields[steps]}"),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns, console=console) as bar:
             task = bar.add_task("train", total=None, name=name, loss="-", steps="?")
 
             def progress(step: int, total: int, loss: float | None) -> None:
-                bar.update(task, completed=step, total=total, steps=total,
-                           loss=f"{loss:.4f}" if loss is not None else "-")
+                bar.update(
+                    task, completed=step, total=total, steps=total, loss=f"{loss:.4f}" if loss is not None else "-"
+                )
 
-            card = train_adapter(request, settings, progress=progress,
-                                 status=lambda m: bar.console.print(f"· {m}"))
+            card = train_adapter(request, settings, progress=progress, status=lambda m: bar.console.print(f"· {m}"))
     finally:
         _leave_process_group()
     if as_json:
         print(card.model_dump_json(indent=2))
         return
     console.print(f"[green]✓[/] adapter '{card.name}' → {card.path}")
-    console.print(f"  eval loss {card.eval_loss_before} → {card.eval_loss_after}; style score "
-                  f"{card.style_score_before} → {card.style_score_after}; {card.train_seconds:.0f} s, "
-                  f"${card.train_cost_usd:.5f}; {card.device}, {card.precision}, {card.processes} process(es), "
-                  f"peak memory {card.peak_memory_mb} MiB")
+    console.print(
+        f"  eval loss {card.eval_loss_before} → {card.eval_loss_after}; style score "
+        f"{card.style_score_before} → {card.style_score_after}; {card.train_seconds:.0f} s, "
+        f"${card.train_cost_usd:.5f}; {card.device}, {card.precision}, {card.processes} process(es), "
+        f"peak memory {card.peak_memory_mb} MiB"
+    )
 
 
 def _leave_process_group() -> None:
@@ -261,8 +305,10 @@ def adapters_list(as_json: bool = typer.Option(False, "--json", help="Print JSON
     for c in cards:
         loss = f"{_num(c.eval_loss_before)}→{_num(c.eval_loss_after)}"
         style = f"{_num(c.style_score_before, 2)}→{_num(c.style_score_after, 2)}"
-        print(f"{c.name:24} {c.method:6} {c.base_model:24} {c.data_sha256[:10]:10} {loss:>15} {style:>13}  "
-              f"{c.created.isoformat(timespec='minutes')}")
+        print(
+            f"{c.name:24} {c.method:6} {c.base_model:24} {c.data_sha256[:10]:10} {loss:>15} {style:>13}  "
+            f"{c.created.isoformat(timespec='minutes')}"
+        )
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -291,8 +337,9 @@ def adapters_merge(
     target = out or settings.home / "merged" / name
     with console.status(f"merging {name} into {card.base_model}"):
         path = merge_adapter(base_dir, adapter_dir, target)
-    console.print(f"[green]✓[/] merged model → {path}  (serve it as a plain model, e.g. "
-                  f"RAGTUNE_MODELS__GENERATOR={path})")
+    console.print(
+        f"[green]✓[/] merged model → {path}  (serve it as a plain model, e.g. RAGTUNE_MODELS__GENERATOR={path})"
+    )
 
 
 def register(app: typer.Typer) -> None:

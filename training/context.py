@@ -30,9 +30,7 @@ from training.records import ChatExample, DataError, Message
 if TYPE_CHECKING:
     from training.pipeline import TrainRequest
 
-DEFAULT_REFUSAL = (
-    "I don't know. The documents I can search do not cover this question, so I would rather not guess."
-)
+DEFAULT_REFUSAL = "I don't know. The documents I can search do not cover this question, so I would rather not guess."
 _WORDS = re.compile(r"[0-9a-zåäöéü]+")
 _GREETING = re.compile(r"^\s*(\S+(?: \S+)?[!,])\s+")
 
@@ -92,7 +90,7 @@ def split_voice(answer: str) -> tuple[str, str, str]:
     if len(paragraphs) == 2 and len(paragraphs[1].split()) <= 6:
         body, sign_off = paragraphs[0].rstrip(), paragraphs[1].strip()
     if match := _GREETING.match(body):
-        greeting, body = match.group(1), body[match.end():]
+        greeting, body = match.group(1), body[match.end() :]
     return greeting, body, sign_off
 
 
@@ -117,8 +115,9 @@ def refusal(answer: str, refusal_text: str) -> str:
     return _join(greeting, refusal_text, sign_off)
 
 
-def build_context_examples(examples: Iterable[ChatExample], search: Search,
-                           options: ContextOptions | None = None) -> tuple[list[ChatExample], ContextReport]:
+def build_context_examples(
+    examples: Iterable[ChatExample], search: Search, options: ContextOptions | None = None
+) -> tuple[list[ChatExample], ContextReport]:
     """Every single-turn example rebuilt with ``options.k`` retrieved chunks (see the module doc).
 
     ``search(question, n)`` returns the index's best ``n`` chunks. The supporting chunk keeps its
@@ -148,8 +147,7 @@ def build_context_examples(examples: Iterable[ChatExample], search: Search,
             if not any(is_support[: options.k]):  # supporting chunk ranked below k: it takes the last slot
                 support = found[is_support.index(True)]
                 top = [c for c in top if c is not support][: options.k - 1] + [support]
-            marker = next(n for n, c in enumerate(top, start=1)
-                          if supports(c, question, answer, options.min_overlap))
+            marker = next(n for n, c in enumerate(top, start=1) if supports(c, question, answer, options.min_overlap))
             chunks, target = top, cite(answer, marker)
             report.with_support += 1
         messages = [*context_messages(question, chunks), Message(role="assistant", content=target)]
@@ -167,13 +165,20 @@ def without_entries(examples: Iterable[ChatExample], held_out: set[str]) -> list
 CONTEXT_KEYS = ("context_aware", "context_embedder", "prompt_template", "context_k", "context_refusal_share")
 
 
-def context_card_fields(options: ContextOptions, embedder: str, report: ContextReport,
-                        held_out: int) -> dict[str, object]:
+def context_card_fields(
+    options: ContextOptions, embedder: str, report: ContextReport, held_out: int
+) -> dict[str, object]:
     """What an adapter card records about context-aware training (in its hyper-parameters)."""
-    return {"context_aware": True, "context_embedder": embedder, "prompt_template": report.prompt_template,
-            "context_k": options.k, "context_refusal_share": options.refusal_share,
-            "context_refusals": report.refusals, "context_support_not_found": report.support_not_found,
-            "held_out_entries": held_out}
+    return {
+        "context_aware": True,
+        "context_embedder": embedder,
+        "prompt_template": report.prompt_template,
+        "context_k": options.k,
+        "context_refusal_share": options.refusal_share,
+        "context_refusals": report.refusals,
+        "context_support_not_found": report.support_not_found,
+        "held_out_entries": held_out,
+    }
 
 
 def is_context_aware(card: dict | None) -> bool:
@@ -187,9 +192,15 @@ def write_examples(examples: Sequence[ChatExample], path: Path) -> Path:
     return path
 
 
-def train_with_context(request: TrainRequest, settings: Settings, *, namespace: str = "default",
-                       options: ContextOptions | None = None, held_out: set[str] | None = None,
-                       **hooks: Any) -> Path:
+def train_with_context(
+    request: TrainRequest,
+    settings: Settings,
+    *,
+    namespace: str = "default",
+    options: ContextOptions | None = None,
+    held_out: set[str] | None = None,
+    **hooks: Any,
+) -> Path:
     """Train ``request`` on context-aware examples built from the company index (``namespace``).
 
     Examples whose id is in ``held_out`` (FAQ entries of evaluated questions) are dropped first.
@@ -204,21 +215,28 @@ def train_with_context(request: TrainRequest, settings: Settings, *, namespace: 
     options = options or ContextOptions(refusal_text=settings.gateway.refusal_text, k=settings.index.top_k)
     rows, issues = read_examples(request.data)
     if issues:
-        raise DataError(f"{request.data}: {len(issues)} unusable lines (first: line {issues[0].line}: "
-                        f"{issues[0].reason}); run `ragtune data prep` to see them all")
+        raise DataError(
+            f"{request.data}: {len(issues)} unusable lines (first: line {issues[0].line}: "
+            f"{issues[0].reason}); run `ragtune data prep` to see them all"
+        )
     examples = without_entries((e for _, e in rows), held_out or set())
     store = open_store(settings, read_only=True)
     try:
         if not store.list_documents(namespace):
-            raise DataError(f"the index has no documents in namespace '{namespace}': index the company "
-                            "documents first (`ragtune index add`)")
+            raise DataError(
+                f"the index has no documents in namespace '{namespace}': index the company "
+                "documents first (`ragtune index add`)"
+            )
         built, report = build_context_examples(
-            examples, lambda question, n: store.search(question, k=n, namespace=namespace), options)
+            examples, lambda question, n: store.search(question, k=n, namespace=namespace), options
+        )
     finally:
         store.close()
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
     data = write_examples(built, settings.runs_dir / f"{request.name}-context.jsonl")
-    extra = {**request.extra_hyperparameters,
-             **context_card_fields(options, settings.models.embedder, report, len(held_out or ()))}
+    extra = {
+        **request.extra_hyperparameters,
+        **context_card_fields(options, settings.models.embedder, report, len(held_out or ())),
+    }
     train_adapter(request.model_copy(update={"data": data, "extra_hyperparameters": extra}), settings, **hooks)
     return settings.adapters_dir / request.name

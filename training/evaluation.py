@@ -49,18 +49,28 @@ def token_loss_sum(model: Any, batch: dict[str, Any], *, head_only: bool = True)
     count = int(keep.sum())
     core = _core_model(model)
     head = core.get_output_embeddings() if hasattr(core, "get_output_embeddings") else None
-    usable = (head_only and head is not None and not getattr(core.config, "final_logit_softcapping", None)
-              and "logits_to_keep" in inspect.signature(core.forward).parameters)
+    usable = (
+        head_only
+        and head is not None
+        and not getattr(core.config, "final_logit_softcapping", None)
+        and "logits_to_keep" in inspect.signature(core.forward).parameters
+    )
     if usable and head is not None:
-        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                    output_hidden_states=True, logits_to_keep=1, use_cache=False)
+        out = model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            output_hidden_states=True,
+            logits_to_keep=1,
+            use_cache=False,
+        )
         hidden = out.hidden_states[-1]  # after the final norm, as the head sees it
         logits = head(hidden[:, :-1][keep]).float()
         return F.cross_entropy(logits, labels[keep], reduction="sum"), count
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
     shift_logits = logits[:, :-1, :].float()
-    loss = F.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)), labels.reshape(-1),
-                           ignore_index=IGNORE_INDEX, reduction="sum")
+    loss = F.cross_entropy(
+        shift_logits.reshape(-1, shift_logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum"
+    )
     return loss, count
 
 
@@ -69,8 +79,9 @@ def model_device(model: Any) -> Any:
     return next(model.parameters()).device
 
 
-def eval_loss(model: Any, examples: list[EncodedExample], pad_id: int, batch_size: int = 8,
-              *, head_only: bool = True) -> float | None:
+def eval_loss(
+    model: Any, examples: list[EncodedExample], pad_id: int, batch_size: int = 8, *, head_only: bool = True
+) -> float | None:
     """Mean cross-entropy per assistant token over ``examples`` (None when there are none)."""
     import torch
 
@@ -83,7 +94,7 @@ def eval_loss(model: Any, examples: list[EncodedExample], pad_id: int, batch_siz
     by_length = sorted(examples, key=lambda e: len(e.input_ids))  # less padding per batch
     with torch.no_grad():
         for start in range(0, len(by_length), batch_size):
-            batch = {k: v.to(device) for k, v in collate(by_length[start:start + batch_size], pad_id).items()}
+            batch = {k: v.to(device) for k, v in collate(by_length[start : start + batch_size], pad_id).items()}
             loss, n = token_loss_sum(model, batch, head_only=head_only)
             total += float(loss)
             count += n
@@ -92,8 +103,9 @@ def eval_loss(model: Any, examples: list[EncodedExample], pad_id: int, batch_siz
     return total / max(count, 1)
 
 
-def generate_replies(model: Any, tokenizer: Any, prompts: list[list[dict[str, str]]],
-                     max_new_tokens: int = 128, batch_size: int = 8) -> list[str]:
+def generate_replies(
+    model: Any, tokenizer: Any, prompts: list[list[dict[str, str]]], max_new_tokens: int = 128, batch_size: int = 8
+) -> list[str]:
     """Greedy replies to chat prompts, generated in left-padded batches."""
     import torch
 
@@ -109,19 +121,25 @@ def generate_replies(model: Any, tokenizer: Any, prompts: list[list[dict[str, st
     replies: list[str] = []
     pad_id = tokenizer.pad_token_id
     for start in range(0, len(prompts), batch_size):
-        encoded = [prompt_ids(p, tokenizer) for p in prompts[start:start + batch_size]]
+        encoded = [prompt_ids(p, tokenizer) for p in prompts[start : start + batch_size]]
         width = max(len(ids) for ids in encoded)
         input_ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
         attention = torch.zeros((len(encoded), width), dtype=torch.long)
         for row, ids in enumerate(encoded):
-            input_ids[row, width - len(ids):] = torch.tensor(ids)
-            attention[row, width - len(ids):] = 1
+            input_ids[row, width - len(ids) :] = torch.tensor(ids)
+            attention[row, width - len(ids) :] = 1
         device = model_device(model)
         input_ids, attention = input_ids.to(device), attention.to(device)
         with torch.no_grad():
-            output = model.generate(input_ids=input_ids, attention_mask=attention, do_sample=False,
-                                    max_new_tokens=max_new_tokens, pad_token_id=pad_id,
-                                    eos_token_id=tokenizer.eos_token_id, use_cache=True)
+            output = model.generate(
+                input_ids=input_ids,
+                attention_mask=attention,
+                do_sample=False,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=pad_id,
+                eos_token_id=tokenizer.eos_token_id,
+                use_cache=True,
+            )
         for row in range(len(encoded)):
             replies.append(tokenizer.decode(output[row, width:], skip_special_tokens=True).strip())
     torch.set_num_threads(threads)

@@ -44,12 +44,14 @@ class HardwarePlan(BaseModel):
     device_name: str | None = None
 
 
-def choose_hardware(caps: Capabilities, device: Device = "auto", precision: Precision = "auto",
-                    method: str = "lora") -> HardwarePlan:
+def choose_hardware(
+    caps: Capabilities, device: Device = "auto", precision: Precision = "auto", method: str = "lora"
+) -> HardwarePlan:
     """Decide device and precision for ``method`` on a machine with ``caps``; TrainingError if impossible."""
     if device == "cuda" and caps.cuda_devices == 0:
-        raise TrainingError("--device cuda: no CUDA device is visible (torch.cuda.is_available() is False); "
-                            "use --device cpu or auto")
+        raise TrainingError(
+            "--device cuda: no CUDA device is visible (torch.cuda.is_available() is False); use --device cpu or auto"
+        )
     on_gpu = device == "cuda" or (device == "auto" and caps.cuda_devices > 0)
     chosen: Dtype
     if precision == "auto":
@@ -62,8 +64,9 @@ def choose_hardware(caps: Capabilities, device: Device = "auto", precision: Prec
     if not on_gpu and chosen == "fp16":
         raise TrainingError("--precision fp16 needs a GPU; use bf16 or fp32 on the CPU")
     if on_gpu and chosen == "bf16" and not caps.cuda_bf16:
-        raise TrainingError(f"--precision bf16: this GPU ({caps.cuda_name or 'cuda'}) has no bfloat16 support; "
-                            "use fp16 or fp32")
+        raise TrainingError(
+            f"--precision bf16: this GPU ({caps.cuda_name or 'cuda'}) has no bfloat16 support; use fp16 or fp32"
+        )
     load: Dtype
     if not on_gpu and method == "qlora":
         # bitsandbytes' CPU backend computes in its compute dtype itself; no autocast around it
@@ -74,8 +77,13 @@ def choose_hardware(caps: Capabilities, device: Device = "auto", precision: Prec
         autocast, load = chosen != "fp32", chosen  # frozen base in the compute dtype, fp32 adapters
     else:
         autocast, load = chosen != "fp32", "fp32"
-    return HardwarePlan(device="cuda" if on_gpu else "cpu", precision=chosen, autocast=autocast,
-                        load_dtype=load, device_name=caps.cuda_name if on_gpu else "cpu")
+    return HardwarePlan(
+        device="cuda" if on_gpu else "cpu",
+        precision=chosen,
+        autocast=autocast,
+        load_dtype=load,
+        device_name=caps.cuda_name if on_gpu else "cpu",
+    )
 
 
 def probe_capabilities() -> Capabilities:
@@ -84,8 +92,11 @@ def probe_capabilities() -> Capabilities:
 
     if not torch.cuda.is_available():
         return Capabilities()
-    return Capabilities(cuda_devices=torch.cuda.device_count(), cuda_bf16=torch.cuda.is_bf16_supported(),
-                        cuda_name=torch.cuda.get_device_name(0))
+    return Capabilities(
+        cuda_devices=torch.cuda.device_count(),
+        cuda_bf16=torch.cuda.is_bf16_supported(),
+        cuda_name=torch.cuda.get_device_name(0),
+    )
 
 
 def torch_dtype(name: str):

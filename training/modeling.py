@@ -35,8 +35,14 @@ def load_tokenizer(base_dir: Path) -> Any:
 def lora_config(hp: TrainSettings) -> Any:
     from peft import LoraConfig
 
-    return LoraConfig(r=hp.lora_r, lora_alpha=hp.lora_alpha, lora_dropout=hp.lora_dropout,
-                      target_modules=list(hp.target_modules), bias="none", task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=hp.lora_r,
+        lora_alpha=hp.lora_alpha,
+        lora_dropout=hp.lora_dropout,
+        target_modules=list(hp.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
 
 
 def _load_4bit(base_dir: Path, plan: HardwarePlan) -> Any:
@@ -49,13 +55,13 @@ def _load_4bit(base_dir: Path, plan: HardwarePlan) -> Any:
     except ImportError as err:
         raise TrainingError(f"--method qlora needs bitsandbytes (pip install bitsandbytes): {err}") from None
     compute = torch_dtype(plan.precision)
-    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                      bnb_4bit_compute_dtype=compute)
+    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute)
     # each process puts its own copy on its own GPU (LOCAL_RANK under accelerate launch)
     place: Any = {"": int(os.environ.get("LOCAL_RANK", "0"))} if plan.device == "cuda" else "cpu"
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(base_dir), quantization_config=quantization,
-                                                     dtype=torch_dtype(plan.load_dtype), device_map=place)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(base_dir), quantization_config=quantization, dtype=torch_dtype(plan.load_dtype), device_map=place
+        )
     except Exception as err:  # noqa: BLE001 - any bitsandbytes/platform failure is a user-facing limit
         raise TrainingError(
             "--method qlora could not load the base model in 4-bit with bitsandbytes on this platform "

@@ -74,8 +74,10 @@ def process_rank() -> tuple[int, int]:
 
 def sharded_launch() -> bool:
     """True under an accelerate config that shards the model (FSDP or DeepSpeed ZeRO)."""
-    return any(os.environ.get(flag, "").lower() in ("1", "true")
-               for flag in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"))
+    return any(
+        os.environ.get(flag, "").lower() in ("1", "true")
+        for flag in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED")
+    )
 
 
 def _base_sha256(base_dir: Path) -> str:
@@ -83,8 +85,9 @@ def _base_sha256(base_dir: Path) -> str:
     return manifest.sha256 if manifest else str(base_dir)
 
 
-def _style(model: Any, tokenizer: Any, prompts: list[list[dict[str, str]]], guide: StyleGuide | None,
-           hp: TrainSettings) -> tuple[list[str], dict[str, float | None] | None]:
+def _style(
+    model: Any, tokenizer: Any, prompts: list[list[dict[str, str]]], guide: StyleGuide | None, hp: TrainSettings
+) -> tuple[list[str], dict[str, float | None] | None]:
     if guide is None or not prompts:
         return [], None
     replies = generate_replies(model, tokenizer, prompts, max_new_tokens=hp.style_max_new_tokens)
@@ -118,8 +121,9 @@ def check_request(request: TrainRequest, settings: Settings, status: StatusFn | 
     run_dir = settings.runs_dir / name
     can_resume = request.resume and last_checkpoint(run_dir) is not None
     if target.exists() and not (request.overwrite or can_resume):
-        raise ConflictError(f"adapter '{name}' already exists in {settings.adapters_dir}; "
-                            "pass --overwrite to replace it")
+        raise ConflictError(
+            f"adapter '{name}' already exists in {settings.adapters_dir}; pass --overwrite to replace it"
+        )
     if request.resume and not can_resume:
         say(f"no checkpoint of '{name}' to resume; starting from the beginning")
     overrides = {**request.overrides, "method": request.method or settings.train.method}
@@ -138,13 +142,28 @@ def check_request(request: TrainRequest, settings: Settings, status: StatusFn | 
     say(f"preparing {request.data}")
     tokenizer = load_tokenizer(base_dir)
     prepared: PreparedData = prepare(
-        request.data, eval_fraction=hp.eval_fraction, seed=hp.seed,
-        near_duplicate_threshold=hp.near_duplicate_threshold, phone_region=hp.pii_phone_region,
-        pii_allow=_allowed_terms(guide), pii=settings.pii, tokenizer=tokenizer, tokenizer_name=settings.models.generator,
+        request.data,
+        eval_fraction=hp.eval_fraction,
+        seed=hp.seed,
+        near_duplicate_threshold=hp.near_duplicate_threshold,
+        phone_region=hp.pii_phone_region,
+        pii_allow=_allowed_terms(guide),
+        pii=settings.pii,
+        tokenizer=tokenizer,
+        tokenizer_name=settings.models.generator,
         max_seq_len=hp.max_seq_len,
     )
-    return CheckedRequest(name=name, target=target, run_dir=run_dir, hp=hp, plan=plan, guide=guide,
-                          base_dir=base_dir, tokenizer=tokenizer, prepared=prepared)
+    return CheckedRequest(
+        name=name,
+        target=target,
+        run_dir=run_dir,
+        hp=hp,
+        plan=plan,
+        guide=guide,
+        base_dir=base_dir,
+        tokenizer=tokenizer,
+        prepared=prepared,
+    )
 
 
 def train_adapter(
@@ -171,7 +190,7 @@ def train_adapter(
     train_examples, eval_examples = prepared.split("train"), prepared.split("eval")
     train_encoded = [encode_example(e, tokenizer, hp.max_seq_len) for e in train_examples]
     eval_encoded = [encode_example(e, tokenizer, hp.max_seq_len) for e in eval_examples]
-    style_prompts = [[m.model_dump() for m in e.prompt_messages()] for e in eval_examples[:hp.style_prompts]]
+    style_prompts = [[m.model_dump() for m in e.prompt_messages()] for e in eval_examples[: hp.style_prompts]]
 
     where = f"{plan.device_name or plan.device}, {plan.precision}" + (f", {world} processes" if world > 1 else "")
     say(f"loading {settings.models.generator} for {hp.method} ({where})")
@@ -194,16 +213,46 @@ def train_adapter(
     learning_rate = hp.full_learning_rate if hp.method == "full" else hp.learning_rate
     say(f"training {trainable:,} of {total_params:,} parameters on {len(train_encoded)} examples")
     outcome, trainer = train_model(
-        model, train_encoded, eval_encoded, hp=hp, plan=plan, learning_rate=learning_rate, pad_id=pad_id,
-        run_dir=run_dir, config_sha256=config_sha, epochs=request.epochs,
+        model,
+        train_encoded,
+        eval_encoded,
+        hp=hp,
+        plan=plan,
+        learning_rate=learning_rate,
+        pad_id=pad_id,
+        run_dir=run_dir,
+        config_sha256=config_sha,
+        epochs=request.epochs,
         max_steps=request.max_steps or (None if request.epochs else hp.max_steps),
-        resume=request.resume, progress=progress, on_step=on_step)
+        resume=request.resume,
+        progress=progress,
+        on_step=on_step,
+    )
     if sharded:  # gathering the full weights is a collective: every process takes part
         trainer.save_model(str(run_dir / "final"))
     if lead:
-        _finish(request, settings, hp, plan, trainer.model, tokenizer, prepared, outcome, guide, style_prompts,
-                base_replies, style_before, loss_before, eval_encoded, base_dir, learning_rate,
-                trainable, total_params, sharded, say)
+        _finish(
+            request,
+            settings,
+            hp,
+            plan,
+            trainer.model,
+            tokenizer,
+            prepared,
+            outcome,
+            guide,
+            style_prompts,
+            base_replies,
+            style_before,
+            loss_before,
+            eval_encoded,
+            base_dir,
+            learning_rate,
+            trainable,
+            total_params,
+            sharded,
+            say,
+        )
         # the memorization audit (training/audit.py) when the data has canaries or its raw data holds PII
         from training.audit import audit_after_training
 
@@ -216,11 +265,28 @@ def _device_of_rank(rank: int) -> str:
     return f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
 
 
-def _finish(request: TrainRequest, settings: Settings, hp: TrainSettings, plan: HardwarePlan, model: Any,
-            tokenizer: Any, prepared: PreparedData, outcome: Any, guide: StyleGuide | None,
-            style_prompts: list[list[dict[str, str]]], base_replies: list[str], style_before: Any,
-            loss_before: float | None, eval_encoded: list[Any], base_dir: Path, learning_rate: float,
-            trainable: int, total_params: int, sharded: bool, say: StatusFn) -> None:
+def _finish(
+    request: TrainRequest,
+    settings: Settings,
+    hp: TrainSettings,
+    plan: HardwarePlan,
+    model: Any,
+    tokenizer: Any,
+    prepared: PreparedData,
+    outcome: Any,
+    guide: StyleGuide | None,
+    style_prompts: list[list[dict[str, str]]],
+    base_replies: list[str],
+    style_before: Any,
+    loss_before: float | None,
+    eval_encoded: list[Any],
+    base_dir: Path,
+    learning_rate: float,
+    trainable: int,
+    total_params: int,
+    sharded: bool,
+    say: StatusFn,
+) -> None:
     """Rank 0: measure the trained model, write the card and install the adapter (staging → target)."""
     name = request.name
     target = settings.adapters_dir / name
@@ -259,10 +325,16 @@ def _finish(request: TrainRequest, settings: Settings, hp: TrainSettings, plan: 
     }
     seconds = outcome.elapsed_seconds
     card = AdapterCard(
-        name=name, path=str(target), base_model=settings.models.generator, method=hp.method,
-        data_sha256=prepared.report.data_sha256, train_examples=len(train_examples),
-        eval_examples=len(eval_examples), hyperparameters=hyperparameters,
-        eval_loss_before=_round(loss_before), eval_loss_after=_round(loss_after),
+        name=name,
+        path=str(target),
+        base_model=settings.models.generator,
+        method=hp.method,
+        data_sha256=prepared.report.data_sha256,
+        train_examples=len(train_examples),
+        eval_examples=len(eval_examples),
+        hyperparameters=hyperparameters,
+        eval_loss_before=_round(loss_before),
+        eval_loss_after=_round(loss_after),
         style_score_before=style_before["score"] if style_before else None,
         style_score_after=style_after["score"] if style_after else None,
         train_seconds=round(seconds, 2),
@@ -270,7 +342,9 @@ def _finish(request: TrainRequest, settings: Settings, hp: TrainSettings, plan: 
         train_cost_usd=round(seconds / 3600 * settings.prices.train_usd_per_hour, 6),
         created=datetime.now(UTC),
         device=plan.device_name if plan.device == "cuda" and plan.device_name else plan.device,
-        precision=plan.precision, processes=outcome.processes, peak_memory_mb=outcome.peak_memory_mb,
+        precision=plan.precision,
+        processes=outcome.processes,
+        peak_memory_mb=outcome.peak_memory_mb,
     )
     metrics = {
         "train_losses": [p.model_dump() for p in outcome.train_losses],
@@ -279,8 +353,10 @@ def _finish(request: TrainRequest, settings: Settings, hp: TrainSettings, plan: 
         "eval_loss_after": loss_after,
         "style_before": style_before,
         "style_after": style_after,
-        "samples": [{"prompt": p[-1]["content"], "base": b, "adapter": a}
-                    for p, b, a in zip(style_prompts, base_replies, adapter_replies)],
+        "samples": [
+            {"prompt": p[-1]["content"], "base": b, "adapter": a}
+            for p, b, a in zip(style_prompts, base_replies, adapter_replies, strict=False)
+        ],
         "prep_report": prepared.report.model_dump(mode="json"),
     }
     say(f"saving {target}")

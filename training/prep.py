@@ -87,10 +87,18 @@ def _token_stats(examples: list[ChatExample], tokenizer: Any, name: str, max_seq
     lengths = sorted(token_lengths(examples, tokenizer))
     quantiles = statistics.quantiles(lengths, n=20, method="inclusive") if len(lengths) > 1 else lengths * 19
 
-    return TokenStats(tokenizer=name, count=len(lengths), min=lengths[0], p50=int(statistics.median(lengths)),
-                      p90=int(quantiles[17]), p95=int(quantiles[18]), max=lengths[-1],
-                      mean=round(statistics.fmean(lengths), 1),
-                      over_max_seq_len=sum(1 for n in lengths if n > max_seq_len), max_seq_len=max_seq_len)
+    return TokenStats(
+        tokenizer=name,
+        count=len(lengths),
+        min=lengths[0],
+        p50=int(statistics.median(lengths)),
+        p90=int(quantiles[17]),
+        p95=int(quantiles[18]),
+        max=lengths[-1],
+        mean=round(statistics.fmean(lengths), 1),
+        over_max_seq_len=sum(1 for n in lengths if n > max_seq_len),
+        max_seq_len=max_seq_len,
+    )
 
 
 def prepare(
@@ -141,14 +149,24 @@ def prepare(
             continue  # repeated canaries are wanted (``ragtune data prep --canaries``)
         dropped_positions.add(dup.index)
         dropped[f"{dup.kind}_duplicate"] += 1
-        issues.append(LineIssue(line=cleaned[dup.index][0],
-                                reason=f"{dup.kind} duplicate of line {cleaned[dup.kept][0]}"
-                                       + (f" (similarity {dup.similarity})" if dup.kind == "near" else "")))
+        issues.append(
+            LineIssue(
+                line=cleaned[dup.index][0],
+                reason=f"{dup.kind} duplicate of line {cleaned[dup.kept][0]}"
+                + (f" (similarity {dup.similarity})" if dup.kind == "near" else ""),
+            )
+        )
     unique = [e for position, (_, e) in enumerate(cleaned) if position not in dropped_positions]
 
     masker = PiiMasker(pii_engine(pii, phone_region=phone_region, allow=pii_allow))
-    masked = [e if _is_canary(e) else e.model_copy(update={"messages": [
-        Message(role=m.role, content=masker.mask(m.content)) for m in e.messages]}) for e in unique]
+    masked = [
+        e
+        if _is_canary(e)
+        else e.model_copy(
+            update={"messages": [Message(role=m.role, content=masker.mask(m.content)) for m in e.messages]}
+        )
+        for e in unique
+    ]
     if not masked:
         listed = "; ".join(f"line {i.line}: {i.reason}" for i in issues[:5])
         raise DataError(f"{source}: no usable examples ({total} records; {listed})")
@@ -174,8 +192,9 @@ def _is_canary(example: ChatExample) -> bool:
     return example.id.startswith("canary-") and example.split == "train"
 
 
-def pii_engine(pii: PiiSettings | None = None, *, phone_region: str | None = None,
-               allow: list[str] | None = None) -> PiiEngine:
+def pii_engine(
+    pii: PiiSettings | None = None, *, phone_region: str | None = None, allow: list[str] | None = None
+) -> PiiEngine:
     """The PII engine of ``pii`` with ``phone_region`` read first and ``allow`` never masked."""
     pii = pii or PiiSettings()
     if phone_region:

@@ -35,8 +35,13 @@ ROLE_ALIASES = {
     "bot": "assistant",
     "model": "assistant",
 }
-PAIR_KEYS = [("prompt", "completion"), ("question", "answer"), ("q", "a"), ("input", "output"),
-             ("instruction", "response")]
+PAIR_KEYS = [
+    ("prompt", "completion"),
+    ("question", "answer"),
+    ("q", "a"),
+    ("input", "output"),
+    ("instruction", "response"),
+]
 
 
 def _role(raw: Any) -> str:
@@ -71,13 +76,21 @@ def _conversational_pair(prompt: Any, completion: Any, prompt_key: str, reply_ke
     The prompt may hold system and user turns only: ragtune trains every assistant turn of a
     conversation, so an assistant turn inside the prompt would be trained on, unlike in TRL.
     """
-    messages = (_message_list(prompt, prompt_key) if isinstance(prompt, list)
-                else [{"role": "user", "content": _text(prompt, prompt_key)}])
+    messages = (
+        _message_list(prompt, prompt_key)
+        if isinstance(prompt, list)
+        else [{"role": "user", "content": _text(prompt, prompt_key)}]
+    )
     if any(m["role"] == "assistant" for m in messages):
-        raise ValueError(f"'{prompt_key}' holds an assistant turn, which would be trained on here; put the whole "
-                         "conversation in 'messages' instead")
-    replies = (_message_list(completion, reply_key) if isinstance(completion, list)
-               else [{"role": "assistant", "content": _text(completion, reply_key)}])
+        raise ValueError(
+            f"'{prompt_key}' holds an assistant turn, which would be trained on here; put the whole "
+            "conversation in 'messages' instead"
+        )
+    replies = (
+        _message_list(completion, reply_key)
+        if isinstance(completion, list)
+        else [{"role": "assistant", "content": _text(completion, reply_key)}]
+    )
     if any(m["role"] != "assistant" for m in replies):
         raise ValueError(f"'{reply_key}' must hold assistant messages only")
     return messages + replies
@@ -96,8 +109,9 @@ def messages_from_object(obj: Any) -> list[dict[str, str]]:
         items = obj["conversations"]
         if not isinstance(items, list) or not all(isinstance(m, dict) for m in items):
             raise ValueError("'conversations' must be a list of {from, value} objects")
-        return [{"role": _role(m.get("from", m.get("role"))), "content": m.get("value", m.get("content"))}
-                for m in items]
+        return [
+            {"role": _role(m.get("from", m.get("role"))), "content": m.get("value", m.get("content"))} for m in items
+        ]
     if "instruction" in obj and "output" in obj:
         user = _text(obj["instruction"], "instruction")
         extra = obj.get("input")

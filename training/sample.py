@@ -44,9 +44,17 @@ def sample_config_sha256(settings: Settings, held_out: frozenset[str] = frozense
     context-aware (then also the embedder and index settings) and the held-out FAQ entries."""
     digest = hashlib.sha256()
     if settings.train.sample_with_context:
-        digest.update(json.dumps({"context": PROMPT_TEMPLATE, "embedder": settings.models.embedder,
-                                  "index": settings.index.model_dump(mode="json"),
-                                  "held_out": sorted(held_out)}, sort_keys=True).encode())
+        digest.update(
+            json.dumps(
+                {
+                    "context": PROMPT_TEMPLATE,
+                    "embedder": settings.models.embedder,
+                    "index": settings.index.model_dump(mode="json"),
+                    "held_out": sorted(held_out),
+                },
+                sort_keys=True,
+            ).encode()
+        )
     digest.update(sample_dataset_path().read_bytes())
     digest.update(sample_style_guide_path().read_bytes())
     digest.update(json.dumps(settings.train.model_dump(mode="json"), sort_keys=True).encode())
@@ -61,8 +69,9 @@ def sample_config_sha256(settings: Settings, held_out: frozenset[str] = frozense
     return digest.hexdigest()
 
 
-def ensure_sample_adapter(settings: Settings, *, progress=None, status=None,
-                          held_out: frozenset[str] = frozenset()) -> Path:
+def ensure_sample_adapter(
+    settings: Settings, *, progress=None, status=None, held_out: frozenset[str] = frozenset()
+) -> Path:
     """Train the demo adapter ``zaragoza-voice`` into ``settings.adapters_dir``, or return the cached
     one when the sample data, style guide, settings and base model are unchanged.
 
@@ -82,9 +91,13 @@ def ensure_sample_adapter(settings: Settings, *, progress=None, status=None,
         pass
     context = settings.train.sample_with_context
     request = TrainRequest(
-        data=sample_dataset_path(), name=SAMPLE_ADAPTER, method="lora",
-        epochs=settings.train.sample_epochs, style_guide=sample_style_guide_path(),
-        overwrite=True, overrides=CONTEXT_OVERRIDES if context else SAMPLE_OVERRIDES,
+        data=sample_dataset_path(),
+        name=SAMPLE_ADAPTER,
+        method="lora",
+        epochs=settings.train.sample_epochs,
+        style_guide=sample_style_guide_path(),
+        overwrite=True,
+        overrides=CONTEXT_OVERRIDES if context else SAMPLE_OVERRIDES,
         extra_hyperparameters={"sample_config_sha256": config_sha},
     )
     if context:
@@ -97,8 +110,9 @@ def ensure_sample_adapter(settings: Settings, *, progress=None, status=None,
 
         rows, _ = read_examples(sample_dataset_path())
         settings.runs_dir.mkdir(parents=True, exist_ok=True)
-        data = write_examples(without_entries((e for _, e in rows), set(held_out)),
-                              settings.runs_dir / f"{SAMPLE_ADAPTER}-held-out.jsonl")
+        data = write_examples(
+            without_entries((e for _, e in rows), set(held_out)), settings.runs_dir / f"{SAMPLE_ADAPTER}-held-out.jsonl"
+        )
         request = request.model_copy(update={"data": data})
     train_adapter(request, settings, progress=progress, status=status)
     return target

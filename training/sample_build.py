@@ -66,12 +66,16 @@ def build(out_dir: Path = SAMPLE_DIR) -> tuple[Path, Path]:
     selected.sort(key=lambda q: q["id"])
     records = []
     for position, item in enumerate(selected):
-        records.append({
-            "id": item["id"],
-            "split": "eval" if position % EVAL_EVERY == EVAL_EVERY - 1 else "train",
-            "messages": [{"role": "user", "content": item["q"]},
-                         {"role": "assistant", "content": voice(item["a"])}],
-        })
+        records.append(
+            {
+                "id": item["id"],
+                "split": "eval" if position % EVAL_EVERY == EVAL_EVERY - 1 else "train",
+                "messages": [
+                    {"role": "user", "content": item["q"]},
+                    {"role": "assistant", "content": voice(item["a"])},
+                ],
+            }
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     data_path = out_dir / "zaragoza_voice.jsonl"
     with data_path.open("w", encoding="utf-8") as handle:

@@ -90,8 +90,9 @@ def criteria_scores(text: str, guide: StyleGuide) -> dict[str, float | None]:
         scores["avoid"] = 0.0 if any(_contains(stripped, t) for t in guide.avoid) else 1.0
     if guide.target_sentence_words:
         mean = sentence_words(stripped)
-        scores["sentence_length"] = max(0.0, 1.0 - abs(mean - guide.target_sentence_words)
-                                        / guide.target_sentence_words)
+        scores["sentence_length"] = max(
+            0.0, 1.0 - abs(mean - guide.target_sentence_words) / guide.target_sentence_words
+        )
     return scores
 
 

@@ -77,13 +77,18 @@ class TrainOutcome(BaseModel):
 
 def run_config_sha256(hp: TrainSettings, method: str, data_sha256: str, base_sha256: str) -> str:
     """Identity of a run: a checkpoint may only be resumed by the same data, model and settings."""
-    payload = {"hp": hp.model_dump(mode="json", exclude={"device", "precision", "gradient_checkpointing"}),
-               "method": method, "data": data_sha256, "base": base_sha256}
+    payload = {
+        "hp": hp.model_dump(mode="json", exclude={"device", "precision", "gradient_checkpointing"}),
+        "method": method,
+        "data": data_sha256,
+        "base": base_sha256,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def plan_steps(n_train: int, hp: TrainSettings, epochs: float | None, max_steps: int | None,
-               processes: int = 1) -> tuple[int, int]:
+def plan_steps(
+    n_train: int, hp: TrainSettings, epochs: float | None, max_steps: int | None, processes: int = 1
+) -> tuple[int, int]:
     """(optimizer steps per epoch, total optimizer steps) for a training set of ``n_train``.
 
     One optimizer step takes ``batch_size × grad_accum`` examples on each of ``processes``.
@@ -138,8 +143,9 @@ def _trainer_class() -> type:
             self.session_started = time.perf_counter()
             self.elapsed_before: float | None = None
 
-        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                         num_items_in_batch: Any = None) -> Any:
+        def compute_loss(
+            self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+        ) -> Any:
             loss_sum, count = token_loss_sum(model, inputs, head_only=self.head_only)
             if num_items_in_batch is None:  # evaluation through the library's loop (not used by ragtune)
                 return loss_sum / max(count, 1)
@@ -153,11 +159,17 @@ def _trainer_class() -> type:
                 loss = loss * self.accelerator.num_processes
             return loss
 
-        def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None,
-                     metric_key_prefix: str = "eval") -> dict[str, float]:
+        def evaluate(
+            self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval"
+        ) -> dict[str, float]:
             model = self.model if self.head_only else self.model_wrapped
-            loss = eval_loss(model, self.eval_examples, self.pad_id,
-                             batch_size=self.args.per_device_eval_batch_size, head_only=self.head_only)
+            loss = eval_loss(
+                model,
+                self.eval_examples,
+                self.pad_id,
+                batch_size=self.args.per_device_eval_batch_size,
+                head_only=self.head_only,
+            )
             metrics = {f"{metric_key_prefix}_loss": float(loss if loss is not None else math.nan)}
             self.log(metrics)
             self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
@@ -165,8 +177,7 @@ def _trainer_class() -> type:
 
         def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
             if self.elapsed_before is None:
-                self.elapsed_before = max((e.get("elapsed_seconds", 0.0) for e in self.state.log_history),
-                                          default=0.0)
+                self.elapsed_before = max((e.get("elapsed_seconds", 0.0) for e in self.state.log_history), default=0.0)
             if "loss" in logs:
                 logs["trained_tokens"] = self.step_tokens
                 self.step_tokens = 0
@@ -242,13 +253,22 @@ def _peak_memory_mb(plan: HardwarePlan) -> float:
 
 
 def _outcome_from_history(history: list[dict[str, Any]], steps_per_epoch: int) -> dict[str, Any]:
-    train = [LossPoint(step=e["step"], epoch=round(e["step"] / steps_per_epoch, 3), loss=e["loss"])
-             for e in history if "loss" in e and "step" in e]
-    evals = [LossPoint(step=e["step"], epoch=round(e["step"] / steps_per_epoch, 3), loss=e["eval_loss"])
-             for e in history if "eval_loss" in e and not math.isnan(e["eval_loss"])]
-    return {"train_losses": train, "eval_losses": evals,
-            "trained_tokens": int(sum(e.get("trained_tokens", 0) for e in history)),
-            "elapsed_seconds": max((e.get("elapsed_seconds", 0.0) for e in history), default=0.0)}
+    train = [
+        LossPoint(step=e["step"], epoch=round(e["step"] / steps_per_epoch, 3), loss=e["loss"])
+        for e in history
+        if "loss" in e and "step" in e
+    ]
+    evals = [
+        LossPoint(step=e["step"], epoch=round(e["step"] / steps_per_epoch, 3), loss=e["eval_loss"])
+        for e in history
+        if "eval_loss" in e and not math.isnan(e["eval_loss"])
+    ]
+    return {
+        "train_losses": train,
+        "eval_losses": evals,
+        "trained_tokens": int(sum(e.get("trained_tokens", 0) for e in history)),
+        "elapsed_seconds": max((e.get("elapsed_seconds", 0.0) for e in history), default=0.0),
+    }
 
 
 def train_model(
@@ -345,9 +365,14 @@ def train_model(
     if has_eval and hp.early_stopping_patience > 0:
         handlers.append(EarlyStoppingCallback(early_stopping_patience=hp.early_stopping_patience))
     trainer = _trainer_class()(
-        model=model, args=args, train_dataset=_Examples(train), eval_dataset=_Examples(evaluation),
-        data_collator=lambda batch: collate(batch, pad_id), callbacks=handlers,
-        eval_examples=evaluation, pad_id=pad_id,
+        model=model,
+        args=args,
+        train_dataset=_Examples(train),
+        eval_dataset=_Examples(evaluation),
+        data_collator=lambda batch: collate(batch, pad_id),
+        callbacks=handlers,
+        eval_examples=evaluation,
+        pad_id=pad_id,
     )
     from transformers.trainer_callback import PrinterCallback
 
@@ -359,10 +384,17 @@ def train_model(
     stopped_early = state.global_step < total_steps
     trainer.model.eval()
     outcome = TrainOutcome(
-        total_steps=total_steps, steps_per_epoch=steps_per_epoch, steps_done=state.global_step,
-        best_step=best_step, best_eval_loss=state.best_metric, stopped_early=stopped_early,
+        total_steps=total_steps,
+        steps_per_epoch=steps_per_epoch,
+        steps_done=state.global_step,
+        best_step=best_step,
+        best_eval_loss=state.best_metric,
+        stopped_early=stopped_early,
         resumed_from_step=int(checkpoint.name.rsplit("-", 1)[-1]) if checkpoint else None,
-        device=plan.device, precision=plan.precision, processes=world, peak_memory_mb=_peak_memory_mb(plan),
+        device=plan.device,
+        precision=plan.precision,
+        processes=world,
+        peak_memory_mb=_peak_memory_mb(plan),
         **figures,
     )
     return outcome, trainer

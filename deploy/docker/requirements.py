@@ -33,16 +33,18 @@ def requirement_name(requirement: str) -> str:
     return canonical_name(match.group(1))
 
 
-def runtime_requirements(pyproject: Path, exclude: set[str] | None = None,
-                         extras: list[str] | None = None) -> list[str]:
+def runtime_requirements(
+    pyproject: Path, exclude: set[str] | None = None, extras: list[str] | None = None
+) -> list[str]:
     """The ``[project] dependencies`` (plus the named optional extras) minus ``exclude``."""
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     wanted = list(project.get("dependencies", []))
     optional = project.get("optional-dependencies", {})
     for extra in extras or []:
         if extra not in optional:
-            raise ValueError(f"pyproject.toml has no optional extra '{extra}' "
-                             f"(extras: {', '.join(sorted(optional)) or 'none'})")
+            raise ValueError(
+                f"pyproject.toml has no optional extra '{extra}' (extras: {', '.join(sorted(optional)) or 'none'})"
+            )
         wanted.extend(optional[extra])
     skip = {canonical_name(name) for name in exclude or set()}
     return [req for req in wanted if requirement_name(req) not in skip]
@@ -50,12 +52,17 @@ def runtime_requirements(pyproject: Path, exclude: set[str] | None = None,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pyproject", type=Path,
-                        default=Path(__file__).resolve().parents[2] / "pyproject.toml")
-    parser.add_argument("--exclude", action="append", default=[], metavar="NAME",
-                        help="a distribution to leave out (repeatable)")
-    parser.add_argument("--extra", action="append", default=[], metavar="EXTRA",
-                        help="an optional-dependencies extra to add (repeatable)")
+    parser.add_argument("--pyproject", type=Path, default=Path(__file__).resolve().parents[2] / "pyproject.toml")
+    parser.add_argument(
+        "--exclude", action="append", default=[], metavar="NAME", help="a distribution to leave out (repeatable)"
+    )
+    parser.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="EXTRA",
+        help="an optional-dependencies extra to add (repeatable)",
+    )
     args = parser.parse_args(argv)
     try:
         requirements = runtime_requirements(args.pyproject, set(args.exclude), args.extra)

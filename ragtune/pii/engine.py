@@ -30,8 +30,9 @@ class PiiEngine:
         unknown = wanted - set(PII_KINDS)
         if unknown:
             raise ValueError(f"unknown PII kinds {sorted(unknown)}; known: {', '.join(PII_KINDS)}")
-        self.kinds = tuple(k for k in PII_KINDS
-                           if k in wanted and (k not in rec.KIND_REGIONS or rec.KIND_REGIONS[k] in self.regions))
+        self.kinds = tuple(
+            k for k in PII_KINDS if k in wanted and (k not in rec.KIND_REGIONS or rec.KIND_REGIONS[k] in self.regions)
+        )
         self.allow = frozenset(a.lower() for a in [*self.settings.allow, *extra_allow] if a.strip())
 
     def find(self, text: str) -> list[Span]:
@@ -47,8 +48,12 @@ class PiiEngine:
             elif kind == "ADDRESS":
                 found.extend(rec.addresses(text, self.languages))
         protected = [(m.start(), m.end()) for m in PLACEHOLDER.finditer(text)]
-        found = [s for s in found if s.value.lower() not in self.allow
-                 and not any(s.start < end and start < s.end for start, end in protected)]
+        found = [
+            s
+            for s in found
+            if s.value.lower() not in self.allow
+            and not any(s.start < end and start < s.end for start, end in protected)
+        ]
         return resolve_overlaps(found)
 
 
@@ -98,7 +103,7 @@ class PiiMasker:
         pieces: list[str] = []
         last = 0
         for span in self.spans(text):
-            pieces.append(text[last:span.start])
+            pieces.append(text[last : span.start])
             value = self._known_names.get(span.value.lower()) if span.kind == "PERSON" else None
             pieces.append(value or self.placeholder(span.kind, span.value))
             self.found[span.kind] += 1

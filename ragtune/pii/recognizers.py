@@ -27,19 +27,54 @@ from stdnum.se import orgnr, personnummer
 from ragtune.pii import cues
 
 KIND_REGIONS: dict[str, str] = {
-    "IT_FISCAL_CODE": "IT", "IT_VAT": "IT", "SE_PERSONNUMMER": "SE", "SE_ORGNR": "SE",
-    "DE_TAX_ID": "DE", "FR_NIR": "FR", "ES_DNI": "ES",
+    "IT_FISCAL_CODE": "IT",
+    "IT_VAT": "IT",
+    "SE_PERSONNUMMER": "SE",
+    "SE_ORGNR": "SE",
+    "DE_TAX_ID": "DE",
+    "FR_NIR": "FR",
+    "ES_DNI": "ES",
 }
 """National kinds and the region (ISO 3166) that enables them."""
 
-CHECKSUM_KINDS = ("IBAN", "CARD", "IT_FISCAL_CODE", "IT_VAT", "SE_PERSONNUMMER", "SE_ORGNR", "DE_TAX_ID",
-                  "FR_NIR", "ES_DNI", "EU_VAT")
+CHECKSUM_KINDS = (
+    "IBAN",
+    "CARD",
+    "IT_FISCAL_CODE",
+    "IT_VAT",
+    "SE_PERSONNUMMER",
+    "SE_ORGNR",
+    "DE_TAX_ID",
+    "FR_NIR",
+    "ES_DNI",
+    "EU_VAT",
+)
 PII_KINDS = ("EMAIL", "PHONE", *CHECKSUM_KINDS, "IP_ADDRESS", "SECRET", "PERSON", "ADDRESS")
 """Every kind the engine knows, in the order reports list them."""
 
-PRIORITY = {kind: rank for rank, kind in enumerate(
-    ("SECRET", "EMAIL", "IBAN", "EU_VAT", "IT_FISCAL_CODE", "FR_NIR", "SE_PERSONNUMMER", "SE_ORGNR",
-     "ES_DNI", "IT_VAT", "DE_TAX_ID", "CARD", "IP_ADDRESS", "PHONE", "ADDRESS", "PERSON"))}
+PRIORITY = {
+    kind: rank
+    for rank, kind in enumerate(
+        (
+            "SECRET",
+            "EMAIL",
+            "IBAN",
+            "EU_VAT",
+            "IT_FISCAL_CODE",
+            "FR_NIR",
+            "SE_PERSONNUMMER",
+            "SE_ORGNR",
+            "ES_DNI",
+            "IT_VAT",
+            "DE_TAX_ID",
+            "CARD",
+            "IP_ADDRESS",
+            "PHONE",
+            "ADDRESS",
+            "PERSON",
+        )
+    )
+}
 """Which kind wins when two findings overlap (lower first), then the longer one."""
 
 
@@ -64,7 +99,7 @@ def _compact(raw: str) -> str:
 
 def _cue_before(text: str, start: int, words: Iterable[str], window: int = 40) -> bool:
     """True when one of ``words`` ends within ``window`` characters before ``start`` on the same line."""
-    before = text[max(0, start - window):start].lower()
+    before = text[max(0, start - window) : start].lower()
     before = before.rsplit("\n", 1)[-1]
     for word in words:
         at = before.rfind(word)
@@ -81,8 +116,13 @@ def _boundaries(match_text: str) -> list[int]:
     return sorted(set(ends + [len(match_text)]), reverse=True)
 
 
-def _longest_valid(text: str, pattern: re.Pattern[str], kind: str, valid: Callable[[str], bool],
-                   normal: Callable[[str], str] = _compact) -> Iterator[Span]:
+def _longest_valid(
+    text: str,
+    pattern: re.Pattern[str],
+    kind: str,
+    valid: Callable[[str], bool],
+    normal: Callable[[str], str] = _compact,
+) -> Iterator[Span]:
     """Spans of ``pattern`` trimmed back to the longest prefix ``valid`` accepts (greedy matches of
     grouped numbers often run into the next number or word)."""
     for match in pattern.finditer(text):
@@ -100,24 +140,32 @@ _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _IBAN = re.compile(r"(?<![\p{L}\d])[A-Za-z]{2}\d{2}(?:[ \-]?[A-Za-z0-9]){11,32}")
 _CARD = re.compile(r"(?<![\d\-.,])\d(?:[ \-]?\d){12,20}(?![\d])")
-_CF = re.compile(r"(?<![\p{L}\d])[A-Za-z]{6}[0-9LMNPQRSTUVlmnpqrstuv]{2}[A-Za-z][0-9LMNPQRSTUVlmnpqrstuv]{2}"
-                 r"[A-Za-z][0-9LMNPQRSTUVlmnpqrstuv]{3}[A-Za-z](?![\p{L}\d])")
+_CF = re.compile(
+    r"(?<![\p{L}\d])[A-Za-z]{6}[0-9LMNPQRSTUVlmnpqrstuv]{2}[A-Za-z][0-9LMNPQRSTUVlmnpqrstuv]{2}"
+    r"[A-Za-z][0-9LMNPQRSTUVlmnpqrstuv]{3}[A-Za-z](?![\p{L}\d])"
+)
 _IT_VAT = re.compile(r"(?<![\p{L}\d\-/])\d{11}(?![\d\-/])")
 _SE_PNR = re.compile(r"(?<![\d\-/.])(?:\d{2})?\d{6}[\-+ ]?\d{4}(?![\d\-/])")
 _SE_ORGNR = re.compile(r"(?<![\d\-/.])(?:16)?\d{6}-?\d{4}(?![\d\-/])")
 _DE_IDNR = re.compile(r"(?<![\d\-/.])\d{2} ?\d{3} ?\d{3} ?\d{3}(?![\d\-/])")
-_FR_NIR = re.compile(r"(?<![\d\-/.])[12][ .]?\d{2}[ .]?\d{2}[ .]?(?:\d{2}|2[ABab])[ .]?\d{3}[ .]?\d{3}[ .]?\d{2}"
-                     r"(?![\d\-/])")
+_FR_NIR = re.compile(
+    r"(?<![\d\-/.])[12][ .]?\d{2}[ .]?\d{2}[ .]?(?:\d{2}|2[ABab])[ .]?\d{3}[ .]?\d{3}[ .]?\d{2}"
+    r"(?![\d\-/])"
+)
 _ES_DNI = re.compile(r"(?<![\p{L}\d])\d{8}[\- ]?[A-Za-z](?![\p{L}\d])")
 _ES_NIE = re.compile(r"(?<![\p{L}\d])[XYZxyz][\- ]?\d{7}[\- ]?[A-Za-z](?![\p{L}\d])")
-_EU_VAT = re.compile(r"(?<![\p{L}\d])(?:AT|BE|BG|CY|CZ|DE|DK|EE|EL|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|PL|PT|"
-                     r"RO|SE|SI|SK|XI|GB|CHE)[ \-]?[0-9A-Z](?:[ .]?[0-9A-Z]){7,13}(?![\p{L}\d])")
+_EU_VAT = re.compile(
+    r"(?<![\p{L}\d])(?:AT|BE|BG|CY|CZ|DE|DK|EE|EL|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|PL|PT|"
+    r"RO|SE|SI|SK|XI|GB|CHE)[ \-]?[0-9A-Z](?:[ .]?[0-9A-Z]){7,13}(?![\p{L}\d])"
+)
 _SECRET_LABELLED = re.compile(
     r"(?i:password|passwort|passord|lösenord|mot de passe|contraseña|parola d'ordine|pwd|pin|api[_ \-]?key|"
-    r"secret|access[_ ]?token|token|chiave)(?:[ \t]+[\p{L}']+){0,3}?\s*(?:is|è|är|ist|est|es|lautet|:|=)\s*[\"'“]?(?P<v>[^\s\"'”]{6,})")
+    r"secret|access[_ ]?token|token|chiave)(?:[ \t]+[\p{L}']+){0,3}?\s*(?:is|è|är|ist|est|es|lautet|:|=)\s*[\"'“]?(?P<v>[^\s\"'”]{6,})"  # noqa: E501 - one regex
+)
 _SECRET_SHAPES = re.compile(
     r"(?<![\w-])(?:(?:sk|pk|rk)-[A-Za-z0-9_\-]{16,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|"
-    r"xox[abp]-[A-Za-z0-9\-]{10,}|eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,})")
+    r"xox[abp]-[A-Za-z0-9\-]{10,}|eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,})"
+)
 
 
 def emails(text: str) -> Iterator[Span]:
@@ -147,14 +195,14 @@ def ibans(text: str) -> Iterator[Span]:
 
 def _card_valid(candidate: str) -> bool:
     digits = _compact(candidate)
-    return (13 <= len(digits) <= 19 and digits[0] in "23456" and len(set(digits)) > 1
-            and luhn.is_valid(digits))
+    return 13 <= len(digits) <= 19 and digits[0] in "23456" and len(set(digits)) > 1 and luhn.is_valid(digits)
 
 
 def cards(text: str) -> Iterator[Span]:
     for span in _longest_valid(text, _CARD, "CARD", _card_valid):
-        if span.end - span.start < 15 and not _cue_before(text, span.start, ("card", "carta", "kort", "karte",
-                                                                                  "carte", "tarjeta", "visa")):
+        if span.end - span.start < 15 and not _cue_before(
+            text, span.start, ("card", "carta", "kort", "karte", "carte", "tarjeta", "visa")
+        ):
             continue  # 13-14 digits are usually article numbers (EAN-13) unless called a card
         yield span
 
@@ -187,8 +235,11 @@ def se_personnummer(text: str) -> Iterator[Span]:
 def se_orgnr(text: str) -> Iterator[Span]:
     for m in _SE_ORGNR.finditer(text):
         raw = _compact(m.group(0))[-10:]
-        if orgnr.is_valid(raw) and not personnummer.is_valid(raw) and (
-                "-" in m.group(0) or _cue_before(text, m.start(), cues.ID_CUES["SE_ORGNR"])):
+        if (
+            orgnr.is_valid(raw)
+            and not personnummer.is_valid(raw)
+            and ("-" in m.group(0) or _cue_before(text, m.start(), cues.ID_CUES["SE_ORGNR"]))
+        ):
             yield Span("SE_ORGNR", m.start(), m.end(), raw)
 
 
@@ -237,7 +288,7 @@ def phones(text: str, regions: tuple[str, ...]) -> Iterator[Span]:
             international = raw.lstrip("(").startswith(("+", "00"))
             digits = sum(c.isdigit() for c in raw)
             if not international:
-                if _WORD_BEFORE.search(text[:match.start]) or text[match.end:match.end + 1] in ("-", "/"):
+                if _WORD_BEFORE.search(text[: match.start]) or text[match.end : match.end + 1] in ("-", "/"):
                     continue  # part of a code such as PRD-912-345-678
                 grouped = any(c in " -./()" for c in raw.strip())
                 if not (_cue_before(text, match.start, cues.PHONE_CUES) or (digits >= 9 and grouped)):
@@ -294,11 +345,15 @@ def persons(text: str, languages: tuple[str, ...], allow: frozenset[str]) -> Ite
 
 
 # --- street addresses ---------------------------------------------------------------------------
-_STREET_NAME_WORD = r"(?:\p{Lu}[\p{L}'’.\-]*|[IVXLC]+|\d{1,2}|d[aei]|de[il]?|della|delle|degli|dei|dello|al|alla|" \
-                    r"ai|del|la|las|los|l'|du|des|de la|d'|von|am|an der)"
+_STREET_NAME_WORD = (
+    r"(?:\p{Lu}[\p{L}'’.\-]*|[IVXLC]+|\d{1,2}|d[aei]|de[il]?|della|delle|degli|dei|dello|al|alla|"
+    r"ai|del|la|las|los|l'|du|des|de la|d'|von|am|an der)"
+)
 _HOUSE_NUMBER = r"\d{1,4}(?:[ ]?[A-Za-z](?![\p{L}]))?(?:/\d{1,3})?"
-_POSTCODE_CITY = r"(?:,?[ \t]+(?:[A-Z]{1,2}-)?(?:\d{5}|\d{3}[ ]\d{2}|\d{4})[ \t]+\p{Lu}\p{Ll}+(?:[ \t]\p{Lu}\p{Ll}+)?" \
-                 r"(?:[ \t]\([A-Z]{2}\))?)?"
+_POSTCODE_CITY = (
+    r"(?:,?[ \t]+(?:[A-Z]{1,2}-)?(?:\d{5}|\d{3}[ ]\d{2}|\d{4})[ \t]+\p{Lu}\p{Ll}+(?:[ \t]\p{Lu}\p{Ll}+)?"
+    r"(?:[ \t]\([A-Z]{2}\))?)?"
+)
 
 
 @lru_cache(maxsize=16)
@@ -306,23 +361,33 @@ def _address_patterns(languages: tuple[str, ...]) -> tuple[re.Pattern[str], ...]
     patterns = []
     for lang in ("it", "es"):
         if lang in languages:
-            patterns.append(rf"(?<![\w])(?:{cues.ADDRESS_STREET_WORDS[lang]})[ \t]+{_STREET_NAME_WORD}"
-                            rf"(?:[ \t]+{_STREET_NAME_WORD}){{0,5}}[ \t]*,?[ \t]*(?:n\.?[ºo°]?[ \t]*)?"
-                            rf"{_HOUSE_NUMBER}(?!\d){_POSTCODE_CITY}")
+            patterns.append(
+                rf"(?<![\w])(?:{cues.ADDRESS_STREET_WORDS[lang]})[ \t]+{_STREET_NAME_WORD}"
+                rf"(?:[ \t]+{_STREET_NAME_WORD}){{0,5}}[ \t]*,?[ \t]*(?:n\.?[ºo°]?[ \t]*)?"
+                rf"{_HOUSE_NUMBER}(?!\d){_POSTCODE_CITY}"
+            )
     if "fr" in languages:
-        patterns.append(rf"(?<![\w])\d{{1,4}}(?:[ \t]?(?:bis|ter))?,?[ \t]+(?:{cues.ADDRESS_STREET_WORDS['fr']})"
-                        rf"[ \t]+(?:{_STREET_NAME_WORD}[ \t]+){{0,4}}\p{{Lu}}[\p{{L}}'’\-]+{_POSTCODE_CITY}")
+        patterns.append(
+            rf"(?<![\w])\d{{1,4}}(?:[ \t]?(?:bis|ter))?,?[ \t]+(?:{cues.ADDRESS_STREET_WORDS['fr']})"
+            rf"[ \t]+(?:{_STREET_NAME_WORD}[ \t]+){{0,4}}\p{{Lu}}[\p{{L}}'’\-]+{_POSTCODE_CITY}"
+        )
     for lang in ("sv", "de"):
         if lang in languages:
             suffixes = cues.ADDRESS_STREET_SUFFIXES[lang]
-            patterns.append(rf"(?<![\w])(?=\p{{Lu}})(?:\p{{Lu}}\p{{L}}+[ \t\-])?(?:\p{{Lu}}[\p{{L}}\-]*)?(?i:{suffixes})"
-                            rf"(?<!\.)(?:[ \t]|\.[ \t]?)(?<![\w]){_HOUSE_NUMBER}(?!\d){_POSTCODE_CITY}")
+            patterns.append(
+                rf"(?<![\w])(?=\p{{Lu}})(?:\p{{Lu}}\p{{L}}+[ \t\-])?(?:\p{{Lu}}[\p{{L}}\-]*)?(?i:{suffixes})"
+                rf"(?<!\.)(?:[ \t]|\.[ \t]?)(?<![\w]){_HOUSE_NUMBER}(?!\d){_POSTCODE_CITY}"
+            )
     if "de" in languages:
-        patterns.append(rf"(?<![\w])(?:Am|An der|Auf der|Im|Zum|Zur|In der)[ \t]+\p{{Lu}}\p{{L}}+[ \t]+"
-                        rf"{_HOUSE_NUMBER}(?!\d){_POSTCODE_CITY}")
+        patterns.append(
+            rf"(?<![\w])(?:Am|An der|Auf der|Im|Zum|Zur|In der)[ \t]+\p{{Lu}}\p{{L}}+[ \t]+"
+            rf"{_HOUSE_NUMBER}(?!\d){_POSTCODE_CITY}"
+        )
     if "en" in languages:
-        patterns.append(rf"(?<![\w])\d{{1,5}}[A-Za-z]?[ \t]+(?:\p{{Lu}}[\p{{L}}'’\-]+[ \t]+){{1,3}}"
-                        rf"(?:{cues.ADDRESS_EN_TYPES})(?![\p{{L}}])")
+        patterns.append(
+            rf"(?<![\w])\d{{1,5}}[A-Za-z]?[ \t]+(?:\p{{Lu}}[\p{{L}}'’\-]+[ \t]+){{1,3}}"
+            rf"(?:{cues.ADDRESS_EN_TYPES})(?![\p{{L}}])"
+        )
     return tuple(re.compile(p) for p in patterns)
 
 
@@ -338,8 +403,18 @@ def addresses(text: str, languages: tuple[str, ...]) -> Iterator[Span]:
 
 
 SIMPLE: dict[str, Callable[[str], Iterable[Span]]] = {
-    "EMAIL": emails, "IP_ADDRESS": ip_addresses, "IBAN": ibans, "CARD": cards, "IT_FISCAL_CODE": fiscal_codes,
-    "IT_VAT": it_vat, "SE_PERSONNUMMER": se_personnummer, "SE_ORGNR": se_orgnr, "DE_TAX_ID": de_tax_id,
-    "FR_NIR": fr_nir, "ES_DNI": es_dni, "EU_VAT": eu_vat_numbers, "SECRET": secrets,
+    "EMAIL": emails,
+    "IP_ADDRESS": ip_addresses,
+    "IBAN": ibans,
+    "CARD": cards,
+    "IT_FISCAL_CODE": fiscal_codes,
+    "IT_VAT": it_vat,
+    "SE_PERSONNUMMER": se_personnummer,
+    "SE_ORGNR": se_orgnr,
+    "DE_TAX_ID": de_tax_id,
+    "FR_NIR": fr_nir,
+    "ES_DNI": es_dni,
+    "EU_VAT": eu_vat_numbers,
+    "SECRET": secrets,
 }
 """Recognizers that need only the text."""

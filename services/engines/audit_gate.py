@@ -27,8 +27,10 @@ def audit_refusal(name: str, folder: Path) -> str | None:
     if not isinstance(audit, dict) or audit.get("passed") is not False:
         return None
     reasons = "; ".join(audit.get("reasons") or ["no reason recorded"])
-    return (f"adapter '{name}' failed its memorization audit ({reasons}); retrain it without the "
-            f"leaked data or set RAGTUNE_AUDIT__ALLOW_FAILED=true to serve it anyway")
+    return (
+        f"adapter '{name}' failed its memorization audit ({reasons}); retrain it without the "
+        f"leaked data or set RAGTUNE_AUDIT__ALLOW_FAILED=true to serve it anyway"
+    )
 
 
 def check_audit(name: str, folder: Path, allow_failed: bool) -> None:

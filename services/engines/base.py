@@ -42,9 +42,20 @@ class EngineRequestError(EngineError):
     status_code = 400
 
 
-OPENAI_OPTIONS = frozenset({
-    "response_format", "tools", "tool_choice", "parallel_tool_calls", "logprobs", "top_logprobs",
-    "presence_penalty", "frequency_penalty", "logit_bias", "n"})
+OPENAI_OPTIONS = frozenset(
+    {
+        "response_format",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "logprobs",
+        "top_logprobs",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "n",
+    }
+)
 """OpenAI request parameters an engine that speaks OpenAI (vLLM) receives verbatim
 (``GenerationRequest.options``); an engine lists the ones it honours in ``passthrough``."""
 

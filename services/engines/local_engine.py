@@ -34,8 +34,9 @@ from training import adapter_folder
 _END = object()
 
 
-def _make_streamer(tokenizer: Any, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue,
-                   cancelled: threading.Event) -> Any:
+def _make_streamer(
+    tokenizer: Any, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue, cancelled: threading.Event
+) -> Any:
     """A transformers streamer that records the first generated token's time and forwards text."""
     from transformers import TextStreamer
 
@@ -61,9 +62,15 @@ class LocalEngine(EngineBase):
 
     kind = "local"
 
-    def __init__(self, *, model_dir: Path, served_model_name: str,
-                 adapters: dict[str, Path] | None = None, dtype: str = "float32",
-                 max_model_len: int = 4096) -> None:
+    def __init__(
+        self,
+        *,
+        model_dir: Path,
+        served_model_name: str,
+        adapters: dict[str, Path] | None = None,
+        dtype: str = "float32",
+        max_model_len: int = 4096,
+    ) -> None:
         self.base_model = served_model_name
         self.model_dir = Path(model_dir)
         self.dtype = dtype
@@ -114,8 +121,13 @@ class LocalEngine(EngineBase):
 
     async def health(self) -> EngineHealth:
         ready = self._model is not None
-        return EngineHealth(kind=self.kind, ready=ready, base_model=self.base_model,
-                            adapters=sorted(self._adapters), detail=None if ready else "not started")
+        return EngineHealth(
+            kind=self.kind,
+            ready=ready,
+            base_model=self.base_model,
+            adapters=sorted(self._adapters),
+            detail=None if ready else "not started",
+        )
 
     @property
     def tokenizer(self) -> Any:
@@ -146,8 +158,9 @@ class LocalEngine(EngineBase):
                 await asyncio.to_thread(self._load_adapter_sync, name, path)
             except (ValueError, KeyError, RuntimeError, OSError) as exc:
                 raise EngineRequestError(f"could not load adapter '{name}' from {path}: {exc}") from None
-        self._adapters[name] = AdapterInfo(name=name, path=str(path),
-                                           strategy="full" if name in self._full_models else "unmerged")
+        self._adapters[name] = AdapterInfo(
+            name=name, path=str(path), strategy="full" if name in self._full_models else "unmerged"
+        )
 
     def _unload_adapter_sync(self, name: str) -> None:
         if self._full_models.pop(name, None) is not None:
@@ -172,15 +185,18 @@ class LocalEngine(EngineBase):
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
         """The chat-templated prompt as token ids (what the model reads)."""
         messages = [m.model_dump() for m in request.messages]
-        encoded = self._tokenizer.apply_chat_template(messages, add_generation_prompt=True,
-                                                      tokenize=True, return_dict=True)
+        encoded = self._tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, return_dict=True
+        )
         return list(encoded["input_ids"])
 
     def _generation_kwargs(self, request: GenerationRequest) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"max_new_tokens": request.max_tokens,
-                                  "pad_token_id": self._tokenizer.pad_token_id
-                                  if self._tokenizer.pad_token_id is not None
-                                  else self._tokenizer.eos_token_id}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": request.max_tokens,
+            "pad_token_id": self._tokenizer.pad_token_id
+            if self._tokenizer.pad_token_id is not None
+            else self._tokenizer.eos_token_id,
+        }
         if request.temperature > 0:
             kwargs.update(do_sample=True, temperature=request.temperature, top_p=request.top_p)
         else:
@@ -193,8 +209,14 @@ class LocalEngine(EngineBase):
             kwargs["repetition_penalty"] = request.repetition_penalty
         return kwargs
 
-    def _run(self, request: GenerationRequest, prompt: list[int], streamer: Any,
-             cancelled: threading.Event, outcome: dict[str, Any]) -> None:
+    def _run(
+        self,
+        request: GenerationRequest,
+        prompt: list[int],
+        streamer: Any,
+        cancelled: threading.Event,
+        outcome: dict[str, Any],
+    ) -> None:
         """Worker thread: select the adapter and generate; stores ids or the error in ``outcome``."""
         import contextlib
 
@@ -223,11 +245,13 @@ class LocalEngine(EngineBase):
                 context = contextlib.nullcontext()
             with context, torch.inference_mode():
                 output = model.generate(
-                    input_ids=torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt),
-                                                                                dtype=torch.long),
-                    streamer=streamer, stopping_criteria=StoppingCriteriaList([_Cancel()]),
-                    **self._generation_kwargs(request))
-            outcome["ids"] = output[0, len(prompt):].tolist()
+                    input_ids=torch.tensor([prompt]),
+                    attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+                    streamer=streamer,
+                    stopping_criteria=StoppingCriteriaList([_Cancel()]),
+                    **self._generation_kwargs(request),
+                )
+            outcome["ids"] = output[0, len(prompt) :].tolist()
         except Exception as exc:  # noqa: BLE001 - reported to the caller as an EngineError
             outcome["error"] = exc
         finally:
@@ -251,15 +275,20 @@ class LocalEngine(EngineBase):
             if len(prompt) + request.max_tokens > self.max_model_len:
                 raise EngineRequestError(
                     f"the prompt ({len(prompt)} tokens) plus max_tokens ({request.max_tokens}) exceeds "
-                    f"the model's context of {self.max_model_len} tokens")
+                    f"the model's context of {self.max_model_len} tokens"
+                )
             loop = asyncio.get_running_loop()
             queue: asyncio.Queue = asyncio.Queue()
             cancelled = threading.Event()
             streamer = _make_streamer(self._tokenizer, loop, queue, cancelled)
             streamer.loop_done = lambda: loop.call_soon_threadsafe(queue.put_nowait, _END)
             outcome: dict[str, Any] = {}
-            worker = threading.Thread(target=self._run, args=(request, prompt, streamer, cancelled, outcome),
-                                      name="ragtune-local-generate", daemon=True)
+            worker = threading.Thread(
+                target=self._run,
+                args=(request, prompt, streamer, cancelled, outcome),
+                name="ragtune-local-generate",
+                daemon=True,
+            )
             worker.start()
             pieces: list[str] = []
             try:
@@ -279,8 +308,12 @@ class LocalEngine(EngineBase):
         finish = "stop" if (ids and ids[-1] in eos) or len(ids) < request.max_tokens else "length"
         streamed = "".join(pieces)
         if text.startswith(streamed) and len(text) > len(streamed):
-            yield StreamDelta(text=text[len(streamed):])
-        yield GenerationResult(text=text, prompt_tokens=len(prompt), completion_tokens=len(ids),
-                               finish_reason=finish, ttft_ms=(first - started) * 1000.0,
-                               total_ms=(finished - started) * 1000.0)
-
+            yield StreamDelta(text=text[len(streamed) :])
+        yield GenerationResult(
+            text=text,
+            prompt_tokens=len(prompt),
+            completion_tokens=len(ids),
+            finish_reason=finish,
+            ttft_ms=(first - started) * 1000.0,
+            total_ms=(finished - started) * 1000.0,
+        )

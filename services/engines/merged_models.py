@@ -76,8 +76,9 @@ def merged_model_dir(base_dir: Path, adapter_dir: Path, cache_dir: Path) -> Path
         try:
             adapter_folder.merge(base_dir, adapter_dir, target, info={"key": target.name})
         except Exception as exc:  # noqa: BLE001 - any failure is reported as one clear line
-            raise EngineError(f"could not merge adapter {adapter_dir} into {base_dir}: "
-                              f"{type(exc).__name__}: {exc}") from None
+            raise EngineError(
+                f"could not merge adapter {adapter_dir} into {base_dir}: {type(exc).__name__}: {exc}"
+            ) from None
         (target / LAST_USED).touch()
     return target
 

@@ -115,11 +115,22 @@ class EnginePool(EngineBase):
     passthrough = OPENAI_OPTIONS
     """Every member is a vLLM engine."""
 
-    def __init__(self, *, base_model: str, base: Callable[[], Engine], base_has_lora: bool,
-                 merged_engine: Callable[[str, Path], Engine], merge: Callable[[Path], Path],
-                 strategy: Callable[[str], Strategy], adapters: dict[str, Path] | None = None,
-                 max_running: int = 3, monitor_interval_s: float = 2.0, prestart: Sequence[str] = (),
-                 start_registered: bool = False, evict: Callable[[list[Path]], object] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        base_model: str,
+        base: Callable[[], Engine],
+        base_has_lora: bool,
+        merged_engine: Callable[[str, Path], Engine],
+        merge: Callable[[Path], Path],
+        strategy: Callable[[str], Strategy],
+        adapters: dict[str, Path] | None = None,
+        max_running: int = 3,
+        monitor_interval_s: float = 2.0,
+        prestart: Sequence[str] = (),
+        start_registered: bool = False,
+        evict: Callable[[list[Path]], object] | None = None,
+    ) -> None:
         """
         ``base`` builds the base engine (with the unmerged start-up adapters already registered
         when ``base_has_lora``); ``merged_engine(name, model_dir)`` builds an engine serving a merged
@@ -160,8 +171,9 @@ class EnginePool(EngineBase):
         if self._monitor is None:
             self._monitor = asyncio.create_task(self._watch(), name="ragtune-engine-pool-monitor")
         names = self._prestart_names()
-        self._prestarting = [asyncio.create_task(self.prestart(name), name=f"ragtune-prestart-{name}")
-                             for name in names]
+        self._prestarting = [
+            asyncio.create_task(self.prestart(name), name=f"ragtune-prestart-{name}") for name in names
+        ]
 
     def _prestart_names(self) -> list[str]:
         """The adapters to pre-start: those named, or with ``*`` every one served by an own engine,
@@ -172,9 +184,13 @@ class EnginePool(EngineBase):
         room = max(0, self.max_running - 1)
         self.not_prestarted = wanted[room:]
         if self.not_prestarted:
-            log.warning("engine pool: not pre-starting %s: engine.max_engines=%d leaves room for %d "
-                        "besides the base engine; they start on their first request",
-                        ", ".join(self.not_prestarted), self.max_running, room)
+            log.warning(
+                "engine pool: not pre-starting %s: engine.max_engines=%d leaves room for %d "
+                "besides the base engine; they start on their first request",
+                ", ".join(self.not_prestarted),
+                self.max_running,
+                room,
+            )
         return wanted[:room]
 
     @property
@@ -273,11 +289,14 @@ class EnginePool(EngineBase):
             idle = [m for m in running if m.lazy and m.in_flight == 0 and m.state == "ready"]
             if not idle:  # never over the limit: wait for an engine to become idle
                 if waited == 0:
-                    log.warning("engine pool: all %d engines busy; %s waits for one to become idle",
-                                len(running), starting.name)
+                    log.warning(
+                        "engine pool: all %d engines busy; %s waits for one to become idle", len(running), starting.name
+                    )
                 if waited >= MAX_ROOM_WAIT_S:
-                    raise EngineError(f"all {self.max_running} engines (engine.max_engines) stayed busy for "
-                                      f"{MAX_ROOM_WAIT_S:.0f} s; retry later")
+                    raise EngineError(
+                        f"all {self.max_running} engines (engine.max_engines) stayed busy for "
+                        f"{MAX_ROOM_WAIT_S:.0f} s; retry later"
+                    )
                 await asyncio.sleep(ROOM_POLL_S)
                 waited += ROOM_POLL_S
                 continue
@@ -314,14 +333,27 @@ class EnginePool(EngineBase):
             serves = [self.base_model] if member is self._base else []
             serves += sorted(n for n, r in self._routes.items() if r.member is member)
             described = member.engine.describe() if member.engine is not None else None
-            statuses.append(EngineStatus(name=member.name, kind=described.kind if described else MEMBER_KIND,
-                                         state=member.state, serves=serves, url=described.url if described else None,
-                                         restarts=member.restarts, detail=member.detail))
+            statuses.append(
+                EngineStatus(
+                    name=member.name,
+                    kind=described.kind if described else MEMBER_KIND,
+                    state=member.state,
+                    serves=serves,
+                    url=described.url if described else None,
+                    restarts=member.restarts,
+                    detail=member.detail,
+                )
+            )
         starting = self.prestarting
         detail = self._base.detail or (f"starting the engines of {', '.join(starting)}" if starting else None)
-        return EngineHealth(kind=self.kind, ready=self._base.state == "ready" and not starting,
-                            base_model=self.base_model, adapters=sorted(self._routes), engines=statuses,
-                            detail=detail)
+        return EngineHealth(
+            kind=self.kind,
+            ready=self._base.state == "ready" and not starting,
+            base_model=self.base_model,
+            adapters=sorted(self._routes),
+            engines=statuses,
+            detail=detail,
+        )
 
     def alive(self) -> bool:
         """The base engine's liveness (merged engines restart on their next request)."""
@@ -331,9 +363,10 @@ class EnginePool(EngineBase):
         return EngineDescription(kind=self.kind, detail=self._base.detail)
 
     def adapters(self) -> list[AdapterInfo]:
-        return [AdapterInfo(name=name, path=str(route.path), strategy=route.strategy,
-                            output_tok_s=route.output_tok_s)
-                for name, route in sorted(self._routes.items())]
+        return [
+            AdapterInfo(name=name, path=str(route.path), strategy=route.strategy, output_tok_s=route.output_tok_s)
+            for name, route in sorted(self._routes.items())
+        ]
 
     def engine_for(self, adapter: str | None) -> Engine | None:
         """The engine that serves ``adapter`` (None: the base) when it is running, else None."""
@@ -358,7 +391,8 @@ class EnginePool(EngineBase):
                 raise EngineRequestError(
                     f"adapter '{name}' is set to be served unmerged but the base engine runs without LoRA; "
                     "set RAGTUNE_ENGINE__ADAPTER_STRATEGY=unmerged (or this adapter's strategy to merged) "
-                    "and restart")
+                    "and restart"
+                )
             engine = await self._ensure_started(self._base)
             await engine.load_adapter(name, path)
             self._routes[name] = Route(self._base, name, "unmerged", path)
@@ -408,9 +442,14 @@ class EnginePool(EngineBase):
 
         def record(card: dict) -> None:
             serving = dict(card.get("serving") or {})
-            serving.update({"strategy": route.strategy, "engine": route.member.name,
-                            "merged_model_dir": str(route.model_dir) if route.strategy == "merged" else None,
-                            "requests": route.requests})
+            serving.update(
+                {
+                    "strategy": route.strategy,
+                    "engine": route.member.name,
+                    "merged_model_dir": str(route.model_dir) if route.strategy == "merged" else None,
+                    "requests": route.requests,
+                }
+            )
             if route.output_tok_s is not None:
                 serving["output_tok_s"] = round(route.output_tok_s, 2)
             card["serving"] = serving
@@ -455,9 +494,11 @@ class EnginePool(EngineBase):
                     self._mark_crashed(member)
                 if produced or retried or not crashed:
                     raise
-                log.warning("engine pool: %s crashed during a request (%s); restarting and retrying",
-                            member.name, str(exc).splitlines()[0])
+                log.warning(
+                    "engine pool: %s crashed during a request (%s); restarting and retrying",
+                    member.name,
+                    str(exc).splitlines()[0],
+                )
                 retried = True
             finally:
                 member.in_flight -= 1
-

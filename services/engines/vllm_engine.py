@@ -59,8 +59,9 @@ class _Choices:
         self.by_index: dict[int, ChoiceOutcome] = {}
         self._calls: dict[int, dict[int, dict]] = {}
 
-    def add(self, index: int, text: str, calls: list[dict] | None, logprobs: list[dict] | None,
-            finish_reason: str | None) -> None:
+    def add(
+        self, index: int, text: str, calls: list[dict] | None, logprobs: list[dict] | None, finish_reason: str | None
+    ) -> None:
         choice = self.by_index.setdefault(index, ChoiceOutcome(index=index))
         choice.text += text
         if finish_reason:
@@ -69,7 +70,8 @@ class _Choices:
             choice.logprobs = [*(choice.logprobs or []), *logprobs]
         for fragment in calls or []:
             call = self._calls.setdefault(index, {}).setdefault(
-                fragment.get("index", 0), {"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
+                fragment.get("index", 0), {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+            )
             call["id"] = fragment.get("id") or call["id"]
             function = fragment.get("function") or {}
             call["function"]["name"] += function.get("name") or ""
@@ -102,9 +104,16 @@ class VLLMEngine(EngineBase):
     kind = "vllm"
     passthrough = OPENAI_OPTIONS
 
-    def __init__(self, *, served_model_name: str, url: str | None = None,
-                 process: VLLMProcess | None = None, api_key: str | None = None,
-                 adapters: dict[str, Path] | None = None, request_timeout_s: float = 600.0) -> None:
+    def __init__(
+        self,
+        *,
+        served_model_name: str,
+        url: str | None = None,
+        process: VLLMProcess | None = None,
+        api_key: str | None = None,
+        adapters: dict[str, Path] | None = None,
+        request_timeout_s: float = 600.0,
+    ) -> None:
         """Either ``process`` (owned child, started by ``start``) or ``url`` (external server).
 
         ``adapters`` are registered at start: passed on the command line of an owned process
@@ -135,16 +144,21 @@ class VLLMEngine(EngineBase):
     def _http(self) -> httpx.AsyncClient:
         """The client of the control calls."""
         if self._client is None:
-            self._client = httpx.AsyncClient(base_url=self.url, headers=self._headers(), timeout=self._timeout,
-                                             limits=httpx.Limits(max_connections=256))
+            self._client = httpx.AsyncClient(
+                base_url=self.url,
+                headers=self._headers(),
+                timeout=self._timeout,
+                limits=httpx.Limits(max_connections=256),
+            )
         return self._client
 
     def _streams(self) -> aiohttp.ClientSession:
         """The client of the generation streams (created inside the running event loop)."""
         if self._session is None or self._session.closed:
             timeout = aiohttp.ClientTimeout(total=self._request_timeout_s, sock_connect=10.0)
-            self._session = aiohttp.ClientSession(base_url=self.url, headers=self._headers(), timeout=timeout,
-                                                  connector=aiohttp.TCPConnector(limit=256))
+            self._session = aiohttp.ClientSession(
+                base_url=self.url, headers=self._headers(), timeout=timeout, connector=aiohttp.TCPConnector(limit=256)
+            )
         return self._session
 
     def _unreachable(self, exc: Exception) -> EngineError:
@@ -170,8 +184,10 @@ class VLLMEngine(EngineBase):
         else:
             served = await self._served_models()
             if self.base_model not in served:
-                raise EngineError(f"the vLLM server at {self.url} does not serve '{self.base_model}' "
-                                  f"(it serves: {', '.join(sorted(served)) or 'nothing'})")
+                raise EngineError(
+                    f"the vLLM server at {self.url} does not serve '{self.base_model}' "
+                    f"(it serves: {', '.join(sorted(served)) or 'nothing'})"
+                )
             for name, root in served.items():
                 if name != self.base_model:
                     self._adapters[name] = AdapterInfo(name=name, path=root)
@@ -198,8 +214,10 @@ class VLLMEngine(EngineBase):
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
         if response.status_code != 200:
-            raise EngineError(f"the vLLM server at {self.url} answered /v1/models with "
-                              f"{response.status_code}: {_error_message(response)}")
+            raise EngineError(
+                f"the vLLM server at {self.url} answered /v1/models with "
+                f"{response.status_code}: {_error_message(response)}"
+            )
         return {m["id"]: str(m.get("root") or m["id"]) for m in response.json().get("data", [])}
 
     def alive(self) -> bool:
@@ -225,9 +243,14 @@ class VLLMEngine(EngineBase):
                 detail = f"unreachable: {type(exc).__name__}"
         else:
             detail = "not started"
-        return EngineHealth(kind=self.kind, ready=ready, base_model=self.base_model, url=self.url
-                            if (self.process is None or self.process.port) else None,
-                            adapters=sorted(self._adapters), detail=detail)
+        return EngineHealth(
+            kind=self.kind,
+            ready=ready,
+            base_model=self.base_model,
+            url=self.url if (self.process is None or self.process.port) else None,
+            adapters=sorted(self._adapters),
+            detail=detail,
+        )
 
     # --- generation ---------------------------------------------------------------------------
     def _payload(self, request: GenerationRequest) -> dict:
@@ -303,10 +326,14 @@ class VLLMEngine(EngineBase):
         first = first_token_at if first_token_at is not None else finished
         details = usage.prompt_tokens_details
         yield GenerationResult(
-            text="".join(pieces), prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens, finish_reason=finish_reason,
-            ttft_ms=(first - started) * 1000.0, total_ms=(finished - started) * 1000.0,
-            cached_tokens=details.cached_tokens if details else None, choices=choices.outcomes(),
+            text="".join(pieces),
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            finish_reason=finish_reason,
+            ttft_ms=(first - started) * 1000.0,
+            total_ms=(finished - started) * 1000.0,
+            cached_tokens=details.cached_tokens if details else None,
+            choices=choices.outcomes(),
         )
 
     @staticmethod
@@ -327,10 +354,12 @@ class VLLMEngine(EngineBase):
             raise EngineRequestError(
                 f"'{name}' at {path} is a fully fine-tuned model, not a LoRA adapter: one vLLM server "
                 "serves it only as its own model. Use the engine pool (RAGTUNE_ENGINE__ADAPTER_STRATEGY="
-                "merged, the default on CPU), which starts an engine for it, or serve it with `vllm serve`")
+                "merged, the default on CPU), which starts an engine for it, or serve it with `vllm serve`"
+            )
         try:
             response = await self._http().post(
-                "/v1/load_lora_adapter", json={"lora_name": name, "lora_path": str(path.resolve())})
+                "/v1/load_lora_adapter", json={"lora_name": name, "lora_path": str(path.resolve())}
+            )
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
         if response.status_code != 200:

@@ -71,8 +71,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def all_cores_binding() -> str:
     """The cores this process may run on, as an OpenMP binding list (e.g. ``0-1`` or ``0,2,3``)."""
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(
-        range(os.cpu_count() or 1))
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
     if cores == list(range(cores[0], cores[-1] + 1)):
         return f"{cores[0]}-{cores[-1]}" if len(cores) > 1 else str(cores[0])
     return ",".join(str(c) for c in cores)
@@ -81,19 +80,26 @@ def all_cores_binding() -> str:
 def build_command(config: VLLMLaunchConfig, port: int) -> list[str]:
     """The argv that starts vLLM's OpenAI-compatible server for ``config`` on ``port``."""
     command = [
-        config.python, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(config.model_dir),
-        "--served-model-name", config.served_model_name,
-        "--host", config.host,
-        "--port", str(port),
-        "--dtype", config.dtype,
-        "--max-model-len", str(config.max_model_len),
+        config.python,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(config.model_dir),
+        "--served-model-name",
+        config.served_model_name,
+        "--host",
+        config.host,
+        "--port",
+        str(port),
+        "--dtype",
+        config.dtype,
+        "--max-model-len",
+        str(config.max_model_len),
         "--disable-uvicorn-access-log",
         "--enable-prompt-tokens-details",  # usage.prompt_tokens_details.cached_tokens (prefix-cache hits)
     ]
     if config.enable_lora:
-        command += ["--enable-lora", "--max-loras", str(config.max_loras),
-                    "--max-lora-rank", str(config.max_lora_rank)]
+        command += ["--enable-lora", "--max-loras", str(config.max_loras), "--max-lora-rank", str(config.max_lora_rank)]
         if config.lora_modules:
             command += ["--lora-modules"]
             command += [f"{name}={path}" for name, path in sorted(config.lora_modules.items())]
@@ -107,17 +113,19 @@ def build_command(config: VLLMLaunchConfig, port: int) -> list[str]:
 def build_env(config: VLLMLaunchConfig, base: dict[str, str] | None = None) -> dict[str, str]:
     """The child's environment: offline hub, runtime LoRA updates, CPU threads and KV cache."""
     env = dict(os.environ if base is None else base)
-    env.update({
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True" if config.enable_lora else "False",
-        "VLLM_CPU_KVCACHE_SPACE": str(config.kv_cache_gib),
-        "VLLM_CPU_OMP_THREADS_BIND": config.cpu_threads or all_cores_binding(),
-        "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
-        "VLLM_NO_USAGE_STATS": "1",
-        "DO_NOT_TRACK": "1",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True" if config.enable_lora else "False",
+            "VLLM_CPU_KVCACHE_SPACE": str(config.kv_cache_gib),
+            "VLLM_CPU_OMP_THREADS_BIND": config.cpu_threads or all_cores_binding(),
+            "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+            "VLLM_NO_USAGE_STATS": "1",
+            "DO_NOT_TRACK": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -141,8 +149,15 @@ atexit.register(_stop_all_at_exit)
 class VLLMProcess:
     """One vLLM server child process: start, wait until healthy, report crashes, stop."""
 
-    def __init__(self, config: VLLMLaunchConfig, runs_dir: Path, *, start_timeout_s: float = 420.0,
-                 stop_grace_s: float = 10.0, log_prefix: str = "vllm") -> None:
+    def __init__(
+        self,
+        config: VLLMLaunchConfig,
+        runs_dir: Path,
+        *,
+        start_timeout_s: float = 420.0,
+        stop_grace_s: float = 10.0,
+        log_prefix: str = "vllm",
+    ) -> None:
         self.config = config
         self.runs_dir = runs_dir
         self.start_timeout_s = start_timeout_s
@@ -191,8 +206,10 @@ class VLLMProcess:
 
     def crash_report(self) -> str:
         """One message for a server that exited: its status and the tail of its log."""
-        return (f"the vLLM server exited with status {self.returncode} "
-                f"(log: {self.log_path}); last lines:\n{self.log_tail()}")
+        return (
+            f"the vLLM server exited with status {self.returncode} "
+            f"(log: {self.log_path}); last lines:\n{self.log_tail()}"
+        )
 
     # --- lifecycle ----------------------------------------------------------------------------
     def launch(self) -> None:
@@ -212,8 +229,13 @@ class VLLMProcess:
             self._log_file.write(("$ " + " ".join(command) + "\n").encode())
             self._log_file.flush()
             self._popen = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
-                env=build_env(self.config), start_new_session=True, preexec_fn=_die_with_parent,
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log_file,
+                stderr=subprocess.STDOUT,
+                env=build_env(self.config),
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
             self._launched_at = time.monotonic()
             self._stopped = False
@@ -229,8 +251,10 @@ class VLLMProcess:
 
     def _timed_out(self) -> EngineError:
         self.stop()
-        return EngineError(f"the vLLM server did not become healthy within {self.start_timeout_s:.0f} s "
-                           f"(log: {self.log_path}); last lines:\n{self.log_tail()}")
+        return EngineError(
+            f"the vLLM server did not become healthy within {self.start_timeout_s:.0f} s "
+            f"(log: {self.log_path}); last lines:\n{self.log_tail()}"
+        )
 
     def wait_ready(self, poll_s: float = 0.5) -> None:
         """Block until ``/health`` answers 200; raise EngineError on crash or timeout."""

@@ -41,20 +41,22 @@ def gateway_overhead(summaries: list[Summary], base_name: str = "base") -> list[
         gateway = _find(summaries, name=base_name, concurrency=engine["concurrency"])
         if gateway is None:
             continue
-        rows.append({
-            "concurrency": engine["concurrency"],
-            "gateway_output_throughput": gateway["output_throughput"],
-            "engine_output_throughput": engine["output_throughput"],
-            "throughput_ratio": _ratio(gateway["output_throughput"], engine["output_throughput"]),
-            "gateway_median_ttft_ms": gateway["median_ttft_ms"],
-            "engine_median_ttft_ms": engine["median_ttft_ms"],
-            "added_median_ttft_ms": _difference(gateway["median_ttft_ms"], engine["median_ttft_ms"]),
-            "gateway_median_e2el_ms": gateway["median_e2el_ms"],
-            "engine_median_e2el_ms": engine["median_e2el_ms"],
-            "added_median_e2el_ms": _difference(gateway["median_e2el_ms"], engine["median_e2el_ms"]),
-            "gateway_prompt_tokens_per_query": gateway["prompt_tokens_per_query"],
-            "engine_prompt_tokens_per_query": engine["prompt_tokens_per_query"],
-        })
+        rows.append(
+            {
+                "concurrency": engine["concurrency"],
+                "gateway_output_throughput": gateway["output_throughput"],
+                "engine_output_throughput": engine["output_throughput"],
+                "throughput_ratio": _ratio(gateway["output_throughput"], engine["output_throughput"]),
+                "gateway_median_ttft_ms": gateway["median_ttft_ms"],
+                "engine_median_ttft_ms": engine["median_ttft_ms"],
+                "added_median_ttft_ms": _difference(gateway["median_ttft_ms"], engine["median_ttft_ms"]),
+                "gateway_median_e2el_ms": gateway["median_e2el_ms"],
+                "engine_median_e2el_ms": engine["median_e2el_ms"],
+                "added_median_e2el_ms": _difference(gateway["median_e2el_ms"], engine["median_e2el_ms"]),
+                "gateway_prompt_tokens_per_query": gateway["prompt_tokens_per_query"],
+                "engine_prompt_tokens_per_query": engine["prompt_tokens_per_query"],
+            }
+        )
     return sorted(rows, key=lambda row: row["concurrency"])
 
 
@@ -63,21 +65,28 @@ def adapter_overhead(summaries: list[Summary]) -> list[dict[str, Any]]:
     rows = []
     for base in (s for s in summaries if s["name"] == "base" and s["target"] == "gateway"):
         concurrency = base["concurrency"]
-        others = [s for s in summaries if s["concurrency"] == concurrency and s["target"] == "gateway"
-                  and (s["name"].startswith("ft:") or s["name"].startswith("mixed:"))]
+        others = [
+            s
+            for s in summaries
+            if s["concurrency"] == concurrency
+            and s["target"] == "gateway"
+            and (s["name"].startswith("ft:") or s["name"].startswith("mixed:"))
+        ]
         if not others:
             continue
         for summary in [base, *others]:
-            rows.append({
-                "concurrency": concurrency,
-                "name": summary["name"],
-                "output_throughput": summary["output_throughput"],
-                "throughput_vs_base": _ratio(summary["output_throughput"], base["output_throughput"]),
-                "median_ttft_ms": summary["median_ttft_ms"],
-                "ttft_vs_base": _ratio(summary["median_ttft_ms"], base["median_ttft_ms"]),
-                "median_tpot_ms": summary["median_tpot_ms"],
-                "median_e2el_ms": summary["median_e2el_ms"],
-            })
+            rows.append(
+                {
+                    "concurrency": concurrency,
+                    "name": summary["name"],
+                    "output_throughput": summary["output_throughput"],
+                    "throughput_vs_base": _ratio(summary["output_throughput"], base["output_throughput"]),
+                    "median_ttft_ms": summary["median_ttft_ms"],
+                    "ttft_vs_base": _ratio(summary["median_ttft_ms"], base["median_ttft_ms"]),
+                    "median_tpot_ms": summary["median_tpot_ms"],
+                    "median_e2el_ms": summary["median_e2el_ms"],
+                }
+            )
     return rows
 
 
@@ -125,8 +134,11 @@ def break_even_analysis(
             continue
         mode = Mode.lookup(name.split(":", 1)[0])
         needs_training = mode is not None and mode.uses_adapter
-        lines.append(costs.CostLine(name=name, fixed_usd=train_cost_usd if needs_training else 0.0,
-                                    per_query_usd=summary["usd_per_query"]))
+        lines.append(
+            costs.CostLine(
+                name=name, fixed_usd=train_cost_usd if needs_training else 0.0, per_query_usd=summary["usd_per_query"]
+            )
+        )
     baseline = next(line for line in lines if line.name == baseline_name)
     break_evens = [costs.break_even(line, baseline) for line in lines if line.fixed_usd > 0]
 
@@ -144,17 +156,31 @@ def break_even_analysis(
             token_queries = costs.style_instruction_break_even(train_cost_usd, extra, price)
     if hybrid is None and style is not None and instruction_tokens and price:
         # no adapter measured: model it as rag+style without the instruction's tokens, plus training
-        modelled = costs.CostLine(name="hybrid (modelled)", fixed_usd=train_cost_usd,
-                                  per_query_usd=max(style["usd_per_query"] - instruction_tokens * price, 0.0))
+        modelled = costs.CostLine(
+            name="hybrid (modelled)",
+            fixed_usd=train_cost_usd,
+            per_query_usd=max(style["usd_per_query"] - instruction_tokens * price, 0.0),
+        )
         lines.append(modelled)
         break_evens.append(costs.break_even(modelled, baseline))
     horizon = costs.horizon(break_evens) if break_evens else 10_000.0
     if token_queries:
-        horizon = max(horizon, costs.horizon([costs.BreakEven(candidate="", baseline="", queries=token_queries,
-                                                              saving_per_query_usd=0.0)]))
+        horizon = max(
+            horizon,
+            costs.horizon(
+                [costs.BreakEven(candidate="", baseline="", queries=token_queries, saving_per_query_usd=0.0)]
+            ),
+        )
     return BreakEvenResult(
-        train_cost_usd=train_cost_usd, train_seconds=train_seconds, train_source=train_source,
-        concurrency=concurrency, extra_prompt_tokens_per_query=extra_tokens,
-        style_instruction_tokens=instruction_tokens, usd_per_input_token=price,
-        token_model_queries=token_queries, lines=lines, break_evens=break_evens, horizon_queries=horizon,
+        train_cost_usd=train_cost_usd,
+        train_seconds=train_seconds,
+        train_source=train_source,
+        concurrency=concurrency,
+        extra_prompt_tokens_per_query=extra_tokens,
+        style_instruction_tokens=instruction_tokens,
+        usd_per_input_token=price,
+        token_model_queries=token_queries,
+        lines=lines,
+        break_evens=break_evens,
+        horizon_queries=horizon,
     )

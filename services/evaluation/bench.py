@@ -38,8 +38,7 @@ class Variant(BaseModel):
 
     @property
     def adapter(self) -> str | None:
-        return self.specs[0].adapter if len(self.specs) == 1 else ",".join(
-            s.adapter or "base" for s in self.specs)
+        return self.specs[0].adapter if len(self.specs) == 1 else ",".join(s.adapter or "base" for s in self.specs)
 
 
 class BenchPlan(BaseModel):
@@ -90,8 +89,13 @@ def mixed_variant(adapters: list[str]) -> Variant | None:
 
 def request_body(spec: RequestSpec, question: str, plan: BenchPlan) -> dict[str, Any]:
     """The /v1/chat body for one request (greedy, fixed max_tokens)."""
-    body: dict[str, Any] = {"question": question, "mode": spec.mode, "max_tokens": plan.max_tokens,
-                            "temperature": 0.0, "repetition_penalty": plan.repetition_penalty}
+    body: dict[str, Any] = {
+        "question": question,
+        "mode": spec.mode,
+        "max_tokens": plan.max_tokens,
+        "temperature": 0.0,
+        "repetition_penalty": plan.repetition_penalty,
+    }
     if spec.adapter:
         body["adapter"] = spec.adapter
     if spec.style:
@@ -110,26 +114,43 @@ async def _gateway_level(plan: BenchPlan, variant: Variant, concurrency: int) ->
     headers = driver.auth_headers(plan.api_key)
     prompts = _prompts(plan)
     async with driver.client(concurrency, plan.timeout_s) as http:
+
         def job(index: int, question: str) -> Callable[[], Any]:
             spec = variant.specs[index % len(variant.specs)]
             return lambda: driver.stream_gateway_chat(http, plan.url, request_body(spec, question, plan), headers)
 
         samples, duration = await driver.run_level([job(i, q) for i, q in enumerate(prompts)], concurrency)
-    return driver.LevelResult(name=variant.label, target="gateway", mode=variant.mode, adapter=variant.adapter,
-                              concurrency=concurrency, duration_s=duration, samples=samples)
+    return driver.LevelResult(
+        name=variant.label,
+        target="gateway",
+        mode=variant.mode,
+        adapter=variant.adapter,
+        concurrency=concurrency,
+        duration_s=duration,
+        samples=samples,
+    )
 
 
 async def _engine_level(plan: BenchPlan, concurrency: int) -> driver.LevelResult:
     assert plan.engine_url and plan.engine_model
     prompts = _prompts(plan)
     async with driver.client(concurrency, plan.timeout_s) as http:
+
         def job(question: str) -> Callable[[], Any]:
-            return lambda: driver.stream_engine_chat(http, plan.engine_url, plan.engine_model, question,
-                                                     plan.max_tokens, plan.repetition_penalty)
+            return lambda: driver.stream_engine_chat(
+                http, plan.engine_url, plan.engine_model, question, plan.max_tokens, plan.repetition_penalty
+            )
 
         samples, duration = await driver.run_level([job(q) for q in prompts], concurrency)
-    return driver.LevelResult(name="engine-direct", target="engine", mode="base", adapter=None,
-                              concurrency=concurrency, duration_s=duration, samples=samples)
+    return driver.LevelResult(
+        name="engine-direct",
+        target="engine",
+        mode="base",
+        adapter=None,
+        concurrency=concurrency,
+        duration_s=duration,
+        samples=samples,
+    )
 
 
 async def _warm_up(plan: BenchPlan, variants: list[Variant]) -> None:
@@ -140,8 +161,9 @@ async def _warm_up(plan: BenchPlan, variants: list[Variant]) -> None:
             for spec in variant.specs:
                 await driver.stream_gateway_chat(http, plan.url, request_body(spec, plan.questions[0], plan), headers)
         if plan.engine_url and plan.engine_model:
-            await driver.stream_engine_chat(http, plan.engine_url, plan.engine_model, plan.questions[0],
-                                            plan.max_tokens, plan.repetition_penalty)
+            await driver.stream_engine_chat(
+                http, plan.engine_url, plan.engine_model, plan.questions[0], plan.max_tokens, plan.repetition_penalty
+            )
 
 
 async def run_bench(plan: BenchPlan, progress: Callable[[str, float], None] | None = None) -> list[driver.LevelResult]:
@@ -149,14 +171,14 @@ async def run_bench(plan: BenchPlan, progress: Callable[[str, float], None] | No
     steps: list[tuple[str, Callable[[], Any]]] = []
     for concurrency in plan.concurrency:
         for variant in plan.variants:
-            steps.append((f"{variant.label} ×{concurrency}",
-                          lambda v=variant, c=concurrency: _gateway_level(plan, v, c)))
+            steps.append(
+                (f"{variant.label} ×{concurrency}", lambda v=variant, c=concurrency: _gateway_level(plan, v, c))
+            )
         if plan.engine_url and plan.engine_model:
             steps.append((f"engine-direct ×{concurrency}", lambda c=concurrency: _engine_level(plan, c)))
     if plan.mixed_variant is not None:
         top = max(plan.concurrency)
-        steps.append((f"{plan.mixed_variant.label} ×{top}",
-                      lambda: _gateway_level(plan, plan.mixed_variant, top)))
+        steps.append((f"{plan.mixed_variant.label} ×{top}", lambda: _gateway_level(plan, plan.mixed_variant, top)))
     if plan.warmup:
         if progress:
             progress("warm-up", 0)

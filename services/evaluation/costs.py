@@ -64,8 +64,7 @@ def break_even(candidate: CostLine, baseline: CostLine) -> BreakEven:
         queries = None
     else:
         queries = extra_fixed / saving
-    return BreakEven(candidate=candidate.name, baseline=baseline.name, queries=queries,
-                     saving_per_query_usd=saving)
+    return BreakEven(candidate=candidate.name, baseline=baseline.name, queries=queries, saving_per_query_usd=saving)
 
 
 def style_instruction_break_even(

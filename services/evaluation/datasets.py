@@ -72,8 +72,11 @@ def load_questions(path: Path) -> list[str]:
     _require_file(path)
     if path.suffix.lower() in {".jsonl", ".json"}:
         return [item.question for item in load_qa(path)]
-    questions = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
-                 if line.strip() and not line.lstrip().startswith("#")]
+    questions = [
+        line.strip()
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     if not questions:
         raise DatasetError(f"{path}: holds no questions")
     return questions

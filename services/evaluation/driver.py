@@ -103,10 +103,19 @@ class LevelResult(BaseModel):
         per_query["usd_per_1k_queries"] = None if usd is None else usd * 1000.0
         for stage in ("retrieval", "prompt", "ttft", "generation", "total"):
             per_query[f"server_{stage}_ms_median"] = metrics.percentile(
-                [s.server_latency_ms[stage] for s in good if stage in s.server_latency_ms], 50)
+                [s.server_latency_ms[stage] for s in good if stage in s.server_latency_ms], 50
+            )
         errors = sorted({s.error for s in self.samples if s.error})
-        return {"name": self.name, "target": self.target, "mode": self.mode, "adapter": self.adapter,
-                "concurrency": self.concurrency, **figures, **per_query, "errors": errors}
+        return {
+            "name": self.name,
+            "target": self.target,
+            "mode": self.mode,
+            "adapter": self.adapter,
+            "concurrency": self.concurrency,
+            **figures,
+            **per_query,
+            "errors": errors,
+        }
 
 
 def auth_headers(api_key: str | None) -> dict[str, str]:
@@ -148,21 +157,22 @@ def _apply_final(sample: RequestSample, final: dict[str, Any]) -> None:
     sample.cost_usd = float(cost.get("usd") or 0.0)
     sample.input_usd = float(cost.get("input_usd") or 0.0)
     sample.output_usd = float(cost.get("output_usd") or 0.0)
-    sample.server_latency_ms = {k: float(v) for k, v in (final.get("latency_ms") or {}).items()
-                                if isinstance(v, int | float)}
+    sample.server_latency_ms = {
+        k: float(v) for k, v in (final.get("latency_ms") or {}).items() if isinstance(v, int | float)
+    }
     sample.mode = final.get("mode")
     sample.adapter = final.get("adapter")
 
 
-async def stream_gateway_chat(client: httpx.AsyncClient, url: str, body: dict[str, Any],
-                              headers: dict[str, str] | None = None) -> RequestSample:
+async def stream_gateway_chat(
+    client: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> RequestSample:
     """One streamed ``POST /v1/chat``: client-side TTFT/ITL/latency plus the final accounting."""
     sample = RequestSample(ok=False)
     clock = _TokenClock(sample)
     final: dict[str, Any] | None = None
     try:
-        async with client.stream("POST", f"{url}/v1/chat", json={**body, "stream": True},
-                                 headers=headers) as response:
+        async with client.stream("POST", f"{url}/v1/chat", json={**body, "stream": True}, headers=headers) as response:
             sample.status = response.status_code
             if response.status_code >= 400:
                 sample.error = _error_text(await response.aread(), response.status_code)
@@ -195,18 +205,31 @@ async def stream_gateway_chat(client: httpx.AsyncClient, url: str, body: dict[st
     return sample
 
 
-async def stream_engine_chat(client: httpx.AsyncClient, url: str, model: str, question: str,
-                             max_tokens: int, repetition_penalty: float = 1.0,
-                             headers: dict[str, str] | None = None) -> RequestSample:
+async def stream_engine_chat(
+    client: httpx.AsyncClient,
+    url: str,
+    model: str,
+    question: str,
+    max_tokens: int,
+    repetition_penalty: float = 1.0,
+    headers: dict[str, str] | None = None,
+) -> RequestSample:
     """One streamed OpenAI chat completion sent straight to the engine (no gateway)."""
-    body = {"model": model, "messages": [{"role": "user", "content": question}],
-            "max_tokens": max_tokens, "temperature": 0.0, "stream": True,
-            "stream_options": {"include_usage": True}, "repetition_penalty": repetition_penalty}
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": question}],
+        "max_tokens": max_tokens,
+        "temperature": 0.0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "repetition_penalty": repetition_penalty,
+    }
     sample = RequestSample(ok=False, mode="engine")
     clock = _TokenClock(sample)
     try:
-        async with client.stream("POST", f"{url.rstrip('/')}/v1/chat/completions", json=body,
-                                 headers=headers) as response:
+        async with client.stream(
+            "POST", f"{url.rstrip('/')}/v1/chat/completions", json=body, headers=headers
+        ) as response:
             sample.status = response.status_code
             if response.status_code >= 400:
                 sample.error = _error_text(await response.aread(), response.status_code)
@@ -229,8 +252,9 @@ async def stream_engine_chat(client: httpx.AsyncClient, url: str, model: str, qu
     return sample
 
 
-async def post_gateway_chat(client: httpx.AsyncClient, url: str, body: dict[str, Any],
-                            headers: dict[str, str] | None = None) -> tuple[dict[str, Any] | None, str | None]:
+async def post_gateway_chat(
+    client: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[dict[str, Any] | None, str | None]:
     """One non-streamed ``POST /v1/chat``: (response JSON, None) or (None, error text)."""
     try:
         response = await client.post(f"{url}/v1/chat", json={**body, "stream": False}, headers=headers)
@@ -259,6 +283,5 @@ async def run_level(jobs: Sequence[Any], concurrency: int) -> tuple[list[Request
 
 def client(concurrency: int, timeout_s: float) -> httpx.AsyncClient:
     """An HTTP client sized for ``concurrency`` parallel streams."""
-    limits = httpx.Limits(max_connections=max(concurrency, 1) + 2,
-                          max_keepalive_connections=max(concurrency, 1) + 2)
+    limits = httpx.Limits(max_connections=max(concurrency, 1) + 2, max_keepalive_connections=max(concurrency, 1) + 2)
     return httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=10.0), limits=limits)

@@ -47,8 +47,11 @@ def base_engine_url(engine: dict[str, Any]) -> str | None:
         return engine["url"]
     base = engine.get("base_model")
     for member in engine.get("engines") or []:
-        if isinstance(member, dict) and member.get("url") and (
-                member.get("name") == "base" or base in (member.get("serves") or [])):
+        if (
+            isinstance(member, dict)
+            and member.get("url")
+            and (member.get("name") == "base" or base in (member.get("serves") or []))
+        ):
             return member["url"]
     return None
 
@@ -61,8 +64,9 @@ def discover(url: str, api_key: str | None = None, timeout_s: float = 30.0) -> G
             health = http.get(f"{url}/healthz")
             models = http.get(f"{url}/v1/models")
     except httpx.HTTPError as err:
-        raise GatewayUnavailableError(f"no gateway answers at {url} ({type(err).__name__}); "
-                                      "start one with `ragtune serve` or leave out --url") from None
+        raise GatewayUnavailableError(
+            f"no gateway answers at {url} ({type(err).__name__}); start one with `ragtune serve` or leave out --url"
+        ) from None
     if models.status_code >= 400:
         raise GatewayUnavailableError(f"{url}/v1/models answered HTTP {models.status_code}: {models.text[:200]}")
     engine = (health.json().get("engine") or {}) if health.status_code < 500 else {}
@@ -89,8 +93,9 @@ def wait_ready(url: str, process: subprocess.Popen | None, timeout_s: float, log
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             tail = log_path.read_text(errors="replace")[-1500:] if log_path and log_path.exists() else ""
-            raise GatewayUnavailableError(f"`ragtune serve` exited with code {process.returncode} before it was "
-                                          f"ready; log {log_path}:\n{tail}")
+            raise GatewayUnavailableError(
+                f"`ragtune serve` exited with code {process.returncode} before it was ready; log {log_path}:\n{tail}"
+            )
         try:
             response = httpx.get(f"{url}/healthz", timeout=5.0)
             if response.status_code == 200 and response.json().get("status") == "ok":
@@ -98,8 +103,9 @@ def wait_ready(url: str, process: subprocess.Popen | None, timeout_s: float, log
         except (httpx.HTTPError, ValueError):
             pass
         time.sleep(1.0)
-    raise GatewayUnavailableError(f"the gateway at {url} was not ready within {timeout_s:.0f} s"
-                                  + (f"; log {log_path}" if log_path else ""))
+    raise GatewayUnavailableError(
+        f"the gateway at {url} was not ready within {timeout_s:.0f} s" + (f"; log {log_path}" if log_path else "")
+    )
 
 
 def _stop(process: subprocess.Popen, grace_s: float = 30.0) -> None:
@@ -120,8 +126,17 @@ def managed_gateway(log_dir: Path, timeout_s: float, extra_args: list[str] | Non
     url = f"http://127.0.0.1:{port}"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"gateway-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    command = [sys.executable, "-m", "ragtune.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-               *(extra_args or [])]
+    command = [
+        sys.executable,
+        "-m",
+        "ragtune.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *(extra_args or []),
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)

@@ -21,6 +21,7 @@ PERCENTILES: tuple[int, ...] = (50, 90, 99)
 
 # --- latency and throughput ------------------------------------------------------------------
 
+
 def percentile(values: Sequence[float], p: float) -> float | None:
     """The ``p``-th percentile (0-100, linear interpolation as numpy/vLLM); None when empty."""
     if not 0 <= p <= 100:
@@ -143,6 +144,7 @@ def cited_markers(answer: str) -> list[int]:
 
 # --- retrieval -------------------------------------------------------------------------------
 
+
 def _slug(text: str) -> str:
     return normalize(text.replace("_", "-"))
 
@@ -240,6 +242,6 @@ def groundedness(
         units.append(chunk)
         units.extend(split_sentences(chunk))
     vectors = embed(sentences + units)
-    answer_vectors, evidence_vectors = vectors[: len(sentences)], vectors[len(sentences):]
+    answer_vectors, evidence_vectors = vectors[: len(sentences)], vectors[len(sentences) :]
     similarity = answer_vectors @ evidence_vectors.T
     return float((similarity.max(axis=1) >= threshold).mean())

@@ -82,8 +82,7 @@ def mode_label(mode: Mode | str, style: str | None) -> str:
 
 def request_body(item: QAItem, mode: Mode | str, plan: EvalPlan, style: str | None) -> dict[str, Any]:
     mode = Mode(mode)
-    body: dict[str, Any] = {"question": item.question, "mode": mode, "max_tokens": plan.max_tokens,
-                            "temperature": 0.0}
+    body: dict[str, Any] = {"question": item.question, "mode": mode, "max_tokens": plan.max_tokens, "temperature": 0.0}
     if mode.uses_retrieval:
         body["top_k"] = plan.top_k
     if mode.uses_adapter and plan.adapter:
@@ -97,15 +96,14 @@ def _chunk_is_gold_section(citation: dict[str, Any], item: QAItem) -> bool:
     if item.support and metrics.supports(citation.get("text") or "", item.support):
         return True
     section = citation.get("section")
-    return bool(item.gold_section and section
-                and metrics.normalize(section) == metrics.normalize(item.gold_section))
+    return bool(item.gold_section and section and metrics.normalize(section) == metrics.normalize(item.gold_section))
 
 
-def score_item(item: QAItem, label: str, response: dict[str, Any] | None, error: str | None,
-               embed: Embed | None) -> ItemResult:
+def score_item(
+    item: QAItem, label: str, response: dict[str, Any] | None, error: str | None, embed: Embed | None
+) -> ItemResult:
     """Every per-item figure of one answered (or failed) request."""
-    result = ItemResult(item_id=item.id, mode=label, answerable=item.answerable, ok=response is not None,
-                        error=error)
+    result = ItemResult(item_id=item.id, mode=label, answerable=item.answerable, ok=response is not None, error=error)
     if response is None:
         return result
     answer = response.get("answer") or ""
@@ -126,13 +124,15 @@ def score_item(item: QAItem, label: str, response: dict[str, Any] | None, error:
         if item.gold_doc:
             result.doc_relevance = [
                 metrics.matches_doc([c.get("doc_id"), c.get("source"), c.get("title")], item.gold_doc)
-                for c in citations]
+                for c in citations
+            ]
         result.section_relevance = [_chunk_is_gold_section(c, item) for c in citations]
     by_marker = {c.get("marker"): c for c in citations}
     result.cited_markers = [m for m in metrics.cited_markers(answer) if m in by_marker]
     if item.answerable and item.support:
-        result.cited_supporting = [metrics.supports(by_marker[m].get("text") or "", item.support)
-                                   for m in result.cited_markers]
+        result.cited_supporting = [
+            metrics.supports(by_marker[m].get("text") or "", item.support) for m in result.cited_markers
+        ]
     if embed is not None and citations and not result.refused_flag:
         cited = [by_marker[m].get("text") or "" for m in result.cited_markers]
         evidence = cited or [c.get("text") or "" for c in citations]
@@ -140,8 +140,9 @@ def score_item(item: QAItem, label: str, response: dict[str, Any] | None, error:
     return result
 
 
-def aggregate(label: str, results: Sequence[ItemResult], style: dict[str, float | None] | None,
-              top_k: int = 5) -> dict[str, Any]:
+def aggregate(
+    label: str, results: Sequence[ItemResult], style: dict[str, float | None] | None, top_k: int = 5
+) -> dict[str, Any]:
     """The per-mode figures of the quality table (hit@k for k in 1, 3, 5 and ``top_k``, up to ``top_k``)."""
     good = [r for r in results if r.ok]
     answerable = [r for r in good if r.answerable]
@@ -151,21 +152,27 @@ def aggregate(label: str, results: Sequence[ItemResult], style: dict[str, float 
     mode = Mode.lookup(label.split("+")[0])
     retrieval = mode is not None and mode.uses_retrieval and bool(with_retrieval)
     for k in sorted({k for k in K_VALUES if k <= top_k} | {top_k}):
-        figures[f"hit@{k}"] = (metrics.mean(metrics.hit_at_k(r.section_relevance, k) for r in answerable)
-                               if retrieval else None)
-        figures[f"doc_hit@{k}"] = (metrics.mean(metrics.hit_at_k(r.doc_relevance, k) for r in answerable)
-                                   if retrieval else None)
-    figures["mrr"] = (metrics.mean(metrics.reciprocal_rank(r.section_relevance) for r in answerable)
-                      if retrieval else None)
-    figures["doc_mrr"] = (metrics.mean(metrics.reciprocal_rank(r.doc_relevance) for r in answerable)
-                          if retrieval else None)
-    figures["support_in_prompt"] = (metrics.mean(float(any(r.section_relevance)) for r in answerable)
-                                    if retrieval else None)
+        figures[f"hit@{k}"] = (
+            metrics.mean(metrics.hit_at_k(r.section_relevance, k) for r in answerable) if retrieval else None
+        )
+        figures[f"doc_hit@{k}"] = (
+            metrics.mean(metrics.hit_at_k(r.doc_relevance, k) for r in answerable) if retrieval else None
+        )
+    figures["mrr"] = (
+        metrics.mean(metrics.reciprocal_rank(r.section_relevance) for r in answerable) if retrieval else None
+    )
+    figures["doc_mrr"] = (
+        metrics.mean(metrics.reciprocal_rank(r.doc_relevance) for r in answerable) if retrieval else None
+    )
+    figures["support_in_prompt"] = (
+        metrics.mean(float(any(r.section_relevance)) for r in answerable) if retrieval else None
+    )
     figures["answer_term_recall"] = metrics.mean(r.term_recall for r in answerable)
     cited = [ok for r in answerable for ok in r.cited_supporting]
     figures["citation_correctness"] = metrics.mean(float(ok) for ok in cited) if cited else None
-    figures["answers_with_citations"] = (metrics.mean(float(bool(r.cited_markers)) for r in answerable)
-                                         if retrieval else None)
+    figures["answers_with_citations"] = (
+        metrics.mean(float(bool(r.cited_markers)) for r in answerable) if retrieval else None
+    )
     figures["groundedness"] = metrics.mean(r.groundedness for r in good)
     figures["refusal_on_unanswerable"] = metrics.mean(float(r.refused) for r in unanswerable)
     figures["false_refusal_on_answerable"] = metrics.mean(float(r.refused) for r in answerable)
@@ -183,23 +190,30 @@ def aggregate(label: str, results: Sequence[ItemResult], style: dict[str, float 
     return figures
 
 
-async def _ask_all(plan: EvalPlan, items: Sequence[QAItem], mode: str, style: str | None,
-                   on_done: Callable[[], None]) -> list[tuple[dict[str, Any] | None, str | None]]:
+async def _ask_all(
+    plan: EvalPlan, items: Sequence[QAItem], mode: str, style: str | None, on_done: Callable[[], None]
+) -> list[tuple[dict[str, Any] | None, str | None]]:
     headers = driver.auth_headers(plan.api_key)
     semaphore = asyncio.Semaphore(plan.concurrency)
     async with driver.client(plan.concurrency, plan.timeout_s) as http:
+
         async def ask(item: QAItem) -> tuple[dict[str, Any] | None, str | None]:
             async with semaphore:
-                outcome = await driver.post_gateway_chat(http, plan.url, request_body(item, mode, plan, style),
-                                                         headers)
+                outcome = await driver.post_gateway_chat(http, plan.url, request_body(item, mode, plan, style), headers)
             on_done()
             return outcome
 
         return list(await asyncio.gather(*(ask(item) for item in items)))
 
 
-def run_eval(plan: EvalPlan, items: Sequence[QAItem], *, embed: Embed | None, style_scorer: StyleScorer | None,
-             progress: Callable[[str, float], None] | None = None) -> dict[str, Any]:
+def run_eval(
+    plan: EvalPlan,
+    items: Sequence[QAItem],
+    *,
+    embed: Embed | None,
+    style_scorer: StyleScorer | None,
+    progress: Callable[[str, float], None] | None = None,
+) -> dict[str, Any]:
     """Ask every item in every mode; returns ``{"modes": [per-mode figures], "items": [raw]}``."""
     runs: list[tuple[Mode, str | None]] = [(mode, None) for mode in plan.modes]
     if plan.style and Mode.RAG in plan.modes:
@@ -217,8 +231,10 @@ def run_eval(plan: EvalPlan, items: Sequence[QAItem], *, embed: Embed | None, st
     for mode, style in runs:
         label = mode_label(mode, style)
         outcomes = asyncio.run(_ask_all(plan, items, mode, style, tick))
-        results = [score_item(item, label, response, error, embed)
-                   for item, (response, error) in zip(items, outcomes, strict=True)]
+        results = [
+            score_item(item, label, response, error, embed)
+            for item, (response, error) in zip(items, outcomes, strict=True)
+        ]
         answers = [r.answer for r in results if r.ok and r.answerable and not r.refused_flag]
         style_figures = style_scorer(answers) if style_scorer and answers else None
         per_mode.append(aggregate(label, results, style_figures, plan.top_k))

@@ -83,8 +83,10 @@ def pick_adapters(options: CommonOptions, info: GatewayInfo, modes: list[Mode]) 
     """(adapters to use, modes to run): adapter modes are dropped, with a note, without adapters."""
     unknown = [a for a in options.adapter if a not in info.adapters]
     if unknown:
-        raise RagtuneError(f"the gateway does not serve adapter(s) {', '.join(unknown)}; it serves: "
-                           f"{', '.join(info.adapters) or 'none'}")
+        raise RagtuneError(
+            f"the gateway does not serve adapter(s) {', '.join(unknown)}; it serves: "
+            f"{', '.join(info.adapters) or 'none'}"
+        )
     adapters = options.adapter or (["zaragoza-voice"] if "zaragoza-voice" in info.adapters else info.adapters[:1])
     if not adapters and any(m.uses_adapter for m in modes):
         skipped = " and ".join(m for m in modes if m.uses_adapter)
@@ -96,14 +98,17 @@ def pick_adapters(options: CommonOptions, info: GatewayInfo, modes: list[Mode]) 
 
 
 def _meta(info: GatewayInfo, settings: Settings) -> dict[str, Any]:
-    return {"created": datetime.now(UTC).isoformat(timespec="seconds"), "base model": info.base_model,
-            "engine": (settings.engine.kind if info.engine_url is None
-                       else f"{settings.engine.kind} @ {info.engine_url}"),
-            "$/hour (self-hosted)": settings.prices.usd_per_hour}
+    return {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "base model": info.base_model,
+        "engine": (settings.engine.kind if info.engine_url is None else f"{settings.engine.kind} @ {info.engine_url}"),
+        "$/hour (self-hosted)": settings.prices.usd_per_hour,
+    }
 
 
-def training_cost(options: CommonOptions, info: GatewayInfo, adapter: str | None,
-                  settings: Settings) -> tuple[float, float | None, str] | None:
+def training_cost(
+    options: CommonOptions, info: GatewayInfo, adapter: str | None, settings: Settings
+) -> tuple[float, float | None, str] | None:
     """(cost $, seconds, where it came from) of training ``adapter``; None when unknown."""
     if options.train_cost_usd is not None:
         return options.train_cost_usd, None, "given with --train-cost"
@@ -119,22 +124,29 @@ def training_cost(options: CommonOptions, info: GatewayInfo, adapter: str | None
     if card.get("train_cost_usd") is not None:
         return float(card["train_cost_usd"]), seconds, f"adapter card of {adapter}"
     if seconds is not None:
-        return (costs.training_cost_usd(float(seconds), settings.prices.train_usd_per_hour), seconds,
-                f"adapter card of {adapter}: train_seconds × ${settings.prices.train_usd_per_hour}/h")
+        return (
+            costs.training_cost_usd(float(seconds), settings.prices.train_usd_per_hour),
+            seconds,
+            f"adapter card of {adapter}: train_seconds × ${settings.prices.train_usd_per_hour}/h",
+        )
     return None
 
 
-def update_break_even(data: dict[str, Any], options: CommonOptions, info: GatewayInfo,
-                      adapter: str | None, settings: Settings) -> None:
+def update_break_even(
+    data: dict[str, Any], options: CommonOptions, info: GatewayInfo, adapter: str | None, settings: Settings
+) -> None:
     levels = (data.get("bench") or {}).get("levels") or []
     cost = training_cost(options, info, adapter, settings)
     if not levels or cost is None:
         if levels and adapter:
-            console.print("[yellow]note:[/] no training cost known for the break-even (no adapter card); "
-                          "give one with --train-cost")
+            console.print(
+                "[yellow]note:[/] no training cost known for the break-even (no adapter card); "
+                "give one with --train-cost"
+            )
         return
-    result = analysis.break_even_analysis(levels, train_cost_usd=cost[0], train_seconds=cost[1],
-                                          train_source=cost[2], adapter=adapter)
+    result = analysis.break_even_analysis(
+        levels, train_cost_usd=cost[0], train_seconds=cost[1], train_source=cost[2], adapter=adapter
+    )
     if result is not None:
         data["break_even"] = result.model_dump(mode="json")
 
@@ -155,24 +167,37 @@ def run_bench(options: BenchOptions, settings: Settings, progress_factory: Calla
         adapters, modes = pick_adapters(options, info, modes)
         engine_url = (options.engine_url or info.engine_url) if options.engine else None
         plan = bench.BenchPlan(
-            url=info.url, questions=questions,
+            url=info.url,
+            questions=questions,
             variants=bench.build_variants(modes, adapters, style if Mode.RAG in modes else None),
-            concurrency=sorted(set(options.concurrency)), num_prompts=options.num_prompts,
-            max_tokens=options.max_tokens, top_k=options.top_k,
-            repetition_penalty=settings.gateway.repetition_penalty, engine_url=engine_url,
+            concurrency=sorted(set(options.concurrency)),
+            num_prompts=options.num_prompts,
+            max_tokens=options.max_tokens,
+            top_k=options.top_k,
+            repetition_penalty=settings.gateway.repetition_penalty,
+            engine_url=engine_url,
             engine_model=info.base_model if engine_url else None,
             mixed_variant=bench.mixed_variant(adapters) if options.mixed and Mode.FT in modes else None,
-            api_key=options.api_key, timeout_s=options.timeout_s,
+            api_key=options.api_key,
+            timeout_s=options.timeout_s,
         )
         with progress_factory(bench.count_steps(plan)) as update:
             levels = bench.run_bench_sync(plan, update)
         summaries = [level.summary() for level in levels]
         data["meta"] = _meta(info, settings)
         data["bench"] = {
-            "config": {"questions": len(questions), "questions_file": str(options.questions),
-                       "num_prompts": plan.num_prompts or len(questions), "max_tokens": plan.max_tokens,
-                       "concurrency": plan.concurrency, "modes": modes, "adapters": adapters,
-                       "style_instruction": style, "url": info.url, "engine_url": engine_url},
+            "config": {
+                "questions": len(questions),
+                "questions_file": str(options.questions),
+                "num_prompts": plan.num_prompts or len(questions),
+                "max_tokens": plan.max_tokens,
+                "concurrency": plan.concurrency,
+                "modes": modes,
+                "adapters": adapters,
+                "style_instruction": style,
+                "url": info.url,
+                "engine_url": engine_url,
+            },
             "levels": summaries,
             "gateway_overhead": analysis.gateway_overhead(summaries),
             "adapter_overhead": analysis.adapter_overhead(summaries),
@@ -208,19 +233,35 @@ def run_eval(options: EvalOptions, settings: Settings, progress_factory: Callabl
     with gateway_for(options, settings) as info:
         adapters, modes = pick_adapters(options, info, modes)
         adapter = adapters[0] if adapters else None
-        plan = quality.EvalPlan(url=info.url, modes=modes, adapter=adapter, top_k=options.top_k,
-                                max_tokens=options.max_tokens, concurrency=options.concurrency,
-                                api_key=options.api_key, timeout_s=options.timeout_s, style=style)
+        plan = quality.EvalPlan(
+            url=info.url,
+            modes=modes,
+            adapter=adapter,
+            top_k=options.top_k,
+            max_tokens=options.max_tokens,
+            concurrency=options.concurrency,
+            api_key=options.api_key,
+            timeout_s=options.timeout_s,
+            style=style,
+        )
         runs = len(modes) + (1 if style else 0)
         with progress_factory(runs * len(items)) as update:
             outcome = quality.run_eval(plan, items, embed=embed, style_scorer=style_scorer(guide), progress=update)
         data.setdefault("meta", _meta(info, settings))
         data["eval"] = {
-            "config": {"qa_file": str(options.qa), "items": len(items),
-                       "answerable": sum(i.answerable for i in items),
-                       "unanswerable": sum(not i.answerable for i in items), "modes": modes, "adapter": adapter,
-                       "top_k": options.top_k, "max_tokens": options.max_tokens, "style_guide": guide.name,
-                       "style_instruction": style, "url": info.url},
+            "config": {
+                "qa_file": str(options.qa),
+                "items": len(items),
+                "answerable": sum(i.answerable for i in items),
+                "unanswerable": sum(not i.answerable for i in items),
+                "modes": modes,
+                "adapter": adapter,
+                "top_k": options.top_k,
+                "max_tokens": options.max_tokens,
+                "style_guide": guide.name,
+                "style_instruction": style,
+                "url": info.url,
+            },
             "adapter_card": info.cards.get(adapter or ""),
             **outcome,
         }
@@ -234,4 +275,3 @@ def rerender(out: Path) -> list[Path]:
     if not data:
         raise RagtuneError(f"{out} holds no {report.RESULTS}; run `ragtune bench` or `ragtune eval` first")
     return report.write_report(out, data)
-

@@ -72,13 +72,13 @@ def compute_cost(
             per_input, per_output = prices.per_model[name]
             input_usd = prompt_tokens * per_input / 1e6
             output_usd = completion_tokens * per_output / 1e6
-            return Cost(usd=input_usd + output_usd, input_usd=input_usd, output_usd=output_usd,
-                        price_source=f"per_model:{name}")
+            return Cost(
+                usd=input_usd + output_usd, input_usd=input_usd, output_usd=output_usd, price_source=f"per_model:{name}"
+            )
     per_ms = prices.usd_per_hour / 3_600_000.0
     input_usd = max(prefill_ms, 0.0) * per_ms
     output_usd = max(decode_ms, 0.0) * per_ms
-    return Cost(usd=input_usd + output_usd, input_usd=input_usd, output_usd=output_usd,
-                price_source=SELF_HOSTED)
+    return Cost(usd=input_usd + output_usd, input_usd=input_usd, output_usd=output_usd, price_source=SELF_HOSTED)
 
 
 class Stopwatch:

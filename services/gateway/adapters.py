@@ -41,8 +41,9 @@ def adapter_folder(path: Path) -> Path:
 class AdapterRegistry:
     """Register, unload and describe the engine's adapters."""
 
-    def __init__(self, engine: Engine, adapters_dir: Path, *, confine_paths: bool,
-                 allow_failed_audit: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, adapters_dir: Path, *, confine_paths: bool, allow_failed_audit: bool = False
+    ) -> None:
         self.engine = engine
         self.adapters_dir = adapters_dir
         self.confine_paths = confine_paths
@@ -90,8 +91,10 @@ class AdapterRegistry:
         return self._cards[name]
 
     def views(self) -> list[AdapterView]:
-        return [AdapterView(name=i.name, path=str(i.path), card=self.card(i.name))
-                for i in sorted(self.engine.adapters(), key=lambda i: i.name)]
+        return [
+            AdapterView(name=i.name, path=str(i.path), card=self.card(i.name))
+            for i in sorted(self.engine.adapters(), key=lambda i: i.name)
+        ]
 
     def _resolve_path(self, name: str, path: str | None) -> Path:
         try:

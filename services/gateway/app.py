@@ -50,8 +50,7 @@ def open_index(settings: Settings) -> tuple[DocumentStore | None, str | None]:
     return store, None
 
 
-def create_app(settings: Settings | None = None, *,
-               on_ready: Callable[[GatewayState], None] | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayState], None] | None = None) -> FastAPI:
     """The gateway app for ``settings``; ``on_ready(state)`` runs once everything is up."""
     settings = settings or get_settings()
 
@@ -66,12 +65,21 @@ def create_app(settings: Settings | None = None, *,
         index = IndexAccess(store, store_error, settings.index)
         try:
             counter = await asyncio.to_thread(
-                TokenCounter.from_model_dir, model_store.resolve(settings.models.generator, settings.models_dir))
+                TokenCounter.from_model_dir, model_store.resolve(settings.models.generator, settings.models_dir)
+            )
             state = GatewayState(
-                settings=settings, engine=engine, counter=counter, index=index,
-                adapters=AdapterRegistry(engine, settings.adapters_dir, confine_paths=bool(settings.gateway.api_keys),
-                                          allow_failed_audit=settings.audit.allow_failed),
-                feedback=FeedbackStore(settings.home / FEEDBACK_DB), metrics=GatewayMetrics(),
+                settings=settings,
+                engine=engine,
+                counter=counter,
+                index=index,
+                adapters=AdapterRegistry(
+                    engine,
+                    settings.adapters_dir,
+                    confine_paths=bool(settings.gateway.api_keys),
+                    allow_failed_audit=settings.audit.allow_failed,
+                ),
+                feedback=FeedbackStore(settings.home / FEEDBACK_DB),
+                metrics=GatewayMetrics(),
                 limiter=RateLimiter.for_redis(settings.redis_url),
             )
             app.state.gateway = state
@@ -90,7 +98,7 @@ def create_app(settings: Settings | None = None, *,
         title="ragtune gateway",
         version="0.1.0",
         summary="Chat over company documents (RAG) and brand-voice adapters, with sources, "
-                "latency, tokens and cost per answer.",
+        "latency, tokens and cost per answer.",
         lifespan=lifespan,
     )
     install_error_handlers(app)

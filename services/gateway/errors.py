@@ -23,7 +23,8 @@ from services.gateway.schemas import ErrorBody, ErrorResponse
 
 log = logging.getLogger("ragtune.gateway")
 ERROR_RESPONSES: dict[int | str, dict] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)}
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)
+}
 """The error statuses every route may answer, for the OpenAPI schema (``responses=``)."""
 
 
@@ -76,29 +77,47 @@ def _count_error(request: Request, status: int) -> None:
 
 
 OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
-OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                404: "not_found_error", 409: "conflict_error", 413: "invalid_request_error",
-                415: "invalid_request_error", 429: "rate_limit_error"}
+OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    429: "rate_limit_error",
+}
 
 
 def is_openai_route(request: Request) -> bool:
     return request.url.path.rstrip("/") in OPENAI_PATHS
 
 
-def error_response(request: Request, status: int, type_: str, message: str,
-                   details: list | None = None, headers: dict[str, str] | None = None,
-                   param: str | None = None) -> JSONResponse:
+def error_response(
+    request: Request,
+    status: int,
+    type_: str,
+    message: str,
+    details: list | None = None,
+    headers: dict[str, str] | None = None,
+    param: str | None = None,
+) -> JSONResponse:
     if is_openai_route(request):
         status = 400 if status == 422 else status
         code, type_ = type_, OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
         _count_error(request, status)
-        body = ErrorBody(type=type_, message=message, param=param, code=code, request_id=_request_id(request),
-                         details=details)
-        return JSONResponse({"error": body.model_dump(exclude_none=True) | {"param": param, "code": code}},
-                            status_code=status, headers=headers)
+        body = ErrorBody(
+            type=type_, message=message, param=param, code=code, request_id=_request_id(request), details=details
+        )
+        return JSONResponse(
+            {"error": body.model_dump(exclude_none=True) | {"param": param, "code": code}},
+            status_code=status,
+            headers=headers,
+        )
     _count_error(request, status)
-    error = ErrorResponse(error=ErrorBody(type=type_, message=message, request_id=_request_id(request),
-                                          details=details, param=param))
+    error = ErrorResponse(
+        error=ErrorBody(type=type_, message=message, request_id=_request_id(request), details=details, param=param)
+    )
     return JSONResponse(error.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
@@ -109,8 +128,14 @@ async def _ragtune_error(request: Request, exc: RagtuneError) -> JSONResponse:
         headers = {"Retry-After": str(max(1, round(retry_after)))}
     if exc.status_code >= 500:
         log.warning("request %s failed: %s", _request_id(request), exc)
-    return error_response(request, exc.status_code, getattr(exc, "code", None) or error_type_name(exc), str(exc),
-                          headers=headers, param=getattr(exc, "param", None))
+    return error_response(
+        request,
+        exc.status_code,
+        getattr(exc, "code", None) or error_type_name(exc),
+        str(exc),
+        headers=headers,
+        param=getattr(exc, "param", None),
+    )
 
 
 async def _model_not_found(request: Request, exc: ModelNotFoundError) -> JSONResponse:
@@ -131,14 +156,14 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    return error_response(request, exc.status_code, "http_error", str(exc.detail),
-                          headers=getattr(exc, "headers", None))
+    return error_response(
+        request, exc.status_code, "http_error", str(exc.detail), headers=getattr(exc, "headers", None)
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error in request %s", _request_id(request))
-    return error_response(request, 500, "internal_error",
-                          f"internal error ({type(exc).__name__}); see the gateway log")
+    return error_response(request, 500, "internal_error", f"internal error ({type(exc).__name__}); see the gateway log")
 
 
 def install_error_handlers(app: FastAPI) -> None:

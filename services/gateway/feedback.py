@@ -62,9 +62,18 @@ class FeedbackStore:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (response.id, tenant, response.mode, response.adapter, int(response.refused),
-                 response.usage.prompt_tokens, response.usage.completion_tokens, response.cost.usd,
-                 response.latency_ms.total, time.time()),
+                (
+                    response.id,
+                    tenant,
+                    response.mode,
+                    response.adapter,
+                    int(response.refused),
+                    response.usage.prompt_tokens,
+                    response.usage.completion_tokens,
+                    response.cost.usd,
+                    response.latency_ms.total,
+                    time.time(),
+                ),
             )
 
     def add_feedback(self, feedback: FeedbackRequest, tenant: str | None) -> None:
@@ -73,8 +82,9 @@ class FeedbackStore:
         ``tenant`` None means any tenant's request may be rated (the local, key-less user).
         """
         with self._lock:
-            row = self._db.execute("SELECT tenant FROM requests WHERE request_id = ?",
-                                   (feedback.request_id,)).fetchone()
+            row = self._db.execute(
+                "SELECT tenant FROM requests WHERE request_id = ?", (feedback.request_id,)
+            ).fetchone()
             if row is None or (tenant is not None and row[0] != tenant):
                 raise NotFoundError(f"unknown request id '{feedback.request_id}'")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -98,8 +108,16 @@ class FeedbackStore:
         with self._lock:
             rows = self._db.execute(query, args).fetchall()
         kpi_rows = [
-            KpiRow(mode=mode, adapter=adapter, requests=requests, rated=rated, good=good,
-                   good_share=_share(good, rated), resolved=resolved, resolved_share=_share(resolved, rated))
+            KpiRow(
+                mode=mode,
+                adapter=adapter,
+                requests=requests,
+                rated=rated,
+                good=good,
+                good_share=_share(good, rated),
+                resolved=resolved,
+                resolved_share=_share(resolved, rated),
+            )
             for mode, adapter, requests, rated, good, resolved in rows
         ]
         requests = sum(r.requests for r in kpi_rows)

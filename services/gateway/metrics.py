@@ -45,28 +45,56 @@ class GatewayMetrics:
         self.registry = r = CollectorRegistry()
         labels = ["mode", "adapter"]
         self.requests = Counter("ragtune_requests", "Answered requests.", [*labels, "route"], registry=r)
-        self.refusals = Counter("ragtune_refusals", "Answers refused for lack of relevant context.", labels,
-                                registry=r)
+        self.refusals = Counter("ragtune_refusals", "Answers refused for lack of relevant context.", labels, registry=r)
         self.errors = Counter("ragtune_errors", "Requests that ended in an error.", ["route", "status"], registry=r)
-        self.prompt_tokens = Counter("ragtune:prompt_tokens", "Prompt tokens the engine read (question, "
-                                     "context, instructions and chat template).", labels, registry=r)
+        self.prompt_tokens = Counter(
+            "ragtune:prompt_tokens",
+            "Prompt tokens the engine read (question, context, instructions and chat template).",
+            labels,
+            registry=r,
+        )
         self.generation_tokens = Counter("ragtune:generation_tokens", "Generated tokens.", labels, registry=r)
-        self.context_tokens = Counter("ragtune:context_tokens", "Retrieved-context tokens (a part of "
-                                      "ragtune:prompt_tokens_total).", labels, registry=r)
-        self.question_tokens = Counter("ragtune:question_tokens", "Question tokens (a part of "
-                                       "ragtune:prompt_tokens_total).", labels, registry=r)
-        self.ttft = Histogram("ragtune:time_to_first_token_seconds", "Time to first token, from the request's "
-                              "arrival at the gateway.", [*labels, "route"], buckets=LATENCY_BUCKETS_S, registry=r)
-        self.e2e = Histogram("ragtune:e2e_request_latency_seconds", "End-to-end request latency.",
-                             [*labels, "route"], buckets=LATENCY_BUCKETS_S, registry=r)
-        self.stages = Histogram("ragtune:request_stage_seconds", "Time per disjoint stage of a request "
-                                "(retrieval, prompt, ttft = engine queue + prefill, generation = decode).",
-                                [*labels, "stage"], buckets=LATENCY_BUCKETS_S, registry=r)
+        self.context_tokens = Counter(
+            "ragtune:context_tokens",
+            "Retrieved-context tokens (a part of ragtune:prompt_tokens_total).",
+            labels,
+            registry=r,
+        )
+        self.question_tokens = Counter(
+            "ragtune:question_tokens", "Question tokens (a part of ragtune:prompt_tokens_total).", labels, registry=r
+        )
+        self.ttft = Histogram(
+            "ragtune:time_to_first_token_seconds",
+            "Time to first token, from the request's arrival at the gateway.",
+            [*labels, "route"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.e2e = Histogram(
+            "ragtune:e2e_request_latency_seconds",
+            "End-to-end request latency.",
+            [*labels, "route"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.stages = Histogram(
+            "ragtune:request_stage_seconds",
+            "Time per disjoint stage of a request "
+            "(retrieval, prompt, ttft = engine queue + prefill, generation = decode).",
+            [*labels, "stage"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
         self.cost = Counter("ragtune_cost_usd", "Cost in USD.", labels, registry=r)
-        self.loops = Counter("ragtune_loops_stopped", "Answers stopped because they repeated themselves.",
-                             labels, registry=r)
-        self.running = Gauge("ragtune:num_requests_running", "Answer requests in flight (chat, OpenAI, "
-                             "compare), streaming ones until their last byte.", ["route"], registry=r)
+        self.loops = Counter(
+            "ragtune_loops_stopped", "Answers stopped because they repeated themselves.", labels, registry=r
+        )
+        self.running = Gauge(
+            "ragtune:num_requests_running",
+            "Answer requests in flight (chat, OpenAI, compare), streaming ones until their last byte.",
+            ["route"],
+            registry=r,
+        )
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
 

@@ -108,13 +108,18 @@ class GatewayMiddleware:
         await self.app(scope, replay, send)
 
     async def _too_large(self, request_id: str, send: Send) -> None:
-        await self._reply(send, 413, "payload_too_large_error", request_id,
-                          f"request body over {self.max_body_bytes} bytes")
+        await self._reply(
+            send, 413, "payload_too_large_error", request_id, f"request body over {self.max_body_bytes} bytes"
+        )
 
     @staticmethod
     async def _reply(send: Send, status: int, type_: str, request_id: str, message: str) -> None:
         body = json.dumps({"error": {"type": type_, "request_id": request_id, "message": message}}).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

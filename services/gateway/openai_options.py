@@ -52,8 +52,7 @@ def requested_options(body: ChatCompletionRequest) -> dict[str, Any]:
         if body.top_logprobs:
             options["top_logprobs"] = body.top_logprobs
     elif body.top_logprobs:
-        raise InvalidParameterError("top_logprobs needs logprobs: true", param="top_logprobs",
-                                    code="invalid_value")
+        raise InvalidParameterError("top_logprobs needs logprobs: true", param="top_logprobs", code="invalid_value")
     for name in ("presence_penalty", "frequency_penalty"):
         value = getattr(body, name)
         if value:
@@ -75,23 +74,34 @@ def check_supported(options: dict[str, Any], body: ChatCompletionRequest, engine
     for name in options:
         if name not in passthrough:
             raise InvalidParameterError(
-                f"{name} is not supported by the '{engine.kind}' engine (vLLM supports it)", param=name)
+                f"{name} is not supported by the '{engine.kind}' engine (vLLM supports it)", param=name
+            )
         if mode.uses_retrieval and name in OUTPUT_SHAPING:
             raise InvalidParameterError(
                 f"{name} cannot be used in mode '{mode}': it builds its own prompt and may answer with a "
-                "refusal; use mode 'base' or 'ft'", param=name)
+                "refusal; use mode 'base' or 'ft'",
+                param=name,
+            )
     if has_tool_turns(body):
         if "tools" not in passthrough:
-            raise InvalidParameterError(f"tool messages are not supported by the '{engine.kind}' engine",
-                                        param="messages")
+            raise InvalidParameterError(
+                f"tool messages are not supported by the '{engine.kind}' engine", param="messages"
+            )
         if mode.uses_retrieval:
-            raise InvalidParameterError(f"tool messages cannot be used in mode '{mode}'; use mode 'base' or 'ft'",
-                                        param="messages")
+            raise InvalidParameterError(
+                f"tool messages cannot be used in mode '{mode}'; use mode 'base' or 'ft'", param="messages"
+            )
 
 
 def conversation(body: ChatCompletionRequest) -> list[ChatMessage]:
     """Every message as the engine sees it (``developer`` → ``system``, ``null`` content → ``""``),
     tool calls and tool results kept."""
-    return [ChatMessage(role="system" if m.role == "developer" else m.role, content=m.text(),
-                        tool_calls=m.tool_calls, tool_call_id=m.tool_call_id)
-            for m in body.messages]
+    return [
+        ChatMessage(
+            role="system" if m.role == "developer" else m.role,
+            content=m.text(),
+            tool_calls=m.tool_calls,
+            tool_call_id=m.tool_call_id,
+        )
+        for m in body.messages
+    ]

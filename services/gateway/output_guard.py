@@ -17,8 +17,9 @@ class OutputGuard:
 
     def __init__(self, pii: PiiSettings, registry: CollectorRegistry) -> None:
         self.engine = PiiEngine(pii)
-        self.masked = Counter("ragtune_output_pii_masked", "Personal data masked in answers, by kind.",
-                              ["kind"], registry=registry)
+        self.masked = Counter(
+            "ragtune_output_pii_masked", "Personal data masked in answers, by kind.", ["kind"], registry=registry
+        )
 
     def mask(self, text: str) -> str:
         """``text`` with personal data replaced by placeholders (counted)."""

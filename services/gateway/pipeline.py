@@ -124,9 +124,18 @@ class Recorder(Protocol):
 class AnswerPipeline:
     """One implementation of the answer flow for every route."""
 
-    def __init__(self, *, settings: Settings, engine: Engine, index: Searcher, counter: TokenCounter,
-                 adapters: AdapterRegistry, record: Recorder | None = None,
-                 guard: OutputGuard | None = None, ledger: EngineTimeLedger | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        engine: Engine,
+        index: Searcher,
+        counter: TokenCounter,
+        adapters: AdapterRegistry,
+        record: Recorder | None = None,
+        guard: OutputGuard | None = None,
+        ledger: EngineTimeLedger | None = None,
+    ) -> None:
         self.settings = settings
         self.ledger = ledger or EngineTimeLedger()
         """Shares the engine's time among concurrent requests (the self-hosted cost)."""
@@ -154,17 +163,24 @@ class AnswerPipeline:
         from services.gateway.admission import AdmissionControl, AdmittedEngine
 
         engine = AdmittedEngine(state.engine, AdmissionControl(state.settings.gateway.admission))
-        return cls(settings=state.settings, engine=engine, index=state.index, counter=state.counter,
-                   adapters=state.adapters, record=record,
-                   guard=OutputGuard(state.settings.pii, state.metrics.registry))
+        return cls(
+            settings=state.settings,
+            engine=engine,
+            index=state.index,
+            counter=state.counter,
+            adapters=state.adapters,
+            record=record,
+            guard=OutputGuard(state.settings.pii, state.metrics.registry),
+        )
 
     # --- checks and choices ---------------------------------------------------------------------
     def check_limits(self, query: AnswerQuery) -> None:
         """Configured input limits (422 with the limit named)."""
         gateway = self.settings.gateway
         if len(query.question) > gateway.max_question_chars:
-            raise InputLimitError(f"question is {len(query.question)} characters; the limit is "
-                                  f"{gateway.max_question_chars}")
+            raise InputLimitError(
+                f"question is {len(query.question)} characters; the limit is {gateway.max_question_chars}"
+            )
         if not query.question.strip():
             raise InputLimitError("question is empty")
         if len(query.history) + 1 > gateway.max_messages:
@@ -192,8 +208,10 @@ class AnswerPipeline:
         """The adapter a mode runs with; errors for adapters in adapter-free modes or none available."""
         if mode.is_answer_mode and not mode.uses_adapter:
             if requested is not None:
-                raise RagtuneError(f"mode '{mode}' uses no adapter; use mode "
-                                   f"'{mode.adapter_counterpart()}' to answer with '{requested}'")
+                raise RagtuneError(
+                    f"mode '{mode}' uses no adapter; use mode "
+                    f"'{mode.adapter_counterpart()}' to answer with '{requested}'"
+                )
             return None
         if requested is not None:
             return await self.check_adapter(requested, tenant)
@@ -216,12 +234,18 @@ class AnswerPipeline:
             return
         self._warned.add((adapter, aware))
         if aware:
-            log.warning("adapter '%s' was trained with retrieved context but answers in mode '%s' without "
-                        "it; use mode hybrid", adapter, mode)
+            log.warning(
+                "adapter '%s' was trained with retrieved context but answers in mode '%s' without it; use mode hybrid",
+                adapter,
+                mode,
+            )
         else:
-            log.warning("adapter '%s' was trained without retrieved context but answers in mode '%s' over "
-                        "retrieved passages; train it with context (training.context.train_with_context) for hybrid",
-                        adapter, mode)
+            log.warning(
+                "adapter '%s' was trained without retrieved context but answers in mode '%s' over "
+                "retrieved passages; train it with context (training.context.train_with_context) for hybrid",
+                adapter,
+                mode,
+            )
 
     # --- retrieval ------------------------------------------------------------------------------
     async def retrieve(self, question: str, namespace: str, top_k: int | None) -> Retrieval:
@@ -234,8 +258,16 @@ class AnswerPipeline:
         return Retrieval(hits=list(hits), relevant=relevant, ms=ms)
 
     # --- planning -------------------------------------------------------------------------------
-    async def plan(self, query: AnswerQuery, tenant: Tenant, *, request_id: str, route: str,
-                   clock: Stopwatch | None = None, retrieval: Retrieval | None = None) -> AnswerPlan:
+    async def plan(
+        self,
+        query: AnswerQuery,
+        tenant: Tenant,
+        *,
+        request_id: str,
+        route: str,
+        clock: Stopwatch | None = None,
+        retrieval: Retrieval | None = None,
+    ) -> AnswerPlan:
         """Check, retrieve, choose and build the prompt; raises caller errors before any output."""
         clock = clock or Stopwatch()
         self.check_limits(query)
@@ -258,18 +290,33 @@ class AnswerPipeline:
         question_tokens = self.counter.count(prompt.question)
         context_tokens = self.counter.count(prompt.context)
         generation = GenerationRequest(
-            messages=prompt.messages, adapter=adapter,
+            messages=prompt.messages,
+            adapter=adapter,
             max_tokens=query.max_tokens or self.settings.gateway.default_max_tokens,
-            temperature=query.temperature, top_p=query.top_p, stop=query.stop, seed=query.seed,
+            temperature=query.temperature,
+            top_p=query.top_p,
+            stop=query.stop,
+            seed=query.seed,
             ignore_eos=query.ignore_eos,
             repetition_penalty=query.repetition_penalty or self.settings.gateway.repetition_penalty,
         )
         return AnswerPlan(
-            request_id=request_id, tenant=tenant.name, route=route, requested_mode=query.mode, mode=mode,
-            adapter=adapter, namespace=query.namespace, prompt=prompt, generation=generation,
-            refused=refused, question_tokens=question_tokens, context_tokens=context_tokens,
+            request_id=request_id,
+            tenant=tenant.name,
+            route=route,
+            requested_mode=query.mode,
+            mode=mode,
+            adapter=adapter,
+            namespace=query.namespace,
+            prompt=prompt,
+            generation=generation,
+            refused=refused,
+            question_tokens=question_tokens,
+            context_tokens=context_tokens,
             retrieval_ms=retrieval.ms if (retrieval is not None and mode.uses_retrieval) else 0.0,
-            prompt_ms=prompt_clock.ms(), clock=clock, mask_pii=tenant.mask_output_pii,
+            prompt_ms=prompt_clock.ms(),
+            clock=clock,
+            mask_pii=tenant.mask_output_pii,
         )
 
     # --- running --------------------------------------------------------------------------------
@@ -384,15 +431,30 @@ class AnswerPipeline:
             accounting = result.model_copy(update={"text": detector.answer(), "finish_reason": "stop"})
         else:
             accounting = GenerationResult(
-                text=detector.answer(), finish_reason="stop", completion_tokens=self.counter.count(detector.text),
+                text=detector.answer(),
+                finish_reason="stop",
+                completion_tokens=self.counter.count(detector.text),
                 prompt_tokens=sum(self.counter.count(m.content) for m in plan.generation.messages),
-                ttft_ms=first_ms if first_ms is not None else total_ms, total_ms=total_ms)
-        log.info("request %s: stopped a looping answer (%s: %r)", plan.request_id, detector.loop.kind,
-                 detector.loop.unit[:80])
+                ttft_ms=first_ms if first_ms is not None else total_ms,
+                total_ms=total_ms,
+            )
+        log.info(
+            "request %s: stopped a looping answer (%s: %r)",
+            plan.request_id,
+            detector.loop.kind,
+            detector.loop.unit[:80],
+        )
         yield GuardedOutcome(text=detector.answer(), result=accounting, looped=True)
 
-    def finish(self, plan: AnswerPlan, text: str, result: GenerationResult | None,
-               share: Share | None = None, *, looped: bool = False) -> ChatResponse:
+    def finish(
+        self,
+        plan: AnswerPlan,
+        text: str,
+        result: GenerationResult | None,
+        share: Share | None = None,
+        *,
+        looped: bool = False,
+    ) -> ChatResponse:
         """Citations, usage, latency and cost of a finished answer; metrics and the log follow it.
 
         ``share`` is the request's fair share of the engine (``engine_time``): the self-hosted cost
@@ -406,19 +468,35 @@ class AnswerPipeline:
         cost = compute_cost(
             self.settings.prices,
             model_names=[n for n in (plan.adapter, self.engine.base_model) if n],
-            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-            prefill_ms=billed_prefill, decode_ms=billed_decode,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            prefill_ms=billed_prefill,
+            decode_ms=billed_decode,
         )
         response = ChatResponse(
-            id=plan.request_id, mode=plan.mode, adapter=plan.adapter, answer=text,
+            id=plan.request_id,
+            mode=plan.mode,
+            adapter=plan.adapter,
+            answer=text,
             citations=build_citations(text, plan.prompt.chunks) if not plan.refused else [],
-            usage=make_usage(question_tokens=plan.question_tokens, context_tokens=plan.context_tokens,
-                             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
-            latency_ms=Latency(retrieval=round_ms(plan.retrieval_ms), prompt=round_ms(plan.prompt_ms),
-                               ttft=round_ms(ttft), generation=round_ms(generation_ms),
-                               total=round_ms(plan.clock.ms())),
-            cost=cost, requested_mode=plan.requested_mode, refused=plan.refused,
-            model=self.engine.base_model, namespace=plan.namespace,
+            usage=make_usage(
+                question_tokens=plan.question_tokens,
+                context_tokens=plan.context_tokens,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+            ),
+            latency_ms=Latency(
+                retrieval=round_ms(plan.retrieval_ms),
+                prompt=round_ms(plan.prompt_ms),
+                ttft=round_ms(ttft),
+                generation=round_ms(generation_ms),
+                total=round_ms(plan.clock.ms()),
+            ),
+            cost=cost,
+            requested_mode=plan.requested_mode,
+            refused=plan.refused,
+            model=self.engine.base_model,
+            namespace=plan.namespace,
             finish_reason=("stop" if looped else result.finish_reason) if result else "refused",
             loop_stopped=looped,
         ).attach(result)
@@ -430,8 +508,9 @@ class AnswerPipeline:
         return response
 
     # --- compare --------------------------------------------------------------------------------
-    async def compare(self, query: AnswerQuery, tenant: Tenant, modes: Sequence[Mode] | None, *,
-                      request_id: str) -> CompareResponse:
+    async def compare(
+        self, query: AnswerQuery, tenant: Tenant, modes: Sequence[Mode] | None, *, request_id: str
+    ) -> CompareResponse:
         """The question in several modes over the same retrieved context, run concurrently; deltas
         against ``COMPARE_BASELINE`` when it ran."""
         clock = Stopwatch()
@@ -452,14 +531,22 @@ class AnswerPipeline:
         plans = []
         for mode in wanted:
             sub = AnswerQuery(**{**query.__dict__, "mode": mode, "adapter": adapter if mode.uses_adapter else None})
-            plans.append(await self.plan(sub, tenant, request_id=f"{request_id}-{mode}", route="compare",
-                                         clock=clock, retrieval=retrieval))
+            plans.append(
+                await self.plan(
+                    sub, tenant, request_id=f"{request_id}-{mode}", route="compare", clock=clock, retrieval=retrieval
+                )
+            )
         results = await asyncio.gather(*(self.answer(p) for p in plans))
         baseline = next((r for r in results if r.mode == COMPARE_BASELINE), None)
         deltas = {r.mode.value: _delta(r, baseline) for r in results} if baseline else {}
-        return CompareResponse(id=request_id, question=query.question,
-                               baseline=COMPARE_BASELINE if baseline else None,
-                               results=list(results), deltas=deltas, skipped=skipped)
+        return CompareResponse(
+            id=request_id,
+            question=query.question,
+            baseline=COMPARE_BASELINE if baseline else None,
+            results=list(results),
+            deltas=deltas,
+            skipped=skipped,
+        )
 
 
 def _delta(result: ChatResponse, baseline: ChatResponse) -> CompareDelta:

@@ -27,5 +27,6 @@ def build_prompt(
 ) -> BuiltPrompt:
     """The chat messages for ``mode`` (see ``ragtune.prompts.build_messages``)."""
     mode = Mode(mode)
-    return build_messages(question, retrieval=mode.uses_retrieval, adapter=mode.uses_adapter, history=history,
-                          chunks=chunks, style=style)
+    return build_messages(
+        question, retrieval=mode.uses_retrieval, adapter=mode.uses_adapter, history=history, chunks=chunks, style=style
+    )

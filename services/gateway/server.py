@@ -21,8 +21,14 @@ def gateway_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def with_overrides(settings: Settings, *, host: str | None = None, port: int | None = None,
-                   engine_kind: str | None = None, engine_url: str | None = None) -> Settings:
+def with_overrides(
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    engine_kind: str | None = None,
+    engine_url: str | None = None,
+) -> Settings:
     """``settings`` with the command-line choices applied (validated like any other setting)."""
     gateway = settings.gateway.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})
     engine_update: dict = {}
@@ -60,15 +66,19 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
                 state = started[0]
                 adapters = ", ".join(state.adapters.names()) or "none"
                 index = "ready" if state.index.store is not None else f"unavailable ({state.index.error})"
-                console.print(f"[green]ragtune gateway ready[/] at [bold]{url}[/]  engine {state.engine.kind} "
-                              f"({state.engine.base_model}), adapters: {adapters}, index: {index}")
+                console.print(
+                    f"[green]ragtune gateway ready[/] at [bold]{url}[/]  engine {state.engine.kind} "
+                    f"({state.engine.base_model}), adapters: {adapters}, index: {index}"
+                )
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # one INFO line per engine call is noise (and CPU on the request path); errors still show
     logging.getLogger("httpx").setLevel(logging.WARNING)
     app = create_app(settings, on_ready=started.append)
-    console.print(f"starting the gateway on {url} (engine: {settings.engine.kind}"
-                  f"{' at ' + settings.engine.url if settings.engine.url else ''})…")
+    console.print(
+        f"starting the gateway on {url} (engine: {settings.engine.kind}"
+        f"{' at ' + settings.engine.url if settings.engine.url else ''})…"
+    )
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
     from ragtune.running import gateway_marker
 
@@ -83,8 +93,9 @@ class BackgroundGateway:
     port. The engine and index are created inside the server's own event loop, as ``serve`` does.
     """
 
-    def __init__(self, settings: Settings, *, host: str = "127.0.0.1", port: int = 0,
-                 start_timeout_s: float = 600.0) -> None:
+    def __init__(
+        self, settings: Settings, *, host: str = "127.0.0.1", port: int = 0, start_timeout_s: float = 600.0
+    ) -> None:
         self.settings = with_overrides(settings, host=host, port=port)
         check_bind_address(self.settings.gateway, host)
         self.start_timeout_s = start_timeout_s
@@ -101,8 +112,14 @@ class BackgroundGateway:
         from services.gateway.app import create_app
 
         gateway = self.settings.gateway
-        config = uvicorn.Config(create_app(self.settings), host=gateway.host, port=gateway.port,
-                                log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+        config = uvicorn.Config(
+            create_app(self.settings),
+            host=gateway.host,
+            port=gateway.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="ragtune-gateway", daemon=True)
         self._thread.start()

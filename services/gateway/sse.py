@@ -45,10 +45,14 @@ async def guarded(events: AsyncIterator[str], request_id: str) -> AsyncIterator[
     yield DONE
 
 
-def sse_response(events: AsyncIterator[str], request_id: str,
-                 keepalive_s: float | None = KEEPALIVE_S) -> StreamingResponse:
+def sse_response(
+    events: AsyncIterator[str], request_id: str, keepalive_s: float | None = KEEPALIVE_S
+) -> StreamingResponse:
     """The events as an SSE response; a comment every ``keepalive_s`` while none comes."""
     if keepalive_s:
         events = with_keepalive(events, keepalive_s)
-    return StreamingResponse(guarded(events, request_id), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        guarded(events, request_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -37,8 +37,9 @@ class IndexAccess:
     holds up a search: searches keep answering from the last committed documents while it embeds,
     and wait at most for one document's commit."""
 
-    def __init__(self, store: DocumentStore | None, error: str | None, config: IndexSettings,
-                 *, readers: int = 4) -> None:
+    def __init__(
+        self, store: DocumentStore | None, error: str | None, config: IndexSettings, *, readers: int = 4
+    ) -> None:
         self.store = store
         self.error = error
         self.retriever: Retriever | None = store.retriever(config.retrieval) if store is not None else None

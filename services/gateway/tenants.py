@@ -77,17 +77,29 @@ def authenticate(settings: GatewaySettings, authorization: str | None, client_ho
     if not settings.api_keys:
         if not is_loopback(client_host):
             raise ForbiddenError("no API keys are configured, so this gateway only answers loopback callers")
-        return Tenant(name=LOCAL_TENANT, namespace=DEFAULT_NAMESPACE, adapters=("*",),
-                      rate_limit_per_minute=settings.rate_limit_per_minute, restricted=False,
-                      limit_key=f"{LOCAL_TENANT}:{client_host}", mask_output_pii=settings.mask_output_pii)
+        return Tenant(
+            name=LOCAL_TENANT,
+            namespace=DEFAULT_NAMESPACE,
+            adapters=("*",),
+            rate_limit_per_minute=settings.rate_limit_per_minute,
+            restricted=False,
+            limit_key=f"{LOCAL_TENANT}:{client_host}",
+            mask_output_pii=settings.mask_output_pii,
+        )
     token = bearer_token(authorization)
     if token is None:
         raise AuthError("missing API key: send 'Authorization: Bearer KEY'")
     for key, tenant in settings.api_keys.items():
         if hmac.compare_digest(key.encode(), token.encode()):
-            return Tenant(name=tenant.name, namespace=tenant.namespace, adapters=tuple(tenant.adapters),
-                          rate_limit_per_minute=tenant.rate_limit_per_minute, restricted=True,
-                          limit_key=f"tenant:{tenant.name}", mask_output_pii=tenant.mask_output_pii)
+            return Tenant(
+                name=tenant.name,
+                namespace=tenant.namespace,
+                adapters=tuple(tenant.adapters),
+                rate_limit_per_minute=tenant.rate_limit_per_minute,
+                restricted=True,
+                limit_key=f"tenant:{tenant.name}",
+                mask_output_pii=tenant.mask_output_pii,
+            )
     raise AuthError("unknown API key")
 
 

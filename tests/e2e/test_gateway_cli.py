@@ -24,11 +24,18 @@ def served(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, serve_gat
     home = tmp_path_factory.mktemp("cli-home")
     (home / "models").symlink_to(models_dir, target_is_directory=True)
     with DocumentStore.open(home / "index", models_dir / "all-minilm-l6-v2", IndexSettings()) as store:
-        store.add_bytes("heat-pumps.md", b"# Heat pumps\n\nAn air-to-water heat pump costs about 120,000 SEK "
-                        b"installed and lasts around 15 years.")
+        store.add_bytes(
+            "heat-pumps.md",
+            b"# Heat pumps\n\nAn air-to-water heat pump costs about 120,000 SEK installed and lasts around 15 years.",
+        )
     port = free_port()
-    env = {**os.environ, "RAGTUNE_HOME": str(home), "HF_HUB_OFFLINE": "1", "COLUMNS": "200",
-           "RAGTUNE_GATEWAY__DEFAULT_MAX_TOKENS": "8"}
+    env = {
+        **os.environ,
+        "RAGTUNE_HOME": str(home),
+        "HF_HUB_OFFLINE": "1",
+        "COLUMNS": "200",
+        "RAGTUNE_GATEWAY__DEFAULT_MAX_TOKENS": "8",
+    }
     url = f"http://127.0.0.1:{port}"
     command = [RAGTUNE, "serve", "--engine", "local", "--port", str(port)]
     with serve_gateway(command, env, home / "serve.log", url, ready_line="gateway ready"):

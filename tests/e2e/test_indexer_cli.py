@@ -15,16 +15,24 @@ DOCS = Path(__file__).resolve().parents[1] / "data" / "docs"
 
 
 def ragtune(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "ragtune.cli", "index", *args], capture_output=True,
-                            text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "ragtune.cli", "index", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=600,
+    )
     if check:
         assert result.returncode == 0, result.stderr
     return result
 
 
 def test_index_cli_round_trip(home_with_models: Path):
-    added = json.loads(ragtune("add", str(DOCS / "roof-guide.md"), str(DOCS / "warranty-sphinx.html"),
-                               "--meta", "team=support", "--json").stdout)
+    added = json.loads(
+        ragtune(
+            "add", str(DOCS / "roof-guide.md"), str(DOCS / "warranty-sphinx.html"), "--meta", "team=support", "--json"
+        ).stdout
+    )
     assert [d["status"] for d in added["documents"]] == ["added", "added"]
 
     found = json.loads(ragtune("search", "how long is the warranty period", "-k", "2", "--json").stdout)
@@ -42,8 +50,7 @@ def test_index_cli_round_trip(home_with_models: Path):
     stats = json.loads(ragtune("stats", "--json").stdout)
     assert stats["documents"] == 2 and stats["namespaces"] == {"default": 2}
 
-    again = json.loads(ragtune("add", str(DOCS / "roof-guide.md"), "--meta", "team=support",
-                               "--json").stdout)
+    again = json.loads(ragtune("add", str(DOCS / "roof-guide.md"), "--meta", "team=support", "--json").stdout)
     assert again["documents"][0]["status"] == "skipped"
 
     removed = ragtune("remove", first["doc_id"])

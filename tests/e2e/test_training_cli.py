@@ -20,14 +20,16 @@ DATA = REPO / "tests" / "data" / "training"
 
 def ragtune(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "RAGTUNE_HOME": str(home), "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "ragtune.cli", *args], cwd=REPO, env=env, text=True,
-                          capture_output=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "ragtune.cli", *args], cwd=REPO, env=env, text=True, capture_output=True, timeout=600
+    )
 
 
 def test_data_prep_writes_normal_form_and_report(home_with_models: Path, tmp_path: Path) -> None:
     out = tmp_path / "prepared.jsonl"
-    result = ragtune("data", "prep", str(DATA / "messy.jsonl"), str(out), "--eval-fraction", "0.2", "--json",
-                     home=home_with_models)
+    result = ragtune(
+        "data", "prep", str(DATA / "messy.jsonl"), str(out), "--eval-fraction", "0.2", "--json", home=home_with_models
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["kept"] == 5 and report["dropped"]["invalid"] == 4
@@ -47,8 +49,9 @@ def test_errors_are_one_line(home_with_models: Path, tmp_path: Path) -> None:
     assert result.returncode == 2 and "invalid adapter name" in result.stderr
     result = ragtune("adapters", "merge", "missing", home=home_with_models)
     assert result.returncode == 2 and "no adapter 'missing'" in result.stderr
-    result = ragtune("data", "prep", str(DATA / "messy.jsonl"), str(tmp_path / "o.jsonl"), "--strict",
-                     home=home_with_models)
+    result = ragtune(
+        "data", "prep", str(DATA / "messy.jsonl"), str(tmp_path / "o.jsonl"), "--strict", home=home_with_models
+    )
     assert result.returncode == 2 and "line 4: invalid JSON" in result.stderr
     assert not (tmp_path / "o.jsonl").exists()
 
@@ -57,9 +60,19 @@ def test_adapters_list(home: Path) -> None:
     folder = home / "adapters" / "zaragoza-voice"
     folder.mkdir(parents=True)
     (folder / "adapter_config.json").write_text("{}")
-    card = AdapterCard(name="zaragoza-voice", path=str(folder), base_model="smollm2-135m-instruct", method="lora",
-                       data_sha256="f" * 64, train_examples=153, eval_examples=30, eval_loss_before=2.1,
-                       eval_loss_after=1.2, style_score_before=0.3, style_score_after=0.9)
+    card = AdapterCard(
+        name="zaragoza-voice",
+        path=str(folder),
+        base_model="smollm2-135m-instruct",
+        method="lora",
+        data_sha256="f" * 64,
+        train_examples=153,
+        eval_examples=30,
+        eval_loss_before=2.1,
+        eval_loss_after=1.2,
+        style_score_before=0.3,
+        style_score_after=0.9,
+    )
     write_card(folder, card, {})
     result = ragtune("adapters", "list", "--json", home=home)
     assert result.returncode == 0, result.stderr
@@ -85,7 +98,8 @@ def test_device_precision_and_processes_errors_are_one_line(home_with_models: Pa
     # several processes: bad input is refused once, before any process is launched
     bad = tmp_path / "bad.jsonl"
     bad.write_text("nope\n")
-    result = ragtune("train", "--data", str(bad), "--name", "x", "--processes", "2", "--device", "cpu",
-                     home=home_with_models)
+    result = ragtune(
+        "train", "--data", str(bad), "--name", "x", "--processes", "2", "--device", "cpu", home=home_with_models
+    )
     assert result.returncode == 2 and result.stderr.count("no usable examples") == 1
     assert "Traceback" not in result.stderr and "accelerate" not in result.stderr

@@ -24,13 +24,21 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 API_KEY = "web-e2e-key"
 ADAPTER = "tiny"
 QUESTION = "How long does it take to get a building permit?"
-SAMPLE_CATEGORIES = {"bygglov": "Building permits", "rot-avdrag": "ROT tax deduction",
-                     "badrumsrenovering": "Bathroom renovation"}
+SAMPLE_CATEGORIES = {
+    "bygglov": "Building permits",
+    "rot-avdrag": "ROT tax deduction",
+    "badrumsrenovering": "Bathroom renovation",
+}
 ANSWER_TIMEOUT_MS = 180_000
 README_SCREENSHOT = REPO / "docs" / "screenshots" / "compare.png"
 UPDATE_README_SCREENSHOT = os.environ.get("RAGTUNE_UPDATE_README_SCREENSHOT") == "1"
@@ -42,9 +50,11 @@ def write_sample_documents(folder: Path) -> list[Path]:
     """One Markdown document per FAQ category of the bundled sample corpus (English)."""
     from importlib.resources import files
 
-    rows = [json.loads(line) for line in
-            files("zaragoza_construction_faq").joinpath("data/faq-en.jsonl").read_text("utf-8").splitlines()
-            if line.strip()]
+    rows = [
+        json.loads(line)
+        for line in files("zaragoza_construction_faq").joinpath("data/faq-en.jsonl").read_text("utf-8").splitlines()
+        if line.strip()
+    ]
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for category, title in SAMPLE_CATEGORIES.items():
@@ -63,18 +73,28 @@ def install_adapter(tiny_adapter: Path, adapters_dir: Path) -> None:
     target = adapters_dir / ADAPTER
     shutil.copytree(tiny_adapter, target)
     card = AdapterCard(
-        name=ADAPTER, path=str(target), base_model="smollm2-135m-instruct", method="lora",
-        data_sha256="5e1f" * 16, train_examples=40, eval_examples=8,
+        name=ADAPTER,
+        path=str(target),
+        base_model="smollm2-135m-instruct",
+        method="lora",
+        data_sha256="5e1f" * 16,
+        train_examples=40,
+        eval_examples=8,
         hyperparameters={"lora_r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj"]},
-        eval_loss_before=2.41, eval_loss_after=2.05, style_score_before=0.12, style_score_after=0.5,
-        train_seconds=12.0, train_cost_usd=0.0003,
+        eval_loss_before=2.41,
+        eval_loss_after=2.05,
+        style_score_before=0.12,
+        style_score_after=0.5,
+        train_seconds=12.0,
+        train_cost_usd=0.0003,
     )
     (target / CARD_FILE).write_text(card.model_dump_json(indent=2), encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, tiny_adapter: Path,
-            serve_gateway, free_port) -> Iterator[str]:
+def gateway(
+    tmp_path_factory: pytest.TempPathFactory, models_dir: Path, tiny_adapter: Path, serve_gateway, free_port
+) -> Iterator[str]:
     """A running gateway (local engine, API key required) with 3 documents and one adapter."""
     home = tmp_path_factory.mktemp("web-home")
     (home / "models").symlink_to(models_dir, target_is_directory=True)
@@ -84,17 +104,27 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, tiny_ada
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "RAGTUNE_HOME": str(home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "RAGTUNE_ENGINE__KIND": "local", "RAGTUNE_GATEWAY__DEFAULT_MAX_TOKENS": "40",
-           "RAGTUNE_GATEWAY__API_KEYS": json.dumps({API_KEY: {"name": "web-e2e"}})}
+    env = {
+        **os.environ,
+        "RAGTUNE_HOME": str(home),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "RAGTUNE_ENGINE__KIND": "local",
+        "RAGTUNE_GATEWAY__DEFAULT_MAX_TOKENS": "40",
+        "RAGTUNE_GATEWAY__API_KEYS": json.dumps({API_KEY: {"name": "web-e2e"}}),
+    }
     env.pop("RAGTUNE_CONFIG", None)
     command = [sys.executable, "-m", "ragtune.cli", "serve", "--engine", "local", "--port", str(port)]
     with serve_gateway(command, env, home / "gateway.log", url, cwd=home):
         headers = {"Authorization": f"Bearer {API_KEY}"}
         for path in documents:
             with path.open("rb") as handle:
-                response = httpx.post(f"{url}/v1/documents", headers=headers, timeout=120,
-                                      files={"files": (path.name, handle, "text/markdown")})
+                response = httpx.post(
+                    f"{url}/v1/documents",
+                    headers=headers,
+                    timeout=120,
+                    files={"files": (path.name, handle, "text/markdown")},
+                )
             assert response.status_code == 201, response.text
         yield url
 
@@ -135,8 +165,15 @@ class PageProbe:
         self.errors.append(message.text)
 
 
-def open_page(browser, gateway: str, *, width: int = 1440, height: int = 900, with_key: bool = True,
-              allowed_statuses: tuple[int, ...] = ()) -> PageProbe:
+def open_page(
+    browser,
+    gateway: str,
+    *,
+    width: int = 1440,
+    height: int = 900,
+    with_key: bool = True,
+    allowed_statuses: tuple[int, ...] = (),
+) -> PageProbe:
     context = browser.new_context(viewport={"width": width, "height": height}, base_url=gateway)
     if with_key:
         context.add_init_script(f"localStorage.setItem('ragtune.apiKey', {json.dumps(API_KEY)})")
@@ -211,8 +248,17 @@ def test_chat_answers_in_every_mode_with_metrics(desktop: PageProbe, shots: Path
         if mode in ("rag", "hybrid"):
             assert card.locator(".sources li").count() >= 1, f"{mode}: no sources shown"
         metrics = card.locator(".metrics").inner_text()
-        for label in ("Latency", "First token", "Generation", "Tokens", "Question", "Answer", "Cost", "Input",
-                      "Output"):
+        for label in (
+            "Latency",
+            "First token",
+            "Generation",
+            "Tokens",
+            "Question",
+            "Answer",
+            "Cost",
+            "Input",
+            "Output",
+        ):
             assert label.lower() in metrics.lower(), f"{mode}: {label} missing from {metrics!r}"
         assert "$" in card.locator(".metric-total").nth(2).inner_text()
         assert card.locator(".feedback").count() == 1
@@ -250,7 +296,8 @@ def test_feedback_is_stored(desktop: PageProbe, gateway: str) -> None:
     assert card.locator("button.fb-good").get_attribute("aria-pressed") == "true"
     card.locator("input.fb-resolved").check()
     page.wait_for_function(
-        "el => el.textContent === 'Feedback saved'", arg=card.locator(".feedback-status").element_handle())
+        "el => el.textContent === 'Feedback saved'", arg=card.locator(".feedback-status").element_handle()
+    )
     after = api(gateway, "GET", "/v1/kpi").json()
     assert after["rated"] == before["rated"] + 1
     row = next(r for r in after["by_mode_adapter"] if r["mode"] == "base")
@@ -290,8 +337,11 @@ def save_readme_screenshot(page, target: Path) -> None:
     page.screenshot(path=str(raw))
     image = Image.open(raw).convert("RGB")
     for width in (1440, 1200, 1000):
-        scaled = image if width == image.width else image.resize(
-            (width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
+        scaled = (
+            image
+            if width == image.width
+            else image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
+        )
         scaled.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(target, optimize=True)
         if target.stat().st_size < README_SCREENSHOT_MAX_BYTES:
             break
@@ -308,8 +358,7 @@ def test_documents_upload_and_delete(browser, gateway: str, tmp_path: Path, shot
         assert page.locator(".doc-table .doc-title", has_text=title).count() == 1
 
     upload = tmp_path / "warranty-terms.md"
-    upload.write_text("# Warranty terms\n\nZaragoza AB gives a ten year warranty on roofing work.\n",
-                      encoding="utf-8")
+    upload.write_text("# Warranty terms\n\nZaragoza AB gives a ten year warranty on roofing work.\n", encoding="utf-8")
     page.set_input_files("#upload-file", str(upload))
     page.click("#upload-form button[type=submit]")
     page.wait_for_selector("#upload-status .outcomes li.ok")
@@ -348,8 +397,16 @@ def test_adapters_view_shows_the_card(desktop: PageProbe, shots: Path) -> None:
     card = page.locator(".model-card.adapter", has_text=ADAPTER)
     card.wait_for()
     text = card.inner_text()
-    for expected in ("smollm2-135m-instruct", "sha256 5e1f", "40 train", "8 held out", "Eval loss", "Style score",
-                     "2.050", "0.500"):
+    for expected in (
+        "smollm2-135m-instruct",
+        "sha256 5e1f",
+        "40 train",
+        "8 held out",
+        "Eval loss",
+        "Style score",
+        "2.050",
+        "0.500",
+    ):
         assert expected in text, f"{expected!r} missing from the adapter card: {text!r}"
     assert page.locator(".model-card.base").count() == 1
     snap(page, shots / "adapters-desktop.png")
@@ -419,7 +476,8 @@ def test_stop_ends_a_streamed_answer(desktop: PageProbe) -> None:
     card = page.locator("#chat-log .answer").last
     page.wait_for_function(
         "() => (document.querySelector('#chat-log .answer.pending .answer-text')?.textContent || '').length > 0",
-        timeout=ANSWER_TIMEOUT_MS)
+        timeout=ANSWER_TIMEOUT_MS,
+    )
     page.click("#chat-stop")
     card.get_by_text("Stopped.").wait_for()
     assert card.locator(".answer-text").inner_text().strip()

@@ -39,8 +39,9 @@ class FakeEngine:
 
     kind = "fake"
 
-    def __init__(self, *, base_model: str = "fake-base", adapters: tuple[str, ...] = (),
-                 answers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, *, base_model: str = "fake-base", adapters: tuple[str, ...] = (), answers: dict[str, str] | None = None
+    ) -> None:
         self.base_model = base_model
         self._adapters = {name: Path(f"/adapters/{name}") for name in adapters}
         self.answers = dict(answers or {})
@@ -60,8 +61,9 @@ class FakeEngine:
         return EngineDescription(kind=self.kind, detail=None if self.started else "not started")
 
     async def health(self) -> EngineHealth:
-        return EngineHealth(kind=self.kind, ready=self.started, base_model=self.base_model,
-                            adapters=sorted(self._adapters))
+        return EngineHealth(
+            kind=self.kind, ready=self.started, base_model=self.base_model, adapters=sorted(self._adapters)
+        )
 
     def answer_for(self, request: GenerationRequest) -> str:
         model = request.adapter or self.base_model
@@ -74,9 +76,14 @@ class FakeEngine:
         text = self.answer_for(request)
         for piece in text.split(" "):
             yield StreamDelta(text=piece + " ")
-        yield GenerationResult(text=text, prompt_tokens=sum(words(m.content) for m in request.messages),
-                               completion_tokens=words(text), finish_reason="stop", ttft_ms=TTFT_MS,
-                               total_ms=TOTAL_MS)
+        yield GenerationResult(
+            text=text,
+            prompt_tokens=sum(words(m.content) for m in request.messages),
+            completion_tokens=words(text),
+            finish_reason="stop",
+            ttft_ms=TTFT_MS,
+            total_ms=TOTAL_MS,
+        )
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         return await collect_result(self.stream(request))
@@ -96,8 +103,16 @@ class FakeEngine:
 
 def hit(n: int, text: str, dense_score: float = 0.8) -> SearchHit:
     """A retrieved chunk of document ``doc-n``."""
-    return SearchHit(doc_id=f"doc-{n}", chunk_id=f"doc-{n}:0", title=f"Title {n}", section=f"Section {n}",
-                     source=f"docs/{n}.md", text=text, score=dense_score, dense_score=dense_score)
+    return SearchHit(
+        doc_id=f"doc-{n}",
+        chunk_id=f"doc-{n}:0",
+        title=f"Title {n}",
+        section=f"Section {n}",
+        source=f"docs/{n}.md",
+        text=text,
+        score=dense_score,
+        dense_score=dense_score,
+    )
 
 
 class FakeIndex:

@@ -51,38 +51,52 @@ def published_home(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -
     home.mkdir()
     (home / "models").symlink_to(models_dir, target_is_directory=True)
     (home / "adapters").mkdir()
-    env = {**os.environ, "RAGTUNE_HOME": str(home), "INDEX_CLI": str(RAGTUNE),
-           "RAGTUNE_INDEX__READ_ONLY": "true", "RAGTUNE_CONFIG": str(root / "none.toml")}
-    result = subprocess.run([str(SCRIPTS / "publish-index.sh"), str(docs), str(published)], env=env,
-                            capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "RAGTUNE_HOME": str(home),
+        "INDEX_CLI": str(RAGTUNE),
+        "RAGTUNE_INDEX__READ_ONLY": "true",
+        "RAGTUNE_CONFIG": str(root / "none.toml"),
+    }
+    result = subprocess.run(
+        [str(SCRIPTS / "publish-index.sh"), str(docs), str(published)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (published / "current").is_symlink()
-    result = subprocess.run([str(SCRIPTS / "fetch-index.sh"), str(published), str(home / "index")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(SCRIPTS / "fetch-index.sh"), str(published), str(home / "index")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return home
 
 
 @pytest.fixture(scope="module")
-def gateway(published_home: Path, vllm_server, tmp_path_factory: pytest.TempPathFactory, serve_gateway,
-            free_port):
+def gateway(published_home: Path, vllm_server, tmp_path_factory: pytest.TempPathFactory, serve_gateway, free_port):
     """`ragtune serve` with the ConfigMap's settings, pointed at the external vLLM server."""
     port = free_port()
     env = {**os.environ, **_configmap_env()}
-    env.update({
-        "RAGTUNE_HOME": str(published_home),
-        "RAGTUNE_CONFIG": str(published_home / "none.toml"),
-        "RAGTUNE_GATEWAY__HOST": "127.0.0.1",
-        "RAGTUNE_GATEWAY__PORT": str(port),
-        "RAGTUNE_ENGINE__URL": f"{vllm_server.url.rstrip('/')}/v1",
-        "RAGTUNE_GATEWAY__API_KEYS": json.dumps({CLIENT_KEY: {"name": "acme", "namespace": "default"}}),
-        "RAGTUNE_MODELS__GENERATOR": vllm_server.served_model_name,
-    })
+    env.update(
+        {
+            "RAGTUNE_HOME": str(published_home),
+            "RAGTUNE_CONFIG": str(published_home / "none.toml"),
+            "RAGTUNE_GATEWAY__HOST": "127.0.0.1",
+            "RAGTUNE_GATEWAY__PORT": str(port),
+            "RAGTUNE_ENGINE__URL": f"{vllm_server.url.rstrip('/')}/v1",
+            "RAGTUNE_GATEWAY__API_KEYS": json.dumps({CLIENT_KEY: {"name": "acme", "namespace": "default"}}),
+            "RAGTUNE_MODELS__GENERATOR": vllm_server.served_model_name,
+        }
+    )
     env.pop("RAGTUNE_ENGINE__API_KEY", None)  # the shared test server runs without a key
     log_path = tmp_path_factory.mktemp("gateway") / "serve.log"
     with serve_gateway([str(RAGTUNE), "serve"], env, log_path, f"http://127.0.0.1:{port}") as base:
-        with httpx.Client(base_url=base, timeout=300,
-                          headers={"Authorization": f"Bearer {CLIENT_KEY}"}) as client:
+        with httpx.Client(base_url=base, timeout=300, headers={"Authorization": f"Bearer {CLIENT_KEY}"}) as client:
             yield client
 
 
@@ -95,8 +109,9 @@ def test_health_reports_the_external_engine_and_the_published_index(gateway: htt
 
 
 def test_rag_chat_answers_through_the_external_engine_with_citations(gateway: httpx.Client) -> None:
-    response = gateway.post("/v1/chat", json={"question": "What is a bygglov (building permit)?",
-                                              "mode": "rag", "max_tokens": 24})
+    response = gateway.post(
+        "/v1/chat", json={"question": "What is a bygglov (building permit)?", "mode": "rag", "max_tokens": 24}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["answer"].strip()
@@ -121,6 +136,5 @@ def test_read_only_replica_refuses_uploads_and_deletes_but_keeps_serving(gateway
 
     after = gateway.get("/v1/documents").json()["documents"]
     assert [d["doc_id"] for d in after] == [d["doc_id"] for d in documents]
-    again = gateway.post("/v1/chat", json={"question": "Can I get ROT deduction?", "mode": "rag",
-                                           "max_tokens": 8})
+    again = gateway.post("/v1/chat", json={"question": "Can I get ROT deduction?", "mode": "rag", "max_tokens": 8})
     assert again.status_code == 200 and again.json()["citations"]

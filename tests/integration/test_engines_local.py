@@ -29,8 +29,9 @@ async def test_base_chat_counts_tokens_exactly(local_engine) -> None:
     assert isinstance(local_engine, Engine)
     result = await local_engine.generate(_request())
     tokenizer = local_engine.tokenizer
-    templated = tokenizer.apply_chat_template([m.model_dump() for m in QUESTION],
-                                              add_generation_prompt=True, tokenize=True, return_dict=True)
+    templated = tokenizer.apply_chat_template(
+        [m.model_dump() for m in QUESTION], add_generation_prompt=True, tokenize=True, return_dict=True
+    )
     assert result.prompt_tokens == len(templated["input_ids"])
     assert result.text.strip()
     assert 1 <= result.completion_tokens <= 12

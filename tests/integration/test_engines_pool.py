@@ -37,14 +37,28 @@ def carded_adapter(tiny_adapter: Path, tmp_path_factory: pytest.TempPathFactory)
 
     folder = tmp_path_factory.mktemp("carded") / "tiny-m"
     shutil.copytree(tiny_adapter, folder)
-    card = AdapterCard(name="tiny-m", path=str(folder), base_model="smollm2-135m-instruct", method="lora",
-                       data_sha256="test", train_examples=0, eval_examples=0)
+    card = AdapterCard(
+        name="tiny-m",
+        path=str(folder),
+        base_model="smollm2-135m-instruct",
+        method="lora",
+        data_sha256="test",
+        train_examples=0,
+        eval_examples=0,
+    )
     (folder / CARD_FILE).write_text(card.model_dump_json())
     return folder
 
 
-def _make_pool(vllm_server, generator_path: Path, cache: Path, runs: Path, adapters: dict[str, Path],
-               launched: list | None = None, **options):
+def _make_pool(
+    vllm_server,
+    generator_path: Path,
+    cache: Path,
+    runs: Path,
+    adapters: dict[str, Path],
+    launched: list | None = None,
+    **options,
+):
     """A pool on the shared base server whose merged engines are eager vLLM children (``launched``
     collects their processes)."""
     from services.engines.merged_models import merged_model_dir
@@ -54,8 +68,14 @@ def _make_pool(vllm_server, generator_path: Path, cache: Path, runs: Path, adapt
 
     def merged_engine(name: str, folder: Path) -> VLLMEngine:
         # eager: a compiled start takes minutes on a busy 2-core machine (settings.engine.compile)
-        config = VLLMLaunchConfig(model_dir=folder, served_model_name=name, enable_lora=False,
-                                  kv_cache_gib=1, max_model_len=2048, extra_args=["--enforce-eager"])
+        config = VLLMLaunchConfig(
+            model_dir=folder,
+            served_model_name=name,
+            enable_lora=False,
+            kv_cache_gib=1,
+            max_model_len=2048,
+            extra_args=["--enforce-eager"],
+        )
         process = VLLMProcess(config, runs, start_timeout_s=600)
         if launched is not None:
             launched.append(process)
@@ -68,16 +88,22 @@ def _make_pool(vllm_server, generator_path: Path, cache: Path, runs: Path, adapt
         merged_engine=merged_engine,
         merge=lambda adapter_dir: merged_model_dir(generator_path, adapter_dir, cache),
         strategy=lambda name: "unmerged" if name == "tiny-u" else "merged",
-        adapters=adapters, **options,
+        adapters=adapters,
+        **options,
     )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def pool(vllm_server, generator_path: Path, tiny_adapter: Path,
-               tmp_path_factory: pytest.TempPathFactory):
-    engine = _make_pool(vllm_server, generator_path, tmp_path_factory.mktemp("merged-cache"),
-                        tmp_path_factory.mktemp("pool-runs"), {"tiny-u": tiny_adapter},
-                        max_running=3, monitor_interval_s=0.5)
+async def pool(vllm_server, generator_path: Path, tiny_adapter: Path, tmp_path_factory: pytest.TempPathFactory):
+    engine = _make_pool(
+        vllm_server,
+        generator_path,
+        tmp_path_factory.mktemp("merged-cache"),
+        tmp_path_factory.mktemp("pool-runs"),
+        {"tiny-u": tiny_adapter},
+        max_running=3,
+        monitor_interval_s=0.5,
+    )
     await engine.start()
     yield engine
     await engine.stop()
@@ -159,11 +185,19 @@ async def test_unload_stops_the_merged_engine(pool) -> None:
         await pool.generate(_request("tiny-m"))
 
 
-async def test_stopping_during_a_prestart_leaves_no_vllm_child(vllm_server, generator_path: Path,
-                                                                tiny_adapter: Path, tmp_path: Path) -> None:
+async def test_stopping_during_a_prestart_leaves_no_vllm_child(
+    vllm_server, generator_path: Path, tiny_adapter: Path, tmp_path: Path
+) -> None:
     launched: list = []
-    engine = _make_pool(vllm_server, generator_path, tmp_path / "merged", tmp_path / "runs",
-                        {"tiny-m": tiny_adapter}, launched, prestart=["tiny-m"])
+    engine = _make_pool(
+        vllm_server,
+        generator_path,
+        tmp_path / "merged",
+        tmp_path / "runs",
+        {"tiny-m": tiny_adapter},
+        launched,
+        prestart=["tiny-m"],
+    )
     await engine.start()  # merges tiny-m, then starts its engine in the background
     for _ in range(300):
         if launched and launched[0].pid is not None:

@@ -28,8 +28,7 @@ def _make_local_pool(generator_path: Path, tiny_adapter: Path, tmp_path: Path, *
 
     return EnginePool(
         base_model=BASE,
-        base=lambda: LocalEngine(model_dir=generator_path, served_model_name=BASE,
-                                 adapters={"tiny-u": tiny_adapter}),
+        base=lambda: LocalEngine(model_dir=generator_path, served_model_name=BASE, adapters={"tiny-u": tiny_adapter}),
         base_has_lora=True,
         merged_engine=lambda name, folder: LocalEngine(model_dir=folder, served_model_name=name),
         merge=lambda adapter_dir: merged_model_dir(generator_path, adapter_dir, tmp_path / "merged"),
@@ -40,8 +39,7 @@ def _make_local_pool(generator_path: Path, tiny_adapter: Path, tmp_path: Path, *
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def local_pool(generator_path: Path, tiny_adapter: Path, tmp_path: Path):
-    pool = _make_local_pool(generator_path, tiny_adapter, tmp_path, adapters={"tiny-u": tiny_adapter},
-                            max_running=2)
+    pool = _make_local_pool(generator_path, tiny_adapter, tmp_path, adapters={"tiny-u": tiny_adapter}, max_running=2)
     await pool.start()
     yield pool
     await pool.stop()
@@ -65,8 +63,9 @@ async def test_merged_equals_unmerged_and_starts_lazily(local_pool, tiny_adapter
         await local_pool.load_adapter("tiny-m", tiny_adapter)
 
 
-async def test_running_engine_limit_stops_the_least_recently_used(local_pool, tiny_adapter: Path,
-                                                                  tiny_adapter_2: Path) -> None:
+async def test_running_engine_limit_stops_the_least_recently_used(
+    local_pool, tiny_adapter: Path, tiny_adapter_2: Path
+) -> None:
     await local_pool.load_adapter("one-m", tiny_adapter)
     await local_pool.load_adapter("two-m", tiny_adapter_2)
     first = await local_pool.generate(_request("one-m", max_tokens=4))
@@ -79,7 +78,10 @@ async def test_running_engine_limit_stops_the_least_recently_used(local_pool, ti
     assert _state(health, "merged:one-m") == "ready" and _state(health, "merged:two-m") == "stopped"
     assert next(e.restarts for e in health.engines if e.name == "merged:one-m") == 1
     assert {a.name: a.strategy for a in local_pool.adapters()} == {
-        "one-m": "merged", "two-m": "merged", "tiny-u": "unmerged"}
+        "one-m": "merged",
+        "two-m": "merged",
+        "tiny-u": "unmerged",
+    }
 
 
 async def test_runtime_unmerged_adapter_goes_to_the_base_engine(local_pool, tiny_adapter_2: Path) -> None:
@@ -93,13 +95,18 @@ async def test_runtime_unmerged_adapter_goes_to_the_base_engine(local_pool, tiny
     assert "two-u" not in (await local_pool.health()).adapters
 
 
-async def test_prestart_starts_a_merged_engine_before_any_request(generator_path: Path, tiny_adapter: Path,
-                                                                  tmp_path: Path) -> None:
+async def test_prestart_starts_a_merged_engine_before_any_request(
+    generator_path: Path, tiny_adapter: Path, tmp_path: Path
+) -> None:
     import asyncio
 
-    pool = _make_local_pool(generator_path, tiny_adapter, tmp_path,
-                            adapters={"tiny-u": tiny_adapter, "tiny-m": tiny_adapter},
-                            prestart=["tiny-m", "tiny-u", "no-such-adapter"])  # base / unknown: nothing to do
+    pool = _make_local_pool(
+        generator_path,
+        tiny_adapter,
+        tmp_path,
+        adapters={"tiny-u": tiny_adapter, "tiny-m": tiny_adapter},
+        prestart=["tiny-m", "tiny-u", "no-such-adapter"],
+    )  # base / unknown: nothing to do
     await pool.start()
     try:
         for _ in range(600):  # in the background: start() returned before the merged engine is up

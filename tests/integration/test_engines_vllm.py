@@ -33,8 +33,9 @@ async def vllm_engine(vllm_server, tiny_adapter: Path):
     """A VLLMEngine in external mode against the shared server, registering ``tiny-v`` at start."""
     from services.engines.vllm_engine import VLLMEngine
 
-    engine = VLLMEngine(served_model_name=vllm_server.served_model_name, url=vllm_server.url,
-                        adapters={"tiny-v": tiny_adapter})
+    engine = VLLMEngine(
+        served_model_name=vllm_server.served_model_name, url=vllm_server.url, adapters={"tiny-v": tiny_adapter}
+    )
     await engine.start()
     yield engine
     await engine.stop()
@@ -46,8 +47,9 @@ async def test_base_chat_counts_tokens_like_the_tokenizer(vllm_engine, generator
     assert isinstance(vllm_engine, Engine)
     tokenizer = AutoTokenizer.from_pretrained(generator_path)
     result = await vllm_engine.generate(_request(max_tokens=8))
-    templated = tokenizer.apply_chat_template([m.model_dump() for m in QUESTION],
-                                              add_generation_prompt=True, tokenize=True, return_dict=True)
+    templated = tokenizer.apply_chat_template(
+        [m.model_dump() for m in QUESTION], add_generation_prompt=True, tokenize=True, return_dict=True
+    )
     assert result.prompt_tokens == len(templated["input_ids"])
     assert result.text.strip()
     assert result.finish_reason == "length" and result.completion_tokens == 8
@@ -87,8 +89,7 @@ async def test_stream_yields_deltas_then_one_result(vllm_engine) -> None:
     assert events[-1].completion_tokens == 8
 
 
-async def test_runtime_load_duplicate_unknown_and_unload(vllm_engine, tiny_adapter: Path,
-                                                         tiny_adapter_2: Path) -> None:
+async def test_runtime_load_duplicate_unknown_and_unload(vllm_engine, tiny_adapter: Path, tiny_adapter_2: Path) -> None:
     await vllm_engine.load_adapter("tiny-v2", tiny_adapter_2)
     one = await vllm_engine.generate(_request("tiny-v"))
     two = await vllm_engine.generate(_request("tiny-v2"))

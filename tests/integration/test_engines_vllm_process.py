@@ -19,8 +19,9 @@ def test_a_server_that_crashes_during_start_fails_fast(tmp_path: Path) -> None:
     broken = tmp_path / "broken-model"
     broken.mkdir()
     (broken / "config.json").write_text(json.dumps({"model_type": "no-such-architecture"}))
-    process = VLLMProcess(VLLMLaunchConfig(model_dir=broken, served_model_name="broken"),
-                          tmp_path / "runs", start_timeout_s=3600)
+    process = VLLMProcess(
+        VLLMLaunchConfig(model_dir=broken, served_model_name="broken"), tmp_path / "runs", start_timeout_s=3600
+    )
     with pytest.raises(EngineError, match="exited with status") as err:
         process.start()
     assert str(process.log_path) in str(err.value)

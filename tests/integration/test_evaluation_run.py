@@ -68,15 +68,31 @@ def test_bench_then_eval_write_one_report(gateway, qa_file: Path, tmp_path: Path
     out = tmp_path / "results"
     questions = tmp_path / "questions.txt"
     questions.write_text("How long does a building permit take?\n")
-    options = BenchOptions(url=url, questions=questions, out=out, concurrency=[1, 2], num_prompts=2, max_tokens=8,
-                           top_k=1, modes=["base", "rag", "ft", "hybrid"], train_cost_usd=0.01)
+    options = BenchOptions(
+        url=url,
+        questions=questions,
+        out=out,
+        concurrency=[1, 2],
+        num_prompts=2,
+        max_tokens=8,
+        top_k=1,
+        modes=["base", "rag", "ft", "hybrid"],
+        train_cost_usd=0.01,
+    )
     written = run_bench(options, settings, _quiet_progress)
-    assert {p.name for p in written} >= {"results.json", "report.md", "latency_cdf.png",
-                                         "throughput_vs_concurrency.png", "cost_per_query.png", "break_even.png"}
+    assert {p.name for p in written} >= {
+        "results.json",
+        "report.md",
+        "latency_cdf.png",
+        "throughput_vs_concurrency.png",
+        "cost_per_query.png",
+        "break_even.png",
+    }
     data = json.loads((out / "results.json").read_text())
     levels = {(level["name"], level["concurrency"]): level for level in data["bench"]["levels"]}
-    assert set(levels) == {(name, c) for name in ("base", "rag", "rag+style", "ft:voice", "hybrid:voice")
-                           for c in (1, 2)} | {("mixed:base+voice", 2)}
+    assert set(levels) == {
+        (name, c) for name in ("base", "rag", "rag+style", "ft:voice", "hybrid:voice") for c in (1, 2)
+    } | {("mixed:base+voice", 2)}
     for level in levels.values():
         assert level["failed"] == 0 and level["completed"] == 2, level["errors"]
         assert level["output_throughput"] > 0 and level["median_ttft_ms"] > 0
@@ -90,8 +106,26 @@ def test_bench_then_eval_write_one_report(gateway, qa_file: Path, tmp_path: Path
     assert raw["ok"] and raw["e2el_ms"] >= raw["ttft_ms"]
 
     env = {**os.environ, "RAGTUNE_HOME": str(settings.home), "RAGTUNE_ENGINE__KIND": "local"}
-    command = [sys.executable, "-m", "ragtune.cli", "eval", "--qa", str(qa_file), "--url", url, "--out", str(out),
-               "--max-tokens", "16", "--k", "2", "--modes", "base,rag,ft,hybrid", "--adapter", "voice"]
+    command = [
+        sys.executable,
+        "-m",
+        "ragtune.cli",
+        "eval",
+        "--qa",
+        str(qa_file),
+        "--url",
+        url,
+        "--out",
+        str(out),
+        "--max-tokens",
+        "16",
+        "--k",
+        "2",
+        "--modes",
+        "base,rag,ft,hybrid",
+        "--adapter",
+        "voice",
+    ]
     completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, cwd=REPO)
     assert completed.returncode == 0, completed.stderr[-3000:]
     data = json.loads((out / "results.json").read_text())
@@ -114,9 +148,24 @@ def test_bench_then_eval_write_one_report(gateway, qa_file: Path, tmp_path: Path
 def test_eval_cli_bad_input_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x"}\n')
-    completed = subprocess.run([sys.executable, "-m", "ragtune.cli", "eval", "--qa", str(bad), "--url",
-                                "http://127.0.0.1:9", "--out", str(tmp_path / "o")],
-                               capture_output=True, text=True, timeout=300, cwd=REPO)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ragtune.cli",
+            "eval",
+            "--qa",
+            str(bad),
+            "--url",
+            "http://127.0.0.1:9",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
     assert completed.returncode == 2
     assert "bad.jsonl:1: question: Field required" in " ".join(completed.stderr.split())
     assert "Traceback" not in completed.stderr

@@ -47,8 +47,9 @@ def engine_settings(request: pytest.FixtureRequest) -> dict:
 
 
 @pytest.fixture(scope="module")
-def gateway_home(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, tiny_adapter: Path,
-                 tiny_adapter_2: Path) -> Path:
+def gateway_home(
+    tmp_path_factory: pytest.TempPathFactory, models_dir: Path, tiny_adapter: Path, tiny_adapter_2: Path
+) -> Path:
     """RAGTUNE_HOME with the models, two adapters, A's sample documents and one document of B's."""
     from indexer import DocumentStore
     from indexer.sample import build_sample_corpus
@@ -63,8 +64,12 @@ def gateway_home(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, tin
     chosen = [p for p in corpus if p.name in DOCS_A]
     with DocumentStore.open(home / "index", models_dir / "all-minilm-l6-v2", IndexSettings()) as store:
         store.add_paths(chosen, namespace="default")
-        store.add_bytes("b-secret.md", b"# Tenant B\n\nThe energy declaration of tenant B's office is "
-                        b"valid until the year 2031 according to inspector Quibble.", namespace="tenant-b")
+        store.add_bytes(
+            "b-secret.md",
+            b"# Tenant B\n\nThe energy declaration of tenant B's office is "
+            b"valid until the year 2031 according to inspector Quibble.",
+            namespace="tenant-b",
+        )
     return home
 
 
@@ -74,13 +79,18 @@ def gateway(gateway_home: Path, engine_settings: dict):
     from services.gateway.server import BackgroundGateway
 
     settings = Settings(
-        home=gateway_home, engine=engine_settings,
-        gateway={"max_tokens_limit": 256, "max_question_chars": 500, "max_body_bytes": 200_000,
-                 "api_keys": {
-                     KEY_A: {"name": "a", "namespace": "default", "adapters": [VOICE_A, NEW_ADAPTER, LATE_ADAPTER]},
-                     KEY_B: {"name": "b", "namespace": "tenant-b", "adapters": [VOICE_B]},
-                     KEY_LIMITED: {"name": "limited", "namespace": "default", "rate_limit_per_minute": 2},
-                 }},
+        home=gateway_home,
+        engine=engine_settings,
+        gateway={
+            "max_tokens_limit": 256,
+            "max_question_chars": 500,
+            "max_body_bytes": 200_000,
+            "api_keys": {
+                KEY_A: {"name": "a", "namespace": "default", "adapters": [VOICE_A, NEW_ADAPTER, LATE_ADAPTER]},
+                KEY_B: {"name": "b", "namespace": "tenant-b", "adapters": [VOICE_B]},
+                KEY_LIMITED: {"name": "limited", "namespace": "default", "rate_limit_per_minute": 2},
+            },
+        },
     )
     with BackgroundGateway(settings) as running:
         yield running
@@ -107,8 +117,9 @@ def tokenizer(generator_path: Path):
 
 
 def template_tokens(tokenizer, messages) -> int:
-    encoded = tokenizer.apply_chat_template([m.model_dump() for m in messages], add_generation_prompt=True,
-                                            tokenize=True, return_dict=True)
+    encoded = tokenizer.apply_chat_template(
+        [m.model_dump() for m in messages], add_generation_prompt=True, tokenize=True, return_dict=True
+    )
     return len(encoded["input_ids"])
 
 
@@ -164,14 +175,15 @@ def sse_events(response: httpx.Response) -> list:
     events = []
     for line in response.iter_lines():
         if line.startswith("data: "):
-            data = line[len("data: "):]
+            data = line[len("data: ") :]
             events.append(data if data == "[DONE]" else json.loads(data))
     return events
 
 
 def test_chat_streams_deltas_then_the_full_response(gateway) -> None:
-    with client(gateway).stream("POST", "/v1/chat", json={"question": QUESTION, "mode": "rag", "stream": True,
-                                                          "max_tokens": MAX_TOKENS}) as response:
+    with client(gateway).stream(
+        "POST", "/v1/chat", json={"question": QUESTION, "mode": "rag", "stream": True, "max_tokens": MAX_TOKENS}
+    ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         events = sse_events(response)
@@ -193,8 +205,12 @@ def test_openai_client_plain_and_streaming(gateway, tokenizer) -> None:
     assert VOICE_A in models and VOICE_B not in models
     assert models[VOICE_A].model_extra["parent"] == base_name
 
-    completion = api.chat.completions.create(model=base_name, messages=[{"role": "user", "content": QUESTION}],
-                                             max_tokens=MAX_TOKENS, extra_body={"ragtune": {"mode": "rag"}})
+    completion = api.chat.completions.create(
+        model=base_name,
+        messages=[{"role": "user", "content": QUESTION}],
+        max_tokens=MAX_TOKENS,
+        extra_body={"ragtune": {"mode": "rag"}},
+    )
     assert completion.choices[0].message.content
     extra = completion.model_extra
     assert extra["citations"][0]["source"].endswith("energideklaration.md")
@@ -202,14 +218,20 @@ def test_openai_client_plain_and_streaming(gateway, tokenizer) -> None:
     assert completion.usage.prompt_tokens == extra["ragtune"]["usage"]["prompt_tokens"]
     assert completion.usage.completion_tokens == extra["ragtune"]["usage"]["completion_tokens"]
 
-    plain = api.chat.completions.create(model=VOICE_A, messages=[{"role": "user", "content": QUESTION}],
-                                        max_tokens=MAX_TOKENS)
+    plain = api.chat.completions.create(
+        model=VOICE_A, messages=[{"role": "user", "content": QUESTION}], max_tokens=MAX_TOKENS
+    )
     assert plain.model_extra["ragtune"]["mode"] == "ft" and plain.model_extra["ragtune"]["adapter"] == VOICE_A
     assert plain.usage.prompt_tokens == template_tokens(tokenizer, build_prompt("base", QUESTION).messages)
 
-    stream = api.chat.completions.create(model=base_name, messages=[{"role": "user", "content": QUESTION}],
-                                         max_tokens=MAX_TOKENS, stream=True, stream_options={"include_usage": True},
-                                         extra_body={"ragtune": {"mode": "rag"}})
+    stream = api.chat.completions.create(
+        model=base_name,
+        messages=[{"role": "user", "content": QUESTION}],
+        max_tokens=MAX_TOKENS,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_body={"ragtune": {"mode": "rag"}},
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text
@@ -218,8 +240,12 @@ def test_openai_client_plain_and_streaming(gateway, tokenizer) -> None:
     assert all(c.choices[0].delta.role is None for c in chunks[1:] if c.choices)
 
     # vLLM's ignore_eos extension (benchmarks): exactly max_tokens tokens
-    long = api.chat.completions.create(model=base_name, messages=[{"role": "user", "content": "Say hi."}],
-                                       max_tokens=24, extra_body={"ignore_eos": True})
+    long = api.chat.completions.create(
+        model=base_name,
+        messages=[{"role": "user", "content": "Say hi."}],
+        max_tokens=24,
+        extra_body={"ignore_eos": True},
+    )
     assert long.usage.completion_tokens == 24 and long.choices[0].finish_reason == "length"
     last = chunks[-1]
     assert last.choices == [] and last.usage.completion_tokens > 0
@@ -241,8 +267,7 @@ def test_adapters_load_and_unload_at_run_time(gateway, gateway_home: Path) -> No
     assert NEW_ADAPTER not in [m["id"] for m in api.get("/v1/models").json()["data"]]
 
 
-def test_adapter_trained_after_start_is_served_on_first_use(gateway, gateway_home: Path,
-                                                           tiny_adapter_2: Path) -> None:
+def test_adapter_trained_after_start_is_served_on_first_use(gateway, gateway_home: Path, tiny_adapter_2: Path) -> None:
     """A folder that appears in adapters_dir while the gateway runs (``ragtune train``, another
     replica's deployment) is loaded by the first request naming it; an API unload sticks."""
     api = client(gateway)
@@ -251,21 +276,24 @@ def test_adapter_trained_after_start_is_served_on_first_use(gateway, gateway_hom
     result = ask(gateway, question=QUESTION, mode="ft", adapter=LATE_ADAPTER)
     assert result["adapter"] == LATE_ADAPTER and result["answer"]
     assert LATE_ADAPTER in [m["id"] for m in api.get("/v1/models").json()["data"]]
-    other = client(gateway, KEY_B).post("/v1/chat", json={"question": QUESTION, "mode": "ft",
-                                                          "adapter": LATE_ADAPTER})
+    other = client(gateway, KEY_B).post("/v1/chat", json={"question": QUESTION, "mode": "ft", "adapter": LATE_ADAPTER})
     assert other.status_code == 403
     assert api.delete(f"/v1/adapters/{LATE_ADAPTER}").status_code == 200
     gone = api.post("/v1/chat", json={"question": QUESTION, "mode": "ft", "adapter": LATE_ADAPTER})
     assert gone.status_code == 404
-    traversal = api.post("/v1/chat/completions", json={"model": "../adapters/" + VOICE_A,
-                                                       "messages": [{"role": "user", "content": "hi"}]})
+    traversal = api.post(
+        "/v1/chat/completions",
+        json={"model": "../adapters/" + VOICE_A, "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert traversal.status_code == 404
 
 
 def test_uploaded_document_is_cited_then_gone_after_delete(gateway) -> None:
     api = client(gateway)
-    text = (b"# Zorblax roofing membranes\n\nThe Zorblax roofing membrane comes with a warranty of seventeen "
-            b"years. Zorblax membranes are installed by certified Zaragoza roofers only.")
+    text = (
+        b"# Zorblax roofing membranes\n\nThe Zorblax roofing membrane comes with a warranty of seventeen "
+        b"years. Zorblax membranes are installed by certified Zaragoza roofers only."
+    )
     added = api.post("/v1/documents", files={"files": ("zorblax.md", text, "text/markdown")})
     assert added.status_code == 201, added.text
     doc_id = added.json()["reports"][0]["documents"][0]["doc_id"]
@@ -289,18 +317,25 @@ def test_tenants_cannot_reach_each_other(gateway) -> None:
     assert b_docs and a_docs and not set(a_docs) & set(b_docs)
     answer = ask(gateway, KEY_B, question=QUESTION, mode="rag")
     assert {c["doc_id"] for c in answer["citations"]} <= set(b_docs)
-    answer = ask(gateway, KEY_A, question="When is the energy declaration of tenant B's office valid until?",
-                 mode="rag")
+    answer = ask(
+        gateway, KEY_A, question="When is the energy declaration of tenant B's office valid until?", mode="rag"
+    )
     assert not {c["doc_id"] for c in answer["citations"]} & set(b_docs)
     assert b.post("/v1/chat", json={"question": QUESTION, "namespace": "default"}).status_code == 403
     assert b.get("/v1/documents", params={"namespace": "default"}).status_code == 403
     assert b.delete(f"/v1/documents/{a_docs[0]}", params={"namespace": "default"}).status_code == 403
     assert b.delete(f"/v1/documents/{a_docs[0]}").status_code == 404
-    for body in ({"question": QUESTION, "mode": "ft", "adapter": VOICE_A},
-                 {"question": QUESTION, "mode": "hybrid", "adapter": VOICE_A}):
+    for body in (
+        {"question": QUESTION, "mode": "ft", "adapter": VOICE_A},
+        {"question": QUESTION, "mode": "hybrid", "adapter": VOICE_A},
+    ):
         assert b.post("/v1/chat", json=body).status_code == 403
-    assert b.post("/v1/chat/completions", json={"model": VOICE_A, "messages": [{"role": "user", "content": "hi"}]}
-                  ).status_code == 404
+    assert (
+        b.post(
+            "/v1/chat/completions", json={"model": VOICE_A, "messages": [{"role": "user", "content": "hi"}]}
+        ).status_code
+        == 404
+    )
     assert b.delete(f"/v1/adapters/{VOICE_A}").status_code == 403
     assert ask(gateway, KEY_B, question=QUESTION, mode="ft")["adapter"] == VOICE_B
     assert client(gateway, None).post("/v1/chat", json={"question": QUESTION}).status_code == 401
@@ -332,12 +367,10 @@ def test_bad_inputs_get_4xx_json_errors(gateway) -> None:
         (api.post("/v1/chat", json={"question": "q", "mode": "rag", "adapter": VOICE_A}), 400),
         (api.post("/v1/chat", content=b"{not json", headers={"content-type": "application/json"}), 422),
         (api.post("/v1/chat", content=b"x" * 300_000, headers={"content-type": "application/json"}), 413),
-        (api.post("/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user", "content": "q"}]}),
-         404),
+        (api.post("/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user", "content": "q"}]}), 404),
         (api.post("/v1/feedback", json={"request_id": "req-unknown", "rating": 1, "resolved": True}), 404),
         (api.post("/v1/feedback", json={"request_id": "r", "rating": 5, "resolved": True}), 422),
-        (api.post("/v1/documents", files={"files": ("virus.exe", b"MZ\x00\x01", "application/octet-stream")}),
-         415),
+        (api.post("/v1/documents", files={"files": ("virus.exe", b"MZ\x00\x01", "application/octet-stream")}), 415),
         (api.post("/v1/documents", files={"files": ("empty.md", b"   ", "text/markdown")}), 422),
         (api.post("/v1/adapters", json={"name": "x", "path": "/etc"}), 403),
         (api.post("/v1/adapters", json={"name": "../../etc"}), 422),
@@ -376,11 +409,20 @@ def test_feedback_kpis_metrics_and_health(gateway) -> None:
     first = ask(gateway, question=QUESTION, mode="rag")
     second = ask(gateway, question=QUESTION, mode="base")
     assert api.post("/v1/feedback", json={"request_id": first["id"], "rating": 1, "resolved": True}).status_code == 201
-    assert api.post("/v1/feedback", json={"request_id": second["id"], "rating": -1, "resolved": False,
-                                          "comment": "not grounded"}).status_code == 201
+    assert (
+        api.post(
+            "/v1/feedback",
+            json={"request_id": second["id"], "rating": -1, "resolved": False, "comment": "not grounded"},
+        ).status_code
+        == 201
+    )
     # B cannot rate A's answers
-    assert client(gateway, KEY_B).post("/v1/feedback", json={"request_id": first["id"], "rating": -1,
-                                                              "resolved": False}).status_code == 404
+    assert (
+        client(gateway, KEY_B)
+        .post("/v1/feedback", json={"request_id": first["id"], "rating": -1, "resolved": False})
+        .status_code
+        == 404
+    )
     kpi = api.get("/v1/kpi").json()
     rows = {(r["mode"], r["adapter"]): r for r in kpi["by_mode_adapter"]}
     assert rows[("rag", None)]["good"] >= 1 and rows[("base", None)]["rated"] >= 1

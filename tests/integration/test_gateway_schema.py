@@ -40,10 +40,17 @@ def schema_gateway(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
         engine = {"kind": "vllm", "url": request.getfixturevalue("vllm_server").url}
     else:
         engine = {"kind": "local"}
-    config = Settings(home=home, engine=engine,
-                      gateway={"max_tokens_limit": 4, "default_max_tokens": 4, "max_question_chars": 300,
-                               "max_body_bytes": 100_000,
-                               "api_keys": {KEY: {"name": "schema", "rate_limit_per_minute": 100_000}}})
+    config = Settings(
+        home=home,
+        engine=engine,
+        gateway={
+            "max_tokens_limit": 4,
+            "default_max_tokens": 4,
+            "max_question_chars": 300,
+            "max_body_bytes": 100_000,
+            "api_keys": {KEY: {"name": "schema", "rate_limit_per_minute": 100_000}},
+        },
+    )
     with BackgroundGateway(config) as running:
         yield running
 
@@ -56,12 +63,14 @@ def test_no_input_gives_a_server_error(schema_gateway) -> None:
     for result in schema.get_all_operations():
         operation = result.ok()
         operations += 1
-        strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
-                             operation.as_strategy(GenerationMode.NEGATIVE))
+        strategy = st.one_of(
+            operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)
+        )
 
         @given(case=strategy)
-        @settings(max_examples=12, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=12, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+        )
         def check(case) -> None:
             case.call_and_validate(checks=[not_a_server_error], headers=HEADERS, timeout=120)
 
@@ -76,10 +85,17 @@ def test_no_input_gives_a_server_error(schema_gateway) -> None:
     assert answered  # valid generated requests really reached the engine
 
 
-@pytest.mark.parametrize("route,files,data", [
-    ("/v1/documents", {"files": ("deep.json", b"[" * 20_000 + b"]" * 20_000)}, None),
-    ("/v1/documents", {"files": ("note.md", b"# Note\n\nA note.")}, {"metadata": '{"a": ' * 5000 + "1" + "}" * 5000}),
-])
+@pytest.mark.parametrize(
+    "route,files,data",
+    [
+        ("/v1/documents", {"files": ("deep.json", b"[" * 20_000 + b"]" * 20_000)}, None),
+        (
+            "/v1/documents",
+            {"files": ("note.md", b"# Note\n\nA note.")},
+            {"metadata": '{"a": ' * 5000 + "1" + "}" * 5000},
+        ),
+    ],
+)
 def test_deep_json_uploads_are_4xx(schema_gateway, route: str, files: dict, data: dict | None) -> None:
     response = httpx.post(schema_gateway.url + route, files=files, data=data, headers=HEADERS, timeout=60)
     assert 400 <= response.status_code < 500, response.text
@@ -88,7 +104,11 @@ def test_deep_json_uploads_are_4xx(schema_gateway, route: str, files: dict, data
 
 def test_deep_json_body_is_4xx(schema_gateway) -> None:
     body = b'{"question": "hi", "filters": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"
-    response = httpx.post(schema_gateway.url + "/v1/chat", content=body, headers={
-        **HEADERS, "content-type": "application/json"}, timeout=60)
+    response = httpx.post(
+        schema_gateway.url + "/v1/chat",
+        content=body,
+        headers={**HEADERS, "content-type": "application/json"},
+        timeout=60,
+    )
     assert response.status_code == 422
     assert "JSON depth limit" in response.json()["error"]["message"]

@@ -23,9 +23,8 @@ def count(tokenizer, text: str) -> int:
 
 
 def test_chunks_respect_size_overlap_and_sections(tokenizer):
-    sentences = [f"Sentence number {i} explains how the roof battens of house {i} were replaced."
-                 for i in range(40)]
-    body = "\n\n".join(" ".join(sentences[i:i + 4]) for i in range(0, 40, 4))
+    sentences = [f"Sentence number {i} explains how the roof battens of house {i} were replaced." for i in range(40)]
+    body = "\n\n".join(" ".join(sentences[i : i + 4]) for i in range(0, 40, 4))
     chunker = TokenChunker(tokenizer, chunk_tokens=60, chunk_overlap=20)
     chunks = chunker.chunk([Section(title="Roof", text=body), Section(title="Windows", text="Short one.")])
     assert [c.position for c in chunks] == list(range(len(chunks)))

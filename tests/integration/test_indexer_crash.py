@@ -17,8 +17,24 @@ from ragtune.settings import IndexSettings
 
 pytestmark = pytest.mark.integration
 DOCUMENTS = 80
-WORDS = ["roof", "gutter", "window", "facade", "drain", "chimney", "insulation", "radiator", "tile",
-         "membrane", "beam", "joist", "render", "plaster", "primer", "sealant"]
+WORDS = [
+    "roof",
+    "gutter",
+    "window",
+    "facade",
+    "drain",
+    "chimney",
+    "insulation",
+    "radiator",
+    "tile",
+    "membrane",
+    "beam",
+    "joist",
+    "render",
+    "plaster",
+    "primer",
+    "sealant",
+]
 
 
 def make_corpus(folder: Path) -> None:
@@ -28,7 +44,8 @@ def make_corpus(folder: Path) -> None:
             f"Document {n:03d} paragraph {p}: the {WORDS[(n + p) % len(WORDS)]} must be checked by "
             f"the site manager every {p + 2} weeks, and the {WORDS[(n * 3 + p) % len(WORDS)]} "
             f"report number {n * 100 + p} is filed with the customer before payment is released."
-            for p in range(8)]
+            for p in range(8)
+        ]
         (folder / f"doc-{n:03d}.md").write_text(f"# Report {n:03d}\n\n" + "\n\n".join(paragraphs))
 
 
@@ -38,8 +55,9 @@ def committed(catalog: Path) -> dict[str, int]:
         return {}
     db = sqlite3.connect(f"file:{catalog}?mode=ro", uri=True)
     try:
-        rows = db.execute("SELECT d.doc_id, d.chunks, (SELECT COUNT(*) FROM chunks c "
-                          "WHERE c.doc_id = d.doc_id) FROM documents d").fetchall()
+        rows = db.execute(
+            "SELECT d.doc_id, d.chunks, (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id) FROM documents d"
+        ).fetchall()
     except sqlite3.OperationalError:
         return {}
     finally:
@@ -48,15 +66,24 @@ def committed(catalog: Path) -> dict[str, int]:
     return {doc_id: stored for doc_id, _, stored in rows}
 
 
-def test_kill_mid_add_keeps_exactly_the_committed_documents(home_with_models: Path, tmp_path: Path,
-                                                            embedder_path: Path):
+def test_kill_mid_add_keeps_exactly_the_committed_documents(
+    home_with_models: Path, tmp_path: Path, embedder_path: Path
+):
     corpus = tmp_path / "corpus"
     make_corpus(corpus)
     catalog = home_with_models / "index" / "catalog.sqlite3"
-    env = {**os.environ, "RAGTUNE_INDEX__CHUNK_TOKENS": "48", "RAGTUNE_INDEX__CHUNK_OVERLAP": "8",
-           "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "ragtune.cli", "index", "add", str(corpus)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "RAGTUNE_INDEX__CHUNK_TOKENS": "48",
+        "RAGTUNE_INDEX__CHUNK_OVERLAP": "8",
+        "HF_HUB_OFFLINE": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ragtune.cli", "index", "add", str(corpus)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 600
         while not committed(catalog) and process.poll() is None and time.monotonic() < deadline:

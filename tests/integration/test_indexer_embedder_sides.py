@@ -21,8 +21,9 @@ def test_queries_and_documents_use_the_models_prompts(embedder_path: Path) -> No
     assert np.allclose(embedder.encode_query(text), embedder.encode_document(text), atol=1e-6)
     embedder.model.prompts = {"query": "query: ", "document": "passage: "}  # as an e5-style model ships
     try:
-        assert np.allclose(embedder.encode_query(text), embedder.model.encode(["query: " + text[0]],
-                                                                               normalize_embeddings=True))
+        assert np.allclose(
+            embedder.encode_query(text), embedder.model.encode(["query: " + text[0]], normalize_embeddings=True)
+        )
         assert not np.allclose(embedder.encode_query(text), embedder.encode_document(text), atol=1e-3)
     finally:
         embedder.model.prompts = {}

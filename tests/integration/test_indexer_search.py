@@ -14,9 +14,17 @@ from ragtune.settings import IndexSettings
 pytestmark = pytest.mark.integration
 DOCS = Path(__file__).resolve().parents[1] / "data" / "docs"
 LABELLED = json.loads((DOCS / "labelled-queries.json").read_text())
-SHIPPED = ["roof-guide.md", "site-office.txt", "winter-roof-hugo.html", "windows-wordpress.html",
-           "warranty-sphinx.html", "heat-pump-latex.pdf", "bathroom-libreoffice.pdf",
-           "kitchen-chromium.pdf", "faq-records.json"]
+SHIPPED = [
+    "roof-guide.md",
+    "site-office.txt",
+    "winter-roof-hugo.html",
+    "windows-wordpress.html",
+    "warranty-sphinx.html",
+    "heat-pump-latex.pdf",
+    "bathroom-libreoffice.pdf",
+    "kitchen-chromium.pdf",
+    "faq-records.json",
+]
 
 
 @pytest.fixture(scope="module")
@@ -85,22 +93,24 @@ def test_metadata_and_field_filters(store: DocumentStore):
     doc_id = hits[0].doc_id
     assert {h.doc_id for h in store.search("permit", k=10, filters={"doc_id": doc_id})} == {doc_id}
     assert store.search("permit", filters={"category": "no-such"}) == []
-    records = store.search("building permit", k=10, namespace="docs", filters={"category": "bygglov"},
-                           mode="bm25")
+    records = store.search("building permit", k=10, namespace="docs", filters={"category": "bygglov"}, mode="bm25")
     assert records and all(h.source.split("#")[0].endswith("faq-records.json") for h in records)
 
 
-@pytest.mark.parametrize("name, query", [
-    ("roof-guide.md", "moss on roof tiles holds moisture"),
-    ("site-office.txt", "site office opening hours for deliveries"),
-    ("winter-roof-hugo.html", "who must remove icicles above the pavement"),
-    ("windows-wordpress.html", "U-value of triple glazed windows"),
-    ("warranty-sphinx.html", "how long is the warranty on finished work"),
-    ("heat-pump-latex.pdf", "error code E5 low refrigerant pressure"),
-    ("bathroom-libreoffice.pdf", "thickness of the waterproofing membrane coats"),
-    ("kitchen-chromium.pdf", "how long do stone worktops take to deliver"),
-    ("faq-records.json", "what is a bygglov"),
-])
+@pytest.mark.parametrize(
+    "name, query",
+    [
+        ("roof-guide.md", "moss on roof tiles holds moisture"),
+        ("site-office.txt", "site office opening hours for deliveries"),
+        ("winter-roof-hugo.html", "who must remove icicles above the pavement"),
+        ("windows-wordpress.html", "U-value of triple glazed windows"),
+        ("warranty-sphinx.html", "how long is the warranty on finished work"),
+        ("heat-pump-latex.pdf", "error code E5 low refrigerant pressure"),
+        ("bathroom-libreoffice.pdf", "thickness of the waterproofing membrane coats"),
+        ("kitchen-chromium.pdf", "how long do stone worktops take to deliver"),
+        ("faq-records.json", "what is a bygglov"),
+    ],
+)
 def test_each_loader_is_searchable(store: DocumentStore, name: str, query: str):
     hits = store.search(query, k=3, namespace="docs")
     assert any(h.source.split("#")[0].endswith(name) for h in hits), [h.source for h in hits]
@@ -111,8 +121,9 @@ def test_documents_keep_their_metadata(store: DocumentStore):
     assert documents["warranty-sphinx.html"].title == "Warranty and complaints"
     assert documents["heat-pump-latex.pdf"].format == "pdf"
     records = [d for d in store.list_documents("docs") if d.format == "json"]
-    assert len(records) == 6 and all(d.source.endswith(d.metadata.get("id", d.source[-11:]))
-                                     or "#" in d.source for d in records)
+    assert len(records) == 6 and all(
+        d.source.endswith(d.metadata.get("id", d.source[-11:])) or "#" in d.source for d in records
+    )
     stats = store.stats()
     assert stats.namespaces == {"default": 5, "docs": len(SHIPPED) - 1 + 6}
     assert stats.chunks > 0 and stats.dimension == 384 and stats.disk_bytes > 0

@@ -76,8 +76,7 @@ def test_add_skip_replace_remove(store: DocumentStore, tmp_path: Path):
     assert [d.doc_id for d in store.list_documents()] == [ids["windows.md"]]
 
 
-def test_changed_metadata_replaces_and_unchanged_chunks_are_not_re_embedded(store: DocumentStore,
-                                                                            tmp_path: Path):
+def test_changed_metadata_replaces_and_unchanged_chunks_are_not_re_embedded(store: DocumentStore, tmp_path: Path):
     path = write(tmp_path, "roofs.md", ROOFS + "\n## Care\n\nClean the gutters every autumn.\n")
     store.add_paths([path])
     report = store.add_paths([path], metadata={"owner": "anna"})
@@ -86,8 +85,9 @@ def test_changed_metadata_replaces_and_unchanged_chunks_are_not_re_embedded(stor
 
 
 def test_records_file_update_removes_dropped_records(store: DocumentStore, tmp_path: Path):
-    rows = [{"id": f"r{i}", "question": f"Question {i}?", "answer": f"Answer number {i} about roofs."}
-            for i in range(3)]
+    rows = [
+        {"id": f"r{i}", "question": f"Question {i}?", "answer": f"Answer number {i} about roofs."} for i in range(3)
+    ]
     path = tmp_path / "faq.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
     assert store.add_paths([path]).added == 3
@@ -98,8 +98,7 @@ def test_records_file_update_removes_dropped_records(store: DocumentStore, tmp_p
 
 
 def test_bad_input_is_reported_and_changes_nothing(tmp_path: Path, embedder_path: Path):
-    store = DocumentStore.open(tmp_path / "index", embedder_path,
-                               IndexSettings(max_document_bytes=5_000))
+    store = DocumentStore.open(tmp_path / "index", embedder_path, IndexSettings(max_document_bytes=5_000))
     good = write(tmp_path / "docs", "roofs.md", ROOFS)
     store.add_paths([good])
     before = snapshot(store)
@@ -125,14 +124,15 @@ def test_bad_input_is_reported_and_changes_nothing(tmp_path: Path, embedder_path
     codes = {Path(o.source).name: o.status_code for o in report.failed}
     for name, code in expected.items():
         assert codes[name] == code, (name, report.failed)
-    assert all(o.reason and name in o.reason for name, o in
-               ((Path(o.source).name, o) for o in report.failed))
+    assert all(o.reason and name in o.reason for name, o in ((Path(o.source).name, o) for o in report.failed))
     assert snapshot(store) == before
 
-    for name, data, error in [("x.pdf", b"%PDF-broken", UnreadableDocumentError),
-                              ("x.exe", b"MZ", UnsupportedFormatError),
-                              ("x.md", b"", EmptyDocumentError),
-                              ("x.txt", b"a" * 6_000, DocumentTooLargeError)]:
+    for name, data, error in [
+        ("x.pdf", b"%PDF-broken", UnreadableDocumentError),
+        ("x.exe", b"MZ", UnsupportedFormatError),
+        ("x.md", b"", EmptyDocumentError),
+        ("x.txt", b"a" * 6_000, DocumentTooLargeError),
+    ]:
         with pytest.raises(error):
             store.add_bytes(name, data)
     with pytest.raises(DocumentNotFoundError):
@@ -169,9 +169,10 @@ def test_upload_and_other_process_sees_changes_without_restart(tmp_path: Path, e
 def test_other_index_kinds_search_and_reopen(tmp_path: Path, embedder_path: Path, kind: str):
     config = IndexSettings(kind=kind, ivf_nlist=2)
     store = DocumentStore.open(tmp_path / "index", embedder_path, config)
-    rows = [{"id": str(i), "text": f"Fact {i}: the {w} roof needs care every {i} years."}
-            for i, w in enumerate(["red", "green", "blue", "slate", "metal", "tile", "felt", "copper",
-                                   "zinc", "clay"] * 8)]
+    rows = [
+        {"id": str(i), "text": f"Fact {i}: the {w} roof needs care every {i} years."}
+        for i, w in enumerate(["red", "green", "blue", "slate", "metal", "tile", "felt", "copper", "zinc", "clay"] * 8)
+    ]
     (tmp_path / "facts.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     store.add_paths([tmp_path / "facts.jsonl"])
     store.remove([store.list_documents()[0].doc_id])

@@ -23,8 +23,9 @@ def _home(tmp_path: Path, models_dir: Path, tiny_adapter: Path) -> Path:
     (home / "models").symlink_to(models_dir, target_is_directory=True)
     for name, passed in (("leaky", False), ("clean", True)):
         shutil.copytree(tiny_adapter, home / "adapters" / name)
-        (home / "adapters" / name / "adapter_card.json").write_text(json.dumps(
-            {"name": name, "audit": {"passed": passed, "reasons": [] if passed else [REASON]}}))
+        (home / "adapters" / name / "adapter_card.json").write_text(
+            json.dumps({"name": name, "audit": {"passed": passed, "reasons": [] if passed else [REASON]}})
+        )
     return home
 
 
@@ -43,12 +44,15 @@ async def test_failed_audit_is_refused_unless_allowed(tmp_path: Path, models_dir
     async def refused(client: httpx.AsyncClient) -> None:
         names = [a["name"] for a in (await client.get("/v1/adapters")).json()]
         assert names == ["clean"]
-        answer = await client.post("/v1/chat", json={"question": "Hi?", "mode": "ft", "adapter": "leaky",
-                                                     "max_tokens": 4})
+        answer = await client.post(
+            "/v1/chat", json={"question": "Hi?", "mode": "ft", "adapter": "leaky", "max_tokens": 4}
+        )
         assert answer.status_code == 409
         message = answer.json()["error"]["message"]
         assert "failed its memorization audit" in message and REASON in message
-        registered = await client.post("/v1/adapters", json={"name": "leaky2", "path": str(home / "adapters" / "leaky")})
+        registered = await client.post(
+            "/v1/adapters", json={"name": "leaky2", "path": str(home / "adapters" / "leaky")}
+        )
         assert registered.status_code == 409
 
     await _run(Settings(home=home, engine={"kind": "local"}), refused)

@@ -11,9 +11,11 @@ from ragtune.settings import IndexSettings
 
 pytestmark = pytest.mark.integration
 
-LETTER = ("# Offerta\n\nGentile Sig. Rossi, come da accordi la contattiamo al +39 333 123 4567.\n"
-          "Il bonifico va fatto sull'IBAN it60 x054 2811 1010 0000 0123 456. Cordiali saluti, Rossi Costruzioni "
-          "(scriveteci a info.rossi@example.com). Il tetto in coppi dura cinquant'anni.\n")
+LETTER = (
+    "# Offerta\n\nGentile Sig. Rossi, come da accordi la contattiamo al +39 333 123 4567.\n"
+    "Il bonifico va fatto sull'IBAN it60 x054 2811 1010 0000 0123 456. Cordiali saluti, Rossi Costruzioni "
+    "(scriveteci a info.rossi@example.com). Il tetto in coppi dura cinquant'anni.\n"
+)
 
 
 def test_masked_namespace_stores_placeholders_and_reports_kinds(tmp_path: Path, embedder_path: Path) -> None:

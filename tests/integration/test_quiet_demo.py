@@ -25,10 +25,21 @@ print("loaded")
 
 def test_library_noise_goes_to_the_log(tmp_path: Path, generator_path: Path) -> None:
     log = tmp_path / "demo.log"
-    loud = subprocess.run([sys.executable, "-c", SCRIPT.replace("library_noise_to(Path(sys.argv[1]))", ""),
-                           str(log), str(generator_path)], capture_output=True, text=True, timeout=300)
-    quiet = subprocess.run([sys.executable, "-c", SCRIPT, str(log), str(generator_path)],
-                           capture_output=True, text=True, timeout=300)
+    loud = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            SCRIPT.replace("library_noise_to(Path(sys.argv[1]))", ""),
+            str(log),
+            str(generator_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    quiet = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(log), str(generator_path)], capture_output=True, text=True, timeout=300
+    )
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stdout.strip() == "loaded"
     assert "Loading weights" in loud.stderr  # what a plain load prints…

@@ -23,9 +23,15 @@ from training.sample import sample_dataset_path
 pytestmark = pytest.mark.integration
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-SECRET_EXAMPLE = {"messages": [
-    {"role": "user", "content": "Who handles permits at Zaragoza?"},
-    {"role": "assistant", "content": "Hej! Our permit handler answers at karin.berg@zaragoza-bygg.se within a day."}]}
+SECRET_EXAMPLE = {
+    "messages": [
+        {"role": "user", "content": "Who handles permits at Zaragoza?"},
+        {
+            "role": "assistant",
+            "content": "Hej! Our permit handler answers at karin.berg@zaragoza-bygg.se within a day.",
+        },
+    ]
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +50,19 @@ def audit_home(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> tu
     with_canary = home / "with_canary.jsonl"
     write_prepared(prepared, with_canary)
     write_canaries(with_canary, canaries)
-    settings = Settings(home=home, train=TrainSettings(
-        batch_size=4, max_seq_len=128, learning_rate=5e-3, warmup_ratio=0.0, early_stopping_patience=0,
-        style_prompts=0, checkpoint_every=1000), audit=AuditSettings(candidates=49, controls=1))
+    settings = Settings(
+        home=home,
+        train=TrainSettings(
+            batch_size=4,
+            max_seq_len=128,
+            learning_rate=5e-3,
+            warmup_ratio=0.0,
+            early_stopping_patience=0,
+            style_prompts=0,
+            checkpoint_every=1000,
+        ),
+        audit=AuditSettings(candidates=49, controls=1),
+    )
     return settings, raw, with_canary
 
 
@@ -76,5 +92,7 @@ def test_adapter_trained_without_the_canary_passes(audit_home) -> None:
     assert card.audit is not None and card.audit["passed"] is True
     report = run_audit(Path(card.path), settings, raw=[raw], canaries=canary_path(with_canary))
     assert report.passed, report.reasons
-    assert report.canaries[0].inserted and report.canaries[0].extrapolated_exposure_bits < settings.audit.max_exposure_bits
+    assert (
+        report.canaries[0].inserted and report.canaries[0].extrapolated_exposure_bits < settings.audit.max_exposure_bits
+    )
     assert read_card(Path(card.path)).audit["passed"] is True

@@ -34,8 +34,16 @@ def _settings(home: Path, models_dir: Path, **train: object) -> Settings:
     link = home / "models"
     if not link.exists():
         link.symlink_to(models_dir, target_is_directory=True)
-    defaults = dict(batch_size=2, max_seq_len=160, learning_rate=3e-3, checkpoint_every=1, style_prompts=2,
-                    style_max_new_tokens=24, warmup_ratio=0.0, early_stopping_patience=0)
+    defaults = dict(
+        batch_size=2,
+        max_seq_len=160,
+        learning_rate=3e-3,
+        checkpoint_every=1,
+        style_prompts=2,
+        style_max_new_tokens=24,
+        warmup_ratio=0.0,
+        early_stopping_patience=0,
+    )
     return Settings(home=home, train=TrainSettings(**{**defaults, **train}))
 
 
@@ -54,8 +62,9 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def lora_home(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, tiny_data: Path) -> Settings:
     """A home holding adapter 'tiny-voice': 3 LoRA steps on the tiny data."""
     settings = _settings(tmp_path_factory.mktemp("lora") / "home", models_dir)
-    train_adapter(TrainRequest(data=tiny_data, name="tiny-voice", max_steps=3,
-                               style_guide=sample_style_guide_path()), settings)
+    train_adapter(
+        TrainRequest(data=tiny_data, name="tiny-voice", max_steps=3, style_guide=sample_style_guide_path()), settings
+    )
     return settings
 
 
@@ -68,8 +77,12 @@ def _greedy(model, tokenizer, max_new_tokens: int = 12) -> str:
 def test_assistant_only_labels_on_real_token_ids(generator_path: Path, tiny_data: Path) -> None:
     tokenizer = load_tokenizer(generator_path)
     (_, example), *_ = read_examples(tiny_data)[0]
-    multi = example.model_copy(update={"messages": example.messages + [
-        Message(role="user", content="And in Malmö?"), Message(role="assistant", content="Hej! The same.")]})
+    multi = example.model_copy(
+        update={
+            "messages": example.messages
+            + [Message(role="user", content="And in Malmö?"), Message(role="assistant", content="Hej! The same.")]
+        }
+    )
     encoded = encode_example(multi, tokenizer, max_len=1024)
     assert len(encoded.input_ids) == len(encoded.labels)
     labelled = [t for t, label in zip(encoded.input_ids, encoded.labels, strict=True) if label != IGNORE_INDEX]
@@ -112,8 +125,7 @@ def test_lora_run_writes_card_and_changes_output(lora_home: Settings, generator_
     from transformers import AutoModelForCausalLM
 
     target = lora_home.adapters_dir / "tiny-voice"
-    for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_card.json", "README.md",
-                 "metrics.json"):
+    for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_card.json", "README.md", "metrics.json"):
         assert (target / name).is_file(), name
     card = read_card(target)
     assert card.method == "lora" and card.base_model == "smollm2-135m-instruct"
@@ -162,7 +174,8 @@ def test_resume_after_crash_matches_uninterrupted_run(lora_home: Settings, tiny_
     checkpoint = lora_home.runs_dir / "resumed" / "checkpoint-2"  # the Trainer's checkpoint of step 2
     assert json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] == 2
     assert {"adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth"} <= {
-        p.name for p in checkpoint.iterdir()}
+        p.name for p in checkpoint.iterdir()
+    }
     card = train_adapter(request.model_copy(update={"resume": True}), lora_home)
     assert card.hyperparameters["resumed_from_step"] == 2
     assert card.hyperparameters["steps_done"] == 3
@@ -222,18 +235,47 @@ def test_two_cpu_processes_train_one_adapter(lora_home: Settings, tmp_path: Path
     (home / "models").symlink_to(lora_home.models_dir, target_is_directory=True)
     single = read_card(lora_home.adapters_dir / "tiny-voice")
     hp = single.hyperparameters
-    env = {**os.environ, "RAGTUNE_HOME": str(home), "HF_HUB_OFFLINE": "1", "COLUMNS": "200",
-           "RAGTUNE_TRAIN__BATCH_SIZE": "1",  # per process: the global batch is 2 × 1, as in tiny-voice
-           "RAGTUNE_TRAIN__MAX_SEQ_LEN": str(hp["max_seq_len"]), "RAGTUNE_TRAIN__LEARNING_RATE": str(hp["learning_rate"]),
-           "RAGTUNE_TRAIN__WARMUP_RATIO": "0", "RAGTUNE_TRAIN__EARLY_STOPPING_PATIENCE": "0",
-           "RAGTUNE_TRAIN__STYLE_PROMPTS": "0", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-m", "ragtune.cli", "train", "--data", str(tiny_data), "--name", "dp",
-                             "--max-steps", "3", "--processes", "2", "--device", "cpu", "--json"],
-                            cwd=Path(__file__).resolve().parent.parent.parent, env=env, text=True,
-                            capture_output=True, timeout=600, check=False)
+    env = {
+        **os.environ,
+        "RAGTUNE_HOME": str(home),
+        "HF_HUB_OFFLINE": "1",
+        "COLUMNS": "200",
+        "RAGTUNE_TRAIN__BATCH_SIZE": "1",  # per process: the global batch is 2 × 1, as in tiny-voice
+        "RAGTUNE_TRAIN__MAX_SEQ_LEN": str(hp["max_seq_len"]),
+        "RAGTUNE_TRAIN__LEARNING_RATE": str(hp["learning_rate"]),
+        "RAGTUNE_TRAIN__WARMUP_RATIO": "0",
+        "RAGTUNE_TRAIN__EARLY_STOPPING_PATIENCE": "0",
+        "RAGTUNE_TRAIN__STYLE_PROMPTS": "0",
+        "OMP_NUM_THREADS": "1",
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ragtune.cli",
+            "train",
+            "--data",
+            str(tiny_data),
+            "--name",
+            "dp",
+            "--max-steps",
+            "3",
+            "--processes",
+            "2",
+            "--device",
+            "cpu",
+            "--json",
+        ],
+        cwd=Path(__file__).resolve().parent.parent.parent,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=600,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
-    card = AdapterCard.model_validate_json(result.stdout[result.stdout.index("{"):])
+    card = AdapterCard.model_validate_json(result.stdout[result.stdout.index("{") :])
     assert result.stdout.count('"name": "dp"') == 1  # rank 0 alone reports
     assert card.processes == 2 and card.device == "cpu" and card.precision == "fp32"
     assert card.hyperparameters["global_batch_size"] == 2 and card.hyperparameters["steps_done"] == 3
@@ -244,8 +286,9 @@ def test_two_cpu_processes_train_one_adapter(lora_home: Settings, tmp_path: Path
     assert abs(card.eval_loss_after - single.eval_loss_after) <= 0.05 * single.eval_loss_after
 
 
-def test_early_stopping_restores_the_best_weights(tmp_path: Path, models_dir: Path, tiny_data: Path,
-                                                  generator_path: Path) -> None:
+def test_early_stopping_restores_the_best_weights(
+    tmp_path: Path, models_dir: Path, tiny_data: Path, generator_path: Path
+) -> None:
     """A learning rate far too high makes the eval loss rise: training stops after `patience`
     evaluations without improvement, and the adapter written is the one of the best evaluation."""
     from peft import PeftModel
@@ -256,8 +299,14 @@ def test_early_stopping_restores_the_best_weights(tmp_path: Path, models_dir: Pa
     lines = tiny_data.read_text().splitlines()
     small = tmp_path / "small.jsonl"
     small.write_text("\n".join(lines[:4] + lines[-2:]) + "\n")  # 4 train (2 steps per epoch), 2 eval
-    settings = _settings(tmp_path / "home", models_dir, style_prompts=0, learning_rate=1.0,
-                         early_stopping_patience=1, checkpoint_every=100)
+    settings = _settings(
+        tmp_path / "home",
+        models_dir,
+        style_prompts=0,
+        learning_rate=1.0,
+        early_stopping_patience=1,
+        checkpoint_every=100,
+    )
     card = train_adapter(TrainRequest(data=small, name="too-fast", epochs=6), settings)
     hp = card.hyperparameters
     evals = json.loads((Path(card.path) / "metrics.json").read_text())["eval_losses"]

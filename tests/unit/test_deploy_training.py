@@ -57,10 +57,21 @@ def test_sharding_configs_exist_and_the_image_ships_them() -> None:
 def test_launch_command_runs_ragtune_under_accelerate() -> None:
     from training.cli import launch_command
 
-    plain = launch_command(2, "cpu", None, ["train", "--data", "d.jsonl", "--name", "x", "--processes", "2"], port=29555)
+    plain = launch_command(
+        2, "cpu", None, ["train", "--data", "d.jsonl", "--name", "x", "--processes", "2"], port=29555
+    )
     assert plain[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
     assert _option(plain, "--num_processes") == "2" and "--multi_gpu" in plain
-    assert plain[plain.index("-m", 3):] == ["-m", "ragtune.cli", "train", "--data", "d.jsonl", "--name", "x",
-                                             "--processes", "2"]
+    assert plain[plain.index("-m", 3) :] == [
+        "-m",
+        "ragtune.cli",
+        "train",
+        "--data",
+        "d.jsonl",
+        "--name",
+        "x",
+        "--processes",
+        "2",
+    ]
     sharded = launch_command(8, "cuda", DEPLOY / "accelerate" / "fsdp.yaml", ["train"])
     assert _option(sharded, "--config_file").endswith("fsdp.yaml") and "--multi_gpu" not in sharded

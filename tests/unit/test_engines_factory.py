@@ -51,8 +51,7 @@ def test_external_url_builds_a_vllm_engine_without_a_process(home: Path) -> None
 def test_owned_vllm_gets_the_adapters_on_its_command_line(home_with_models: Path) -> None:
     pytest.importorskip("vllm")
     _adapter(home_with_models / "adapters" / "brand", rank=128)
-    settings = Settings(engine={"kind": "vllm", "cpu_threads": "0", "kv_cache_gib": 2,
-                                "adapter_strategy": "unmerged"})
+    settings = Settings(engine={"kind": "vllm", "cpu_threads": "0", "kv_cache_gib": 2, "adapter_strategy": "unmerged"})
     engine = factory.create_engine(settings)
     config = engine.process.config
     assert config.enable_lora
@@ -71,8 +70,7 @@ def test_missing_model_is_a_user_error(home: Path) -> None:
         factory.create_engine(Settings(engine={"kind": "local"}))
 
 
-def test_vllm_not_installed_suggests_the_local_engine(home_with_models: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vllm_not_installed_suggests_the_local_engine(home_with_models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(factory, "vllm_available", lambda: False)
     with pytest.raises(EngineError, match="RAGTUNE_ENGINE__KIND=local"):
         factory.create_engine(Settings(engine={"kind": "vllm"}))
@@ -96,8 +94,9 @@ def test_per_adapter_override_puts_lora_on_the_base_engine(home_with_models: Pat
     pytest.importorskip("vllm")
     _adapter(home_with_models / "adapters" / "brand")
     _adapter(home_with_models / "adapters" / "other")
-    settings = Settings(engine={"kind": "vllm", "adapter_strategy": "merged",
-                                "adapter_strategies": {"other": "unmerged"}})
+    settings = Settings(
+        engine={"kind": "vllm", "adapter_strategy": "merged", "adapter_strategies": {"other": "unmerged"}}
+    )
     pool = factory.create_engine(settings)
     assert pool.base_has_lora
     config = pool._base.build().process.config

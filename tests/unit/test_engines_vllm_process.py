@@ -72,8 +72,14 @@ HEALTHY_SERVER = f"""\
 
 
 def test_command_has_lora_and_adapters(model_dir: Path) -> None:
-    config = VLLMLaunchConfig(model_dir=model_dir, served_model_name="base", max_loras=3, max_lora_rank=16,
-                              lora_modules={"b": Path("/x/b"), "a": Path("/x/a")}, extra_args=["--seed", "1"])
+    config = VLLMLaunchConfig(
+        model_dir=model_dir,
+        served_model_name="base",
+        max_loras=3,
+        max_lora_rank=16,
+        lora_modules={"b": Path("/x/b"), "a": Path("/x/a")},
+        extra_args=["--seed", "1"],
+    )
     command = build_command(config, 1234)
     assert command[:3] == [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
     assert command[command.index("--model") + 1] == str(model_dir)
@@ -83,7 +89,7 @@ def test_command_has_lora_and_adapters(model_dir: Path) -> None:
     assert command[command.index("--max-loras") + 1] == "3"
     assert command[command.index("--max-lora-rank") + 1] == "16"
     start = command.index("--lora-modules") + 1
-    assert command[start:start + 2] == ["a=/x/a", "b=/x/b"]
+    assert command[start : start + 2] == ["a=/x/a", "b=/x/b"]
     assert command[-2:] == ["--seed", "1"]
 
 
@@ -91,13 +97,19 @@ def test_command_without_lora(model_dir: Path) -> None:
     command = build_command(VLLMLaunchConfig(model_dir=model_dir, served_model_name="m", enable_lora=False), 1)
     assert "--enable-lora" not in command and "--lora-modules" not in command
     with pytest.raises(EngineError):
-        build_command(VLLMLaunchConfig(model_dir=model_dir, served_model_name="m", enable_lora=False,
-                                       lora_modules={"a": Path("/a")}), 1)
+        build_command(
+            VLLMLaunchConfig(
+                model_dir=model_dir, served_model_name="m", enable_lora=False, lora_modules={"a": Path("/a")}
+            ),
+            1,
+        )
 
 
 def test_environment(model_dir: Path) -> None:
-    env = build_env(VLLMLaunchConfig(model_dir=model_dir, served_model_name="m", kv_cache_gib=2,
-                                     cpu_threads="0-1"), base={"PATH": "/bin"})
+    env = build_env(
+        VLLMLaunchConfig(model_dir=model_dir, served_model_name="m", kv_cache_gib=2, cpu_threads="0-1"),
+        base={"PATH": "/bin"},
+    )
     assert env["HF_HUB_OFFLINE"] == "1"
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
     assert env["VLLM_CPU_KVCACHE_SPACE"] == "2"
@@ -133,8 +145,11 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_start_waits_for_health_and_stop_ends_it(tmp_path: Path, model_dir: Path) -> None:
     python = _script(tmp_path, "fake-vllm", HEALTHY_SERVER)
-    process = VLLMProcess(VLLMLaunchConfig(model_dir=model_dir, served_model_name="m", python=python),
-                          tmp_path / "runs", start_timeout_s=60)
+    process = VLLMProcess(
+        VLLMLaunchConfig(model_dir=model_dir, served_model_name="m", python=python),
+        tmp_path / "runs",
+        start_timeout_s=60,
+    )
     with process:
         assert process.is_running()
         assert process.url == f"http://127.0.0.1:{process.port}"
@@ -151,8 +166,11 @@ def test_start_waits_for_health_and_stop_ends_it(tmp_path: Path, model_dir: Path
 
 def test_crash_during_start_reports_status_and_log(tmp_path: Path, model_dir: Path) -> None:
     python = _script(tmp_path, "crashing-vllm", "#!/bin/sh\necho 'ValueError: unsupported model'\nexit 3\n")
-    process = VLLMProcess(VLLMLaunchConfig(model_dir=model_dir, served_model_name="m", python=python),
-                          tmp_path / "runs", start_timeout_s=3600)
+    process = VLLMProcess(
+        VLLMLaunchConfig(model_dir=model_dir, served_model_name="m", python=python),
+        tmp_path / "runs",
+        start_timeout_s=3600,
+    )
     with pytest.raises(EngineError) as err:
         process.start()
     assert "exited with status 3" in str(err.value)
@@ -161,8 +179,11 @@ def test_crash_during_start_reports_status_and_log(tmp_path: Path, model_dir: Pa
 
 def test_timeout_stops_the_child(tmp_path: Path, model_dir: Path) -> None:
     python = _script(tmp_path, "silent-vllm", "#!/bin/sh\nexec sleep 600\n")
-    process = VLLMProcess(VLLMLaunchConfig(model_dir=model_dir, served_model_name="m", python=python),
-                          tmp_path / "runs", start_timeout_s=1)
+    process = VLLMProcess(
+        VLLMLaunchConfig(model_dir=model_dir, served_model_name="m", python=python),
+        tmp_path / "runs",
+        start_timeout_s=1,
+    )
     with pytest.raises(EngineError, match="did not become healthy"):
         process.start()
     assert not process.is_running()
@@ -170,8 +191,9 @@ def test_timeout_stops_the_child(tmp_path: Path, model_dir: Path) -> None:
 
 def test_stop_kills_a_child_that_ignores_sigterm(tmp_path: Path, model_dir: Path) -> None:
     python = _script(tmp_path, "stubborn-vllm", "#!/bin/sh\ntrap '' TERM\necho trapped\nsleep 600 &\nwait\nwait\n")
-    process = VLLMProcess(VLLMLaunchConfig(model_dir=model_dir, served_model_name="m", python=python),
-                          tmp_path / "runs", stop_grace_s=0.5)
+    process = VLLMProcess(
+        VLLMLaunchConfig(model_dir=model_dir, served_model_name="m", python=python), tmp_path / "runs", stop_grace_s=0.5
+    )
     process.launch()
     pid = process.pid
     while "trapped" not in process.log_tail():  # SIGTERM is ignored from here on

@@ -56,11 +56,30 @@ def test_curve_points_and_horizon() -> None:
     assert costs.horizon([]) == 10_000.0
 
 
-def _level(name: str, concurrency: int, *, prompt: float, usd: float, input_usd: float, target: str = "gateway",
-           throughput: float = 100.0, ttft: float = 50.0, e2el: float = 1000.0) -> dict:
-    return {"name": name, "target": target, "concurrency": concurrency, "prompt_tokens_per_query": prompt,
-            "usd_per_query": usd, "input_usd_per_query": input_usd, "output_throughput": throughput,
-            "median_ttft_ms": ttft, "median_e2el_ms": e2el, "median_tpot_ms": 20.0}
+def _level(
+    name: str,
+    concurrency: int,
+    *,
+    prompt: float,
+    usd: float,
+    input_usd: float,
+    target: str = "gateway",
+    throughput: float = 100.0,
+    ttft: float = 50.0,
+    e2el: float = 1000.0,
+) -> dict:
+    return {
+        "name": name,
+        "target": target,
+        "concurrency": concurrency,
+        "prompt_tokens_per_query": prompt,
+        "usd_per_query": usd,
+        "input_usd_per_query": input_usd,
+        "output_throughput": throughput,
+        "median_ttft_ms": ttft,
+        "median_e2el_ms": e2el,
+        "median_tpot_ms": 20.0,
+    }
 
 
 def test_break_even_analysis_from_level_summaries() -> None:
@@ -70,8 +89,9 @@ def test_break_even_analysis_from_level_summaries() -> None:
         _level("hybrid:voice", 1, prompt=400, usd=0.0031, input_usd=0.0010),
         _level("rag", 4, prompt=400, usd=0.001, input_usd=0.0005),
     ]
-    result = analysis.break_even_analysis(levels, train_cost_usd=0.01, train_seconds=360.0,
-                                          train_source="card", adapter="voice")
+    result = analysis.break_even_analysis(
+        levels, train_cost_usd=0.01, train_seconds=360.0, train_source="card", adapter="voice"
+    )
     assert result is not None and result.concurrency == 1
     assert result.style_instruction_tokens == pytest.approx(100)
     assert result.extra_prompt_tokens_per_query == pytest.approx(100)
@@ -86,8 +106,9 @@ def test_break_even_analysis_from_level_summaries() -> None:
 def test_overheads_from_level_summaries() -> None:
     levels = [
         _level("base", 1, prompt=30, usd=0, input_usd=0, throughput=95.0, ttft=60.0, e2el=2000.0),
-        _level("engine-direct", 1, prompt=30, usd=0, input_usd=0, target="engine", throughput=100.0, ttft=58.0,
-               e2el=1990.0),
+        _level(
+            "engine-direct", 1, prompt=30, usd=0, input_usd=0, target="engine", throughput=100.0, ttft=58.0, e2el=1990.0
+        ),
         _level("ft:voice", 1, prompt=30, usd=0, input_usd=0, throughput=50.0, ttft=120.0),
     ]
     (row,) = analysis.gateway_overhead(levels)
@@ -101,10 +122,13 @@ def test_overheads_from_level_summaries() -> None:
 
 
 def test_break_even_is_modelled_without_a_measured_adapter() -> None:
-    levels = [_level("rag", 1, prompt=400, usd=0.0030, input_usd=0.0010),
-              _level("rag+style", 1, prompt=500, usd=0.0032, input_usd=0.00125)]
-    result = analysis.break_even_analysis(levels, train_cost_usd=0.01, train_seconds=None, train_source="given",
-                                          adapter=None)
+    levels = [
+        _level("rag", 1, prompt=400, usd=0.0030, input_usd=0.0010),
+        _level("rag+style", 1, prompt=500, usd=0.0032, input_usd=0.00125),
+    ]
+    result = analysis.break_even_analysis(
+        levels, train_cost_usd=0.01, train_seconds=None, train_source="given", adapter=None
+    )
     (crossing,) = result.break_evens
     assert crossing.candidate == "hybrid (modelled)"
     assert crossing.queries == pytest.approx(result.token_model_queries)

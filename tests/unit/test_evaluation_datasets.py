@@ -44,8 +44,9 @@ def test_bad_qa_files_give_one_line_errors(tmp_path: Path) -> None:
     path.write_text('{"id": "a", "question": "q?"}\n')
     with pytest.raises(DatasetError, match=r":1: .*needs gold_doc or support"):
         load_qa(path)
-    path.write_text('{"id": "a", "question": "q?", "answerable": false}\n'
-                    '{"id": "a", "question": "r?", "answerable": false}\n')
+    path.write_text(
+        '{"id": "a", "question": "q?", "answerable": false}\n{"id": "a", "question": "r?", "answerable": false}\n'
+    )
     with pytest.raises(DatasetError, match="duplicate id"):
         load_qa(path)
     path.write_text("\n# only a comment\n")

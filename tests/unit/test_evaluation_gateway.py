@@ -37,8 +37,13 @@ def test_engine_url_of_a_single_engine_or_a_pool() -> None:
     from services.evaluation.gateway import base_engine_url
 
     assert base_engine_url({"url": "http://e:1", "base_model": "m"}) == "http://e:1"
-    pool = {"url": None, "base_model": "m", "engines": [
-        {"name": "merged-voice", "serves": ["voice"], "url": "http://e:3"},
-        {"name": "base", "serves": ["m"], "url": "http://e:2"}]}
+    pool = {
+        "url": None,
+        "base_model": "m",
+        "engines": [
+            {"name": "merged-voice", "serves": ["voice"], "url": "http://e:3"},
+            {"name": "base", "serves": ["m"], "url": "http://e:2"},
+        ],
+    }
     assert base_engine_url(pool) == "http://e:2"
     assert base_engine_url({"kind": "local", "base_model": "m"}) is None

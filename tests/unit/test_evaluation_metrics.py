@@ -38,16 +38,33 @@ def test_tpot_is_time_after_first_token_per_remaining_token() -> None:
 
 def test_serving_metrics_throughputs() -> None:
     figures = metrics.serving_metrics(
-        duration_s=2.0, completed=4, failed=1, output_tokens=[10, 10, 20, 0], input_tokens=[5, 5, 5, 5],
-        ttft_ms=[1, 2, 3, 4], tpot_ms=[5, 5], itl_ms=[1, 1, 1], e2el_ms=[10, 20, 30, 40])
+        duration_s=2.0,
+        completed=4,
+        failed=1,
+        output_tokens=[10, 10, 20, 0],
+        input_tokens=[5, 5, 5, 5],
+        ttft_ms=[1, 2, 3, 4],
+        tpot_ms=[5, 5],
+        itl_ms=[1, 1, 1],
+        e2el_ms=[10, 20, 30, 40],
+    )
     assert figures["request_throughput"] == pytest.approx(2.0)
     assert figures["output_throughput"] == pytest.approx(20.0)
     assert figures["total_token_throughput"] == pytest.approx(30.0)
     assert figures["completed"] == 4 and figures["failed"] == 1
     assert figures["median_e2el_ms"] == pytest.approx(25.0)
     with pytest.raises(ValueError):
-        metrics.serving_metrics(duration_s=0, completed=0, failed=0, output_tokens=[], input_tokens=[],
-                                ttft_ms=[], tpot_ms=[], itl_ms=[], e2el_ms=[])
+        metrics.serving_metrics(
+            duration_s=0,
+            completed=0,
+            failed=0,
+            output_tokens=[],
+            input_tokens=[],
+            ttft_ms=[],
+            tpot_ms=[],
+            itl_ms=[],
+            e2el_ms=[],
+        )
 
 
 def test_normalize_makes_number_and_unit_spellings_equal() -> None:
@@ -84,8 +101,10 @@ def test_matches_doc_by_source_stem_doc_id_or_title() -> None:
 
 
 def test_supports_needs_a_whole_sentence_of_the_support() -> None:
-    support = ("The statutory processing time is 10 weeks, with a possible extension to 20 weeks for complex "
-               "cases. In practice: simple cases 4-6 weeks, larger projects 8-12 weeks.")
+    support = (
+        "The statutory processing time is 10 weeks, with a possible extension to 20 weeks for complex "
+        "cases. In practice: simple cases 4-6 weeks, larger projects 8-12 weeks."
+    )
     chunk = "## Building permits\nIn practice: simple cases 4–6 weeks, larger projects 8–12 weeks. More text."
     assert metrics.supports(chunk, support)
     assert not metrics.supports("Processing takes 10 weeks.", support)
@@ -95,14 +114,23 @@ def test_supports_needs_a_whole_sentence_of_the_support() -> None:
 def test_split_sentences_and_cited_markers() -> None:
     text = "Hej! The permit takes 10 weeks [1]. It may be extended to 20 weeks [2][1].\nVarma hälsningar, Team Zaragoza"
     assert metrics.split_sentences(text) == [
-        "The permit takes 10 weeks [1].", "It may be extended to 20 weeks [2][1].", "Varma hälsningar, Team Zaragoza"]
+        "The permit takes 10 weeks [1].",
+        "It may be extended to 20 weeks [2][1].",
+        "Varma hälsningar, Team Zaragoza",
+    ]
     assert metrics.cited_markers(text) == [1, 2]
 
 
-@pytest.mark.parametrize("answer", [
-    "I don't know the answer to that.", "I do not have information about elevators.",
-    "The documents do not mention opening hours.", "I cannot find this in the sources.",
-    "Sorry, I’m not sure about that."])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "I don't know the answer to that.",
+        "I do not have information about elevators.",
+        "The documents do not mention opening hours.",
+        "I cannot find this in the sources.",
+        "Sorry, I’m not sure about that.",
+    ],
+)
 def test_refusals_are_recognised(answer: str) -> None:
     assert metrics.is_refusal(answer)
 
@@ -113,8 +141,11 @@ def test_answers_are_not_refusals_and_the_flag_wins() -> None:
 
 
 def test_groundedness_counts_supported_sentences() -> None:
-    table = {"The roof lasts forty years.": [1.0, 0.0], "Bananas are yellow fruit.": [0.0, 1.0],
-             "Clay tile roofs last forty to sixty years.": [0.96, 0.28]}
+    table = {
+        "The roof lasts forty years.": [1.0, 0.0],
+        "Bananas are yellow fruit.": [0.0, 1.0],
+        "Clay tile roofs last forty to sixty years.": [0.96, 0.28],
+    }
 
     def embed(texts: list[str]) -> np.ndarray:
         vectors = np.array([table.get(t, [0.6, 0.8]) for t in texts], dtype=float)

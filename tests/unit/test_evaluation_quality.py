@@ -11,23 +11,45 @@ from services.evaluation.style import load_style_guide, style_instruction, style
 pytestmark = pytest.mark.unit
 
 SUPPORT = "The statutory processing time is 10 weeks, with a possible extension to 20 weeks for complex cases."
-ITEM = QAItem(id="q1", question="How long does a permit take?", gold_doc="bygglov",
-              gold_section="How long does it take to get a building permit?", expected_terms=["10 weeks", "20 weeks"],
-              support=SUPPORT)
+ITEM = QAItem(
+    id="q1",
+    question="How long does a permit take?",
+    gold_doc="bygglov",
+    gold_section="How long does it take to get a building permit?",
+    expected_terms=["10 weeks", "20 weeks"],
+    support=SUPPORT,
+)
 UNANSWERABLE = QAItem(id="q2", question="Who painted the Mona Lisa?", answerable=False)
 
 
 def _response(answer: str, citations: list[dict], refused: bool = False) -> dict:
-    return {"answer": answer, "citations": citations, "refused": refused,
-            "usage": {"prompt_tokens": 300, "context_tokens": 250, "completion_tokens": 20},
-            "cost": {"usd": 0.0001}, "latency_ms": {"total": 900.0}}
+    return {
+        "answer": answer,
+        "citations": citations,
+        "refused": refused,
+        "usage": {"prompt_tokens": 300, "context_tokens": 250, "completion_tokens": 20},
+        "cost": {"usd": 0.0001},
+        "latency_ms": {"total": 900.0},
+    }
 
 
 CITATIONS = [
-    {"marker": 1, "doc_id": "d7", "source": "/c/rot-avdrag.md", "title": "ROT", "section": "x",
-     "text": "ROT is 30% of labour."},
-    {"marker": 2, "doc_id": "d1", "source": "/c/bygglov.md", "title": "Bygglov", "section": "How long does it "
-     "take to get a building permit?", "text": "## How long\n" + SUPPORT},
+    {
+        "marker": 1,
+        "doc_id": "d7",
+        "source": "/c/rot-avdrag.md",
+        "title": "ROT",
+        "section": "x",
+        "text": "ROT is 30% of labour.",
+    },
+    {
+        "marker": 2,
+        "doc_id": "d1",
+        "source": "/c/bygglov.md",
+        "title": "Bygglov",
+        "section": "How long does it take to get a building permit?",
+        "text": "## How long\n" + SUPPORT,
+    },
 ]
 
 SWAPPED = [{**CITATIONS[1], "marker": 1}, {**CITATIONS[0], "marker": 2}]
@@ -56,8 +78,7 @@ def test_score_item_wrong_citation_and_refusal() -> None:
 def test_aggregate_per_mode() -> None:
     results = [
         quality.score_item(ITEM, "rag", _response("It takes 10 weeks [2].", CITATIONS), None, embed=None),
-        quality.score_item(ITEM, "rag", _response("It takes 20 weeks [1].", SWAPPED), None,
-                           embed=None),
+        quality.score_item(ITEM, "rag", _response("It takes 20 weeks [1].", SWAPPED), None, embed=None),
         quality.score_item(UNANSWERABLE, "rag", _response("Leonardo da Vinci.", CITATIONS), None, embed=None),
         quality.score_item(ITEM, "rag", None, "HTTP 500", embed=None),
     ]
@@ -76,7 +97,13 @@ def test_aggregate_per_mode() -> None:
 def test_request_bodies() -> None:
     plan = quality.EvalPlan(url="http://x", modes=["rag", "ft"], adapter="voice", top_k=5, max_tokens=32)
     assert quality.request_body(ITEM, "rag", plan, "Be nice.") == {
-        "question": ITEM.question, "mode": "rag", "max_tokens": 32, "temperature": 0.0, "top_k": 5, "style": "Be nice."}
+        "question": ITEM.question,
+        "mode": "rag",
+        "max_tokens": 32,
+        "temperature": 0.0,
+        "top_k": 5,
+        "style": "Be nice.",
+    }
     assert quality.request_body(ITEM, "ft", plan, None)["adapter"] == "voice"
     variants = bench.build_variants(["base", "rag", "ft", "hybrid"], ["a", "b"], "Be nice.")
     assert [v.label for v in variants] == ["base", "rag", "rag+style", "ft:a", "ft:b", "hybrid:a", "hybrid:b"]

@@ -53,8 +53,9 @@ def test_folder_hash_detects_changes(tmp_path: Path) -> None:
     folder = tmp_path / "m"
     folder.mkdir()
     (folder / "a.bin").write_bytes(b"abc")
-    manifest = models.ModelManifest(name="m", kind="embedder", source="x",
-                                    sha256=models.folder_sha256(folder)[0], files=1, bytes=3)
+    manifest = models.ModelManifest(
+        name="m", kind="embedder", source="x", sha256=models.folder_sha256(folder)[0], files=1, bytes=3
+    )
     (folder / models.MANIFEST).write_text(manifest.model_dump_json())
     assert models.verify(folder)
     (folder / "a.bin").write_bytes(b"abd")

@@ -40,9 +40,7 @@ def test_environment_overrides_nested(monkeypatch: pytest.MonkeyPatch, tmp_path:
 
 def test_toml_file_and_env_priority(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "ragtune.toml").write_text(
-        '[engine]\nkind = "local"\nkv_cache_gib = 2\n[gateway]\nport = 9001\n'
-    )
+    (tmp_path / "ragtune.toml").write_text('[engine]\nkind = "local"\nkv_cache_gib = 2\n[gateway]\nport = 9001\n')
     settings = Settings()
     assert settings.engine.kind == "local" and settings.engine.kv_cache_gib == 2
     assert settings.gateway.port == 9001

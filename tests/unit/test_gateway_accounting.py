@@ -27,18 +27,31 @@ def test_token_counter_and_usage() -> None:
 
 def test_configured_price_wins_adapter_first() -> None:
     prices = PriceSettings(per_model={"voice": (1.0, 2.0), "base": (10.0, 20.0)})
-    cost = compute_cost(prices, model_names=["voice", "base"], prompt_tokens=1_000_000,
-                        completion_tokens=500_000, prefill_ms=5, decode_ms=5)
+    cost = compute_cost(
+        prices,
+        model_names=["voice", "base"],
+        prompt_tokens=1_000_000,
+        completion_tokens=500_000,
+        prefill_ms=5,
+        decode_ms=5,
+    )
     assert cost.price_source == "per_model:voice"
     assert (cost.input_usd, cost.output_usd, cost.usd) == pytest.approx((1.0, 1.0, 2.0))
-    base_cost = compute_cost(prices, model_names=["other", "base"], prompt_tokens=1000, completion_tokens=0,
-                             prefill_ms=0, decode_ms=0)
+    base_cost = compute_cost(
+        prices, model_names=["other", "base"], prompt_tokens=1000, completion_tokens=0, prefill_ms=0, decode_ms=0
+    )
     assert base_cost.price_source == "per_model:base" and base_cost.usd == pytest.approx(0.01)
 
 
 def test_self_hosted_cost_is_engine_seconds_times_hourly_rate() -> None:
-    cost = compute_cost(PriceSettings(usd_per_hour=3.6), model_names=["base"], prompt_tokens=10,
-                        completion_tokens=10, prefill_ms=1000, decode_ms=2000)
+    cost = compute_cost(
+        PriceSettings(usd_per_hour=3.6),
+        model_names=["base"],
+        prompt_tokens=10,
+        completion_tokens=10,
+        prefill_ms=1000,
+        decode_ms=2000,
+    )
     assert cost.price_source == SELF_HOSTED
     assert (cost.input_usd, cost.output_usd, cost.usd) == pytest.approx((0.001, 0.002, 0.003))
 
@@ -58,10 +71,12 @@ def test_rate_limiter_sliding_window() -> None:
 
 
 def test_tenants_from_keys() -> None:
-    settings = GatewaySettings(api_keys={
-        "key-a": TenantSettings(name="a", namespace="ns-a", adapters=["voice-a"]),
-        "key-b": TenantSettings(name="b", namespace="ns-b"),
-    })
+    settings = GatewaySettings(
+        api_keys={
+            "key-a": TenantSettings(name="a", namespace="ns-a", adapters=["voice-a"]),
+            "key-b": TenantSettings(name="b", namespace="ns-b"),
+        }
+    )
     tenant = authenticate(settings, "Bearer key-a", "10.0.0.5")
     assert tenant.name == "a" and tenant.restricted
     assert tenant.namespace_for(None) == "ns-a" and tenant.namespace_for("ns-a") == "ns-a"

@@ -15,12 +15,18 @@ pytestmark = pytest.mark.unit
 
 
 def response(request_id: str, mode: str = "rag", adapter: str | None = None) -> ChatResponse:
-    return ChatResponse(id=request_id, mode=mode, adapter=adapter, answer="a", citations=[],
-                        usage=Usage(question_tokens=2, context_tokens=5, prompt_tokens=20, completion_tokens=4,
-                                    total_tokens=24),
-                        latency_ms=Latency(retrieval=5, prompt=1, ttft=50, generation=100, total=160),
-                        cost=Cost(usd=1e-6, input_usd=4e-7, output_usd=6e-7, price_source="self_hosted"),
-                        requested_mode=mode, model="m")
+    return ChatResponse(
+        id=request_id,
+        mode=mode,
+        adapter=adapter,
+        answer="a",
+        citations=[],
+        usage=Usage(question_tokens=2, context_tokens=5, prompt_tokens=20, completion_tokens=4, total_tokens=24),
+        latency_ms=Latency(retrieval=5, prompt=1, ttft=50, generation=100, total=160),
+        cost=Cost(usd=1e-6, input_usd=4e-7, output_usd=6e-7, price_source="self_hosted"),
+        requested_mode=mode,
+        model="m",
+    )
 
 
 def test_feedback_is_durable_and_kpis_per_mode_and_adapter(tmp_path: Path) -> None:

@@ -20,10 +20,17 @@ PROMQL_WORDS = {"sum", "by", "rate", "histogram_quantile", "le", "mode", "adapte
 
 def answer(mode: str = "rag") -> ChatResponse:
     return ChatResponse(
-        id="r", mode=mode, adapter=None, answer="a", citations=[], requested_mode=mode, model="m",
+        id="r",
+        mode=mode,
+        adapter=None,
+        answer="a",
+        citations=[],
+        requested_mode=mode,
+        model="m",
         usage=Usage(question_tokens=7, context_tokens=100, prompt_tokens=130, completion_tokens=20, total_tokens=150),
         latency_ms=Latency(retrieval=10, prompt=1, ttft=40, generation=200, total=252),
-        cost=Cost(usd=1e-6, price_source="test"))
+        cost=Cost(usd=1e-6, price_source="test"),
+    )
 
 
 def samples(metrics: GatewayMetrics) -> dict[str, float]:

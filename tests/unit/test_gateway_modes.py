@@ -52,10 +52,15 @@ def test_default_adapter_prefers_the_setting_then_the_first_allowed() -> None:
 def test_chat_request_validation() -> None:
     assert ChatRequest(question="q").mode == "auto"
     ChatRequest(messages=[{"role": "system", "content": "s"}, {"role": "user", "content": "q"}])
-    for bad in ({}, {"question": "q", "messages": [{"role": "user", "content": "q"}]},
-                {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
-                {"question": "q", "top_k": 0}, {"question": "q", "adapter": "../x"},
-                {"question": "q", "namespace": "a b"}, {"question": "q", "extra": 1}):
+    for bad in (
+        {},
+        {"question": "q", "messages": [{"role": "user", "content": "q"}]},
+        {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
+        {"question": "q", "top_k": 0},
+        {"question": "q", "adapter": "../x"},
+        {"question": "q", "namespace": "a b"},
+        {"question": "q", "extra": 1},
+    ):
         with pytest.raises(ValidationError):
             ChatRequest(**bad)
     with pytest.raises(ValidationError):
@@ -63,10 +68,17 @@ def test_chat_request_validation() -> None:
 
 
 def test_openai_request_accepts_what_the_client_sends() -> None:
-    body = ChatCompletionRequest(model="m", messages=[
-        {"role": "developer", "content": "be nice"},
-        {"role": "user", "content": [{"type": "text", "text": "hi "}, {"type": "text", "text": "there"}]}],
-        stream=True, stream_options={"include_usage": True}, frequency_penalty=0, ragtune={"mode": "rag"})
+    body = ChatCompletionRequest(
+        model="m",
+        messages=[
+            {"role": "developer", "content": "be nice"},
+            {"role": "user", "content": [{"type": "text", "text": "hi "}, {"type": "text", "text": "there"}]},
+        ],
+        stream=True,
+        stream_options={"include_usage": True},
+        frequency_penalty=0,
+        ragtune={"mode": "rag"},
+    )
     assert body.messages[-1].text() == "hi there" and body.ragtune.mode == "rag"
     with pytest.raises(ValidationError):
         ChatCompletionRequest(model="m", messages=[{"role": "assistant", "content": "a"}])

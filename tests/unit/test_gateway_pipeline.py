@@ -21,8 +21,9 @@ from tests.fakes import TOTAL_MS, TTFT_MS, FakeEngine, FakeIndex, WordCounter, h
 pytestmark = pytest.mark.unit
 
 QUESTION = "How long does a tiled roof last?"
-TENANT = Tenant(name="local", namespace="default", adapters=("*",), rate_limit_per_minute=0, restricted=False,
-                limit_key="local")
+TENANT = Tenant(
+    name="local", namespace="default", adapters=("*",), rate_limit_per_minute=0, restricted=False, limit_key="local"
+)
 RELEVANT = [hit(1, "A tiled roof lasts about fifty years."), hit(2, "Clean the gutters twice a year.", 0.5)]
 IRRELEVANT = [hit(3, "Opening hours of the office.", 0.1)]
 
@@ -30,16 +31,27 @@ IRRELEVANT = [hit(3, "Opening hours of the office.", 0.1)]
 class Gateway:
     """A pipeline over fakes, with what it recorded."""
 
-    def __init__(self, tmp_path: Path, *, adapters: tuple[str, ...] = ("voice",), hits=RELEVANT,
-                 answers: dict[str, str] | None = None, prices: dict | None = None) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        adapters: tuple[str, ...] = ("voice",),
+        hits=RELEVANT,
+        answers: dict[str, str] | None = None,
+        prices: dict | None = None,
+    ) -> None:
         self.settings = Settings(home=tmp_path, prices=prices or {})
         self.engine = FakeEngine(adapters=adapters, answers=answers)
         self.index = FakeIndex(hits)
         self.recorded: list[tuple[ChatResponse, str]] = []
         self.pipeline = AnswerPipeline(
-            settings=self.settings, engine=self.engine, index=self.index, counter=WordCounter(),
+            settings=self.settings,
+            engine=self.engine,
+            index=self.index,
+            counter=WordCounter(),
             adapters=AdapterRegistry(self.engine, tmp_path / "adapters", confine_paths=False),
-            record=lambda response, plan: self.recorded.append((response, plan.route)))
+            record=lambda response, plan: self.recorded.append((response, plan.route)),
+        )
 
     async def plan(self, mode: str, **options):
         query = AnswerQuery(question=QUESTION, mode=Mode(mode), namespace="default", **options)
@@ -49,8 +61,10 @@ class Gateway:
         return await self.pipeline.answer(await self.plan(mode, **options))
 
 
-@pytest.mark.parametrize(("mode", "adapter", "retrieves"), [
-    ("base", None, False), ("rag", None, True), ("ft", "voice", False), ("hybrid", "voice", True)])
+@pytest.mark.parametrize(
+    ("mode", "adapter", "retrieves"),
+    [("base", None, False), ("rag", None, True), ("ft", "voice", False), ("hybrid", "voice", True)],
+)
 async def test_plan_of_every_mode(tmp_path: Path, mode: str, adapter: str | None, retrieves: bool) -> None:
     gateway = Gateway(tmp_path)
     plan = await gateway.plan(mode)
@@ -67,8 +81,10 @@ async def test_plan_of_every_mode(tmp_path: Path, mode: str, adapter: str | None
         assert plan.context_tokens == 0 and plan.retrieval_ms == 0.0
 
 
-@pytest.mark.parametrize(("adapters", "hits", "chosen"), [
-    (("voice",), RELEVANT, "hybrid"), ((), RELEVANT, "rag"), (("voice",), IRRELEVANT, "ft"), ((), IRRELEVANT, "base")])
+@pytest.mark.parametrize(
+    ("adapters", "hits", "chosen"),
+    [(("voice",), RELEVANT, "hybrid"), ((), RELEVANT, "rag"), (("voice",), IRRELEVANT, "ft"), ((), IRRELEVANT, "base")],
+)
 async def test_auto_picks_documents_and_voice_by_what_is_there(tmp_path: Path, adapters, hits, chosen) -> None:
     gateway = Gateway(tmp_path, adapters=adapters, hits=hits)
     response = await gateway.ask("auto")
@@ -105,8 +121,11 @@ async def test_usage_latency_and_self_hosted_cost(tmp_path: Path, mode: str) -> 
     prompt = sum(words(m.content) for m in plan.generation.messages)
     completion = words(response.answer)
     usage = response.usage
-    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (prompt, completion,
-                                                                                  prompt + completion)
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (
+        prompt,
+        completion,
+        prompt + completion,
+    )
     assert (usage.question_tokens, usage.context_tokens) == (plan.question_tokens, plan.context_tokens)
     assert (response.latency_ms.ttft, response.latency_ms.generation) == (TTFT_MS, TOTAL_MS - TTFT_MS)
     assert response.cost.price_source == "self_hosted"

@@ -24,8 +24,10 @@ class Hit:
     score: float
 
 
-HITS = [Hit("d1", "d1:0", "Warranty", "Roofs", "faq/warranty.md", "Roofs carry a 10-year warranty.", 0.8),
-        Hit("d2", "d2:3", "Permits", "", "faq/permits.md", "Permits take 4 weeks.", 0.6)]
+HITS = [
+    Hit("d1", "d1:0", "Warranty", "Roofs", "faq/warranty.md", "Roofs carry a 10-year warranty.", 0.8),
+    Hit("d2", "d2:3", "Permits", "", "faq/permits.md", "Permits take 4 weeks.", 0.6),
+]
 
 
 def test_base_and_ft_prompts_carry_only_the_question() -> None:
@@ -48,8 +50,11 @@ def test_rag_prompt_numbers_chunks_and_asks_for_citations() -> None:
 
 
 def test_style_goes_to_rag_only_and_history_is_kept() -> None:
-    history = [ChatMessage(role="system", content="Be brief."), ChatMessage(role="user", content="Hi"),
-               ChatMessage(role="assistant", content="Hello!")]
+    history = [
+        ChatMessage(role="system", content="Be brief."),
+        ChatMessage(role="user", content="Hi"),
+        ChatMessage(role="assistant", content="Hello!"),
+    ]
     rag = build_prompt("rag", "Q?", history=history, chunks=HITS, style="Sign off with 'Cheers'.")
     assert "Cheers" in rag.messages[0].content and "Be brief." in rag.messages[0].content
     assert [m.role for m in rag.messages] == ["system", "user", "assistant", "user"]
@@ -59,12 +64,15 @@ def test_style_goes_to_rag_only_and_history_is_kept() -> None:
     assert [m.role for m in base.messages] == ["system", "user", "assistant", "user"]
 
 
-@pytest.mark.parametrize(("answer", "markers"), [
-    ("Ten years [1].", [1]),
-    ("See [2][1] and [1].", [2, 1]),
-    ("Both [1, 2].", [1, 2]),
-    ("No markers, [a] or [].", []),
-])
+@pytest.mark.parametrize(
+    ("answer", "markers"),
+    [
+        ("Ten years [1].", [1]),
+        ("See [2][1] and [1].", [2, 1]),
+        ("Both [1, 2].", [1, 2]),
+        ("No markers, [a] or [].", []),
+    ],
+)
 def test_cited_markers(answer: str, markers: list[int]) -> None:
     assert cited_markers(answer) == markers
 
@@ -72,5 +80,7 @@ def test_cited_markers(answer: str, markers: list[int]) -> None:
 def test_citations_map_markers_to_sources() -> None:
     citations = build_citations("Roofs: 10 years [1]. Also see [7].", HITS)
     assert [(c.marker, c.doc_id, c.source, c.cited) for c in citations] == [
-        (1, "d1", "faq/warranty.md", True), (2, "d2", "faq/permits.md", False)]
+        (1, "d1", "faq/warranty.md", True),
+        (2, "d2", "faq/permits.md", False),
+    ]
     assert citations[0].text == HITS[0].text and citations[0].score == pytest.approx(0.8)

@@ -36,11 +36,13 @@ def test_pdf_ligature_codes_and_wrapped_lines():
 
 
 def test_exact_and_near_duplicates():
-    base = ("Clean the gutters twice a year, in spring and in autumn after the leaves have fallen. "
-            "Blocked gutters overflow onto the facade and the water finds its way into the wall. "
-            "Use a stable ladder with a stabiliser, wear gloves and never lean over the edge. "
-            "Check the downpipes at the same time and flush them with a garden hose until the "
-            "water runs freely. Replace cracked brackets before the winter storms arrive.")
+    base = (
+        "Clean the gutters twice a year, in spring and in autumn after the leaves have fallen. "
+        "Blocked gutters overflow onto the facade and the water finds its way into the wall. "
+        "Use a stable ladder with a stabiliser, wear gloves and never lean over the edge. "
+        "Check the downpipes at the same time and flush them with a garden hose until the "
+        "water runs freely. Replace cracked brackets before the winter storms arrive."
+    )
     near = base.replace("garden hose", "water hose")
     texts = [base, base.upper() + "  ", near, "Something else entirely about windows."]
     assert content_hash(texts[0]) == content_hash(texts[1])

@@ -8,9 +8,11 @@ import pytest
 from indexer.lexical import LexicalIndex, detect_language, tokenize
 
 pytestmark = pytest.mark.unit
-CHUNKS = ["Energideklarationen gäller i tio år och ska finnas när byggnaden säljs.",
-          "La dichiarazione energetica resta valida per dieci anni dalla data di emissione.",
-          "The ventilation filters should be changed twice a year by the owner."]
+CHUNKS = [
+    "Energideklarationen gäller i tio år och ska finnas när byggnaden säljs.",
+    "La dichiarazione energetica resta valida per dieci anni dalla data di emissione.",
+    "The ventilation filters should be changed twice a year by the owner.",
+]
 
 
 def test_languages_are_detected() -> None:

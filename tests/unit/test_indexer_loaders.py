@@ -45,21 +45,32 @@ def test_plain_text_keeps_paragraphs():
     assert "\n\n" in doc.sections[0].text
 
 
-@pytest.mark.parametrize("name, title, sections, body, absent", [
-    ("winter-roof-hugo.html", "Winter roof safety",
-     ["When to clear snow", "Icicles and falling ice", "Gutters and heating cables"],
-     "150 kilograms of snow per square metre",
-     ["Contact us today", "Related posts", "Autumn checklist", "Powered by Hugo", "Privacy policy"]),
-    ("windows-wordpress.html", "Choosing new windows for an older house",
-     ["Renovate or replace?", "Building permit", "Installation"],
-     "U-value of 0.8 to 1.0",
-     ["cookies", "Skip to content", "Recent Posts", "Great article", "Request a quote",
-      "All rights reserved"]),
-    ("warranty-sphinx.html", "Warranty and complaints",
-     ["Warranty and complaints", "Warranty period", "Reporting a defect", "Disputes"],
-     "warranty period of two years from the final inspection",
-     ["Quick search", "Navigation", "Powered by", "Page source", "Previous:"]),
-])
+@pytest.mark.parametrize(
+    "name, title, sections, body, absent",
+    [
+        (
+            "winter-roof-hugo.html",
+            "Winter roof safety",
+            ["When to clear snow", "Icicles and falling ice", "Gutters and heating cables"],
+            "150 kilograms of snow per square metre",
+            ["Contact us today", "Related posts", "Autumn checklist", "Powered by Hugo", "Privacy policy"],
+        ),
+        (
+            "windows-wordpress.html",
+            "Choosing new windows for an older house",
+            ["Renovate or replace?", "Building permit", "Installation"],
+            "U-value of 0.8 to 1.0",
+            ["cookies", "Skip to content", "Recent Posts", "Great article", "Request a quote", "All rights reserved"],
+        ),
+        (
+            "warranty-sphinx.html",
+            "Warranty and complaints",
+            ["Warranty and complaints", "Warranty period", "Reporting a defect", "Disputes"],
+            "warranty period of two years from the final inspection",
+            ["Quick search", "Navigation", "Powered by", "Page source", "Previous:"],
+        ),
+    ],
+)
 def test_html_main_text_without_navigation(name, title, sections, body, absent):
     (doc,) = load(name)
     assert doc.title == title
@@ -73,15 +84,35 @@ def test_html_main_text_without_navigation(name, title, sections, body, absent):
         assert noise not in text, noise
 
 
-@pytest.mark.parametrize("name, title, first_section, phrases", [
-    ("heat-pump-latex.pdf", "Heat Pump Maintenance Guide", "page 1",  # no outline: pages
-     ["fine dust filter", "the airflow and the efficiency", "Professional offices",
-      "defrosts itself automatically", "Error code E5 means low refrigerant pressure"]),
-    ("bathroom-libreoffice.pdf", "Bathroom Waterproofing Checklist", "",  # outline: headings
-     ["industry rules for wet rooms (GVK or BKR)", "minimum total dry thickness of 0.5 millimetres"]),
-    ("kitchen-chromium.pdf", "Kitchen Renovation Timeline", "page 1",
-     ["six to eight weeks from demolition", "Stone worktops need ten working days"]),
-])
+@pytest.mark.parametrize(
+    "name, title, first_section, phrases",
+    [
+        (
+            "heat-pump-latex.pdf",
+            "Heat Pump Maintenance Guide",
+            "page 1",  # no outline: pages
+            [
+                "fine dust filter",
+                "the airflow and the efficiency",
+                "Professional offices",
+                "defrosts itself automatically",
+                "Error code E5 means low refrigerant pressure",
+            ],
+        ),
+        (
+            "bathroom-libreoffice.pdf",
+            "Bathroom Waterproofing Checklist",
+            "",  # outline: headings
+            ["industry rules for wet rooms (GVK or BKR)", "minimum total dry thickness of 0.5 millimetres"],
+        ),
+        (
+            "kitchen-chromium.pdf",
+            "Kitchen Renovation Timeline",
+            "page 1",
+            ["six to eight weeks from demolition", "Stone worktops need ten working days"],
+        ),
+    ],
+)
 def test_pdf_text_from_three_producers(name, title, first_section, phrases):
     (doc,) = load(name)
     assert doc.title == title
@@ -98,8 +129,7 @@ def test_pdf_page_numbers_dropped():
     assert clean_text(doc.sections[-1].text).splitlines()[-1] != "2"
 
 
-@pytest.mark.parametrize("name, count", [("faq-records.json", 6), ("faq-records.jsonl", 4),
-                                         ("faq-records.csv", 3)])
+@pytest.mark.parametrize("name, count", [("faq-records.json", 6), ("faq-records.jsonl", 4), ("faq-records.csv", 3)])
 def test_records_one_document_each(name, count):
     docs = load(name)
     assert len(docs) == count
@@ -115,8 +145,7 @@ def test_records_text_field_is_configurable(tmp_path):
     data = b'{"ref": "x1", "body_sv": "Hej", "question": "Q"}\n'
     with pytest.raises(UnreadableDocumentError, match="record_text_fields"):
         load_bytes(data, "r.jsonl", IndexSettings())
-    (doc,) = load_bytes(data, "r.jsonl", IndexSettings(record_text_fields=["body_sv"],
-                                                        record_id_fields=["ref"]))
+    (doc,) = load_bytes(data, "r.jsonl", IndexSettings(record_text_fields=["body_sv"], record_id_fields=["ref"]))
     assert doc.key == "x1" and doc.sections[0].text == "Hej" and doc.title == "Q"
 
 
@@ -126,12 +155,15 @@ def test_unknown_format_is_415():
     assert err.value.status_code == 415
 
 
-@pytest.mark.parametrize("name, data, error", [
-    ("broken.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog", UnreadableDocumentError),
-    ("notes.txt", b"\x00\x01\x02binary\x00", UnreadableDocumentError),
-    ("data.json", b"{not json", UnreadableDocumentError),
-    ("rows.jsonl", b'{"text": "ok"}\n{broken\n', UnreadableDocumentError),
-])
+@pytest.mark.parametrize(
+    "name, data, error",
+    [
+        ("broken.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog", UnreadableDocumentError),
+        ("notes.txt", b"\x00\x01\x02binary\x00", UnreadableDocumentError),
+        ("data.json", b"{not json", UnreadableDocumentError),
+        ("rows.jsonl", b'{"text": "ok"}\n{broken\n', UnreadableDocumentError),
+    ],
+)
 def test_unreadable_files_raise_clear_errors(name, data, error):
     with pytest.raises(error) as err:
         load_bytes(data, name, IndexSettings())
@@ -154,7 +186,9 @@ def test_pdf_without_text_is_empty_error():
 
 
 def test_latin1_text_is_decoded():
-    text = ("Takläggning på hösten kräver att man kontrollerar plåtarbeten och hängrännor. "
-            "Även skorstenen måste ses över innan vintern, så att inga läckor uppstår.")
+    text = (
+        "Takläggning på hösten kräver att man kontrollerar plåtarbeten och hängrännor. "
+        "Även skorstenen måste ses över innan vintern, så att inga läckor uppstår."
+    )
     (doc,) = load_bytes(text.encode("latin-1"), "n.txt", IndexSettings())
     assert "Takläggning" in doc.sections[0].text

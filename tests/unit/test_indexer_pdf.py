@@ -23,14 +23,31 @@ from ragtune.settings import IndexSettings
 pytestmark = pytest.mark.unit
 DOCS = Path(__file__).resolve().parents[1] / "data" / "docs"
 WORD = re.compile(r"[a-z0-9åäöéü]+")
-MANUALS = ["ventilation-manual-pdftex-twocolumn.pdf", "ventilation-manual-pdftex-onecolumn.pdf",
-           "ventilation-manual-pdftex-cmsuper.pdf", "ventilation-manual-xelatex.pdf",
-           "ventilation-manual-lualatex.pdf", "ventilation-manual-libreoffice.pdf",
-           "ventilation-manual-chromium.pdf"]
-OUTLINE = ["About this manual", "Safety instructions", "Installation", "Choosing the location",
-           "Duct connections", "Condensate drain", "Operation", "Weekly programme", "Summer bypass",
-           "Maintenance", "Changing the filters", "Cleaning the heat exchanger", "Troubleshooting",
-           "Technical data"]
+MANUALS = [
+    "ventilation-manual-pdftex-twocolumn.pdf",
+    "ventilation-manual-pdftex-onecolumn.pdf",
+    "ventilation-manual-pdftex-cmsuper.pdf",
+    "ventilation-manual-xelatex.pdf",
+    "ventilation-manual-lualatex.pdf",
+    "ventilation-manual-libreoffice.pdf",
+    "ventilation-manual-chromium.pdf",
+]
+OUTLINE = [
+    "About this manual",
+    "Safety instructions",
+    "Installation",
+    "Choosing the location",
+    "Duct connections",
+    "Condensate drain",
+    "Operation",
+    "Weekly programme",
+    "Summer bypass",
+    "Maintenance",
+    "Changing the filters",
+    "Cleaning the heat exchanger",
+    "Troubleshooting",
+    "Technical data",
+]
 
 
 def load(name: str):
@@ -51,14 +68,18 @@ def glued_tokens(text: str, vocabulary: set[str]) -> list[str]:
         def fewest(start: int) -> int | None:
             if start == len(token):
                 return 0
-            options = [rest + 1 for end in range(start + 1, len(token) + 1)
-                       if token[start:end] in vocabulary and (end - start > 1 or token[start] == "a")
-                       and (rest := fewest(end)) is not None]
+            options = [
+                rest + 1
+                for end in range(start + 1, len(token) + 1)
+                if token[start:end] in vocabulary
+                and (end - start > 1 or token[start] == "a")
+                and (rest := fewest(end)) is not None
+            ]
             return min(options, default=None)
+
         return fewest(0)
 
-    return [t for t in WORD.findall(text.lower())
-            if t not in vocabulary and not t.isdigit() and (pieces(t) or 0) >= 2]
+    return [t for t in WORD.findall(text.lower()) if t not in vocabulary and not t.isdigit() and (pieces(t) or 0) >= 2]
 
 
 @pytest.mark.parametrize("name", MANUALS)
@@ -103,8 +124,12 @@ def test_chromium_bookmark_spacing_is_taken_from_the_page():
 
 def test_outline_headings_not_found_cut_at_their_page():
     pages = ["Intro text.\n1 Scope\nScope text.", "Page two starts here.\nMore.", "Last page."]
-    outline = [OutlineEntry(0, "Scope", 0), OutlineEntry(0, "Missing on page", 0),
-               OutlineEntry(0, "Figures", 1), OutlineEntry(1, "Appendix A", 2)]
+    outline = [
+        OutlineEntry(0, "Scope", 0),
+        OutlineEntry(0, "Missing on page", 0),
+        OutlineEntry(0, "Figures", 1),
+        OutlineEntry(1, "Appendix A", 2),
+    ]
     sections = outline_sections(pages, outline)
     assert [(s.title, s.text) for s in sections] == [
         ("", "Intro text."),
@@ -118,7 +143,9 @@ def test_heading_inside_a_sentence_is_not_a_cut():
     pages = ["Read the Installation part first.\n2 Installation\nMount the unit."]
     sections = outline_sections(pages, [OutlineEntry(0, "Installation", 0)])
     assert [(s.title, s.text) for s in sections] == [
-        ("", "Read the Installation part first."), ("Installation", "Mount the unit.")]
+        ("", "Read the Installation part first."),
+        ("Installation", "Mount the unit."),
+    ]
 
 
 def test_encrypted_pdf_is_a_clear_400():
@@ -160,7 +187,6 @@ def test_line_end_hyphens_joined_unless_the_hyphen_belongs():
     pages = ["The con\ufffetrol board, twenty\ufffetwo degrees and con-\ntrol again.", "two ways"]
     words = pdf_vocabulary(pages)
     assert "con" not in words and "trol" not in words and "two" in words
-    assert fix_pdf_text(pages[0], words) == (
-        "The control board, twenty-two degrees and control again.")
+    assert fix_pdf_text(pages[0], words) == ("The control board, twenty-two degrees and control again.")
     assert fix_pdf_text("a high\ufffepressure washer", keep_hyphens=True) == "a high-pressure washer"
     assert fix_pdf_text("a high-\npressure washer") == "a highpressure washer"  # no vocabulary

@@ -53,8 +53,10 @@ def test_vector_index_ignores_a_file_of_another_kind(tmp_path: Path):
 
 
 def test_bm25_ranks_and_filters():
-    lexical = LexicalIndex(np.array([10, 11, 12]), [
-        "gutters must be cleaned in autumn", "windows with triple glazing", "cleaning gutters and downpipes"])
+    lexical = LexicalIndex(
+        np.array([10, 11, 12]),
+        ["gutters must be cleaned in autumn", "windows with triple glazing", "cleaning gutters and downpipes"],
+    )
     ids, scores, lookup = lexical.search("gutters", 5)
     assert set(ids) == {10, 12} and all(scores > 0)
     ids, _, _ = lexical.search("gutters", 5, allowed=np.array([12]))
@@ -90,8 +92,10 @@ def test_at_most_n_chunks_per_section_in_the_top_k():
     from indexer.retriever import StoreRetriever
 
     sections = {1: "A", 2: "A", 3: "A", 4: "B", 5: "C", 6: "A"}
-    rows = {i: ChunkRow(id=i, doc_id="d", position=i, section=s, text="t", title="T", source="s", metadata={})
-            for i, s in sections.items()}
+    rows = {
+        i: ChunkRow(id=i, doc_id="d", position=i, section=s, text="t", title="T", source="s", metadata={})
+        for i, s in sections.items()
+    }
     ranked = [(i, 1.0 / i) for i in sections]
     diverse = StoreRetriever(object(), per_section=1).diversify(ranked, rows, 3)  # type: ignore[arg-type]
     assert [i for i, _ in diverse] == [1, 4, 5, 2, 3, 6]  # one per section first, the rest keep their order

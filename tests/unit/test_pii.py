@@ -20,20 +20,23 @@ def _lines() -> list[dict]:
     return [json.loads(x) for x in SET.read_text(encoding="utf-8").splitlines() if x.strip()]
 
 
-@pytest.mark.parametrize(("text", "secret"), [
-    ("My name is Niccolò Rossi", "Niccolò Rossi"),
-    ("Mi chiamo Niccolò Bianchi", "Niccolò Bianchi"),
-    ("Il mio codice fiscale è RSSMRA85T10A562S.", "RSSMRA85T10A562S"),
-    ("Buongiorno Sig. Rossi, la pratica è pronta.", "Rossi"),
-    ("Pagate sull'iban it60 x054 2811 1010 0000 0123 456 grazie", "it60 x054 2811 1010 0000 0123 456"),
-    ("IBAN: it60x0542811101000000123456", "it60x0542811101000000123456"),
-    ("Mitt personnummer är 811218-9876.", "811218-9876"),
-    ("Vi bor på Storgatan 12, 114 55 Stockholm.", "Storgatan 12, 114 55 Stockholm"),
-    ("La sede è in Via Giuseppe Verdi 12, 20121 Milano.", "Via Giuseppe Verdi 12, 20121 Milano"),
-    ("I live at 221B Baker Street.", "221B Baker Street"),
-    ("The request came from 192.168.10.24 yesterday.", "192.168.10.24"),
-    ("and from 2001:db8:85a3::8a2e:370:7334 too", "2001:db8:85a3::8a2e:370:7334"),
-])
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("My name is Niccolò Rossi", "Niccolò Rossi"),
+        ("Mi chiamo Niccolò Bianchi", "Niccolò Bianchi"),
+        ("Il mio codice fiscale è RSSMRA85T10A562S.", "RSSMRA85T10A562S"),
+        ("Buongiorno Sig. Rossi, la pratica è pronta.", "Rossi"),
+        ("Pagate sull'iban it60 x054 2811 1010 0000 0123 456 grazie", "it60 x054 2811 1010 0000 0123 456"),
+        ("IBAN: it60x0542811101000000123456", "it60x0542811101000000123456"),
+        ("Mitt personnummer är 811218-9876.", "811218-9876"),
+        ("Vi bor på Storgatan 12, 114 55 Stockholm.", "Storgatan 12, 114 55 Stockholm"),
+        ("La sede è in Via Giuseppe Verdi 12, 20121 Milano.", "Via Giuseppe Verdi 12, 20121 Milano"),
+        ("I live at 221B Baker Street.", "221B Baker Street"),
+        ("The request came from 192.168.10.24 yesterday.", "192.168.10.24"),
+        ("and from 2001:db8:85a3::8a2e:370:7334 too", "2001:db8:85a3::8a2e:370:7334"),
+    ],
+)
 def test_issue_examples_are_masked_completely(text: str, secret: str) -> None:
     masked = PiiMasker().mask(text)
     for part in secret.replace(",", " ").split():
@@ -63,12 +66,19 @@ def test_placeholders_are_not_masked_again() -> None:
     assert masker.mask(once) == once
 
 
-@pytest.mark.parametrize("text", [
-    "Il prezzo è di € 1.234,56 IVA inclusa.", "Ai sensi dell'art. 13 del Regolamento (UE) 2016/679.",
-    "Delivery on 2024-03-15 at 10:30, order 12345678901.", "EAN 4006381333931; ISBN 978-88-04-66785-4",
-    "Postnummer 114 55 Stockholm, PLZ 10115 Berlin, 00184 Roma, 75008 Paris",
-    "Dear Customer, this is Important.", "Hej! Varma hälsningar, Team Zaragoza", "Version 10.0.19041.1",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Il prezzo è di € 1.234,56 IVA inclusa.",
+        "Ai sensi dell'art. 13 del Regolamento (UE) 2016/679.",
+        "Delivery on 2024-03-15 at 10:30, order 12345678901.",
+        "EAN 4006381333931; ISBN 978-88-04-66785-4",
+        "Postnummer 114 55 Stockholm, PLZ 10115 Berlin, 00184 Roma, 75008 Paris",
+        "Dear Customer, this is Important.",
+        "Hej! Varma hälsningar, Team Zaragoza",
+        "Version 10.0.19041.1",
+    ],
+)
 def test_hard_negatives_are_left_alone(text: str) -> None:
     masker = PiiMasker()
     assert masker.mask(text) == text
@@ -109,12 +119,14 @@ def test_allow_list_keeps_the_brand() -> None:
 
 
 def test_stream_masking_equals_whole_text_masking() -> None:
-    text = ("Hello! My name is Niccolò Rossi and my IBAN is it60 x054 2811 1010 0000 0123 456. "
-            "Call me on +39 333 123 4567 or write to niccolo.rossi@example.com. " * 3)
+    text = (
+        "Hello! My name is Niccolò Rossi and my IBAN is it60 x054 2811 1010 0000 0123 456. "
+        "Call me on +39 333 123 4567 or write to niccolo.rossi@example.com. " * 3
+    )
     whole = PiiMasker().mask(text)
     for size in (1, 3, 7, 40):
         stream = StreamMasker(PiiMasker(), hold=64)
-        out = "".join(stream.feed(text[i:i + size]) for i in range(0, len(text), size)) + stream.flush()
+        out = "".join(stream.feed(text[i : i + size]) for i in range(0, len(text), size)) + stream.flush()
         assert out == whole
 
 
@@ -128,7 +140,7 @@ def test_labelled_set_shape() -> None:
     assert len(negatives) >= 40
     for line in lines:
         for e in line["entities"]:
-            assert line["text"][e["start"]:e["end"]] == e["text"]
+            assert line["text"][e["start"] : e["end"]] == e["text"]
 
 
 def test_labelled_set_meets_the_goals() -> None:

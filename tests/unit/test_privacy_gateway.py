@@ -28,7 +28,9 @@ def _adapter(folder: Path, audit: dict | None) -> Path:
 
 
 def test_failed_audit_is_refused_with_its_reason(tmp_path: Path) -> None:
-    leaky = _adapter(tmp_path / "leaky", {"passed": False, "reasons": ["canary canary-1 (inserted 8×) is completed exactly"]})
+    leaky = _adapter(
+        tmp_path / "leaky", {"passed": False, "reasons": ["canary canary-1 (inserted 8×) is completed exactly"]}
+    )
     clean = _adapter(tmp_path / "clean", {"passed": True, "reasons": []})
     unaudited = _adapter(tmp_path / "old", None)
     reason = audit_refusal("leaky", leaky)

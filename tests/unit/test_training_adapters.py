@@ -14,19 +14,37 @@ pytestmark = pytest.mark.unit
 
 
 def _card(name: str, path: Path) -> AdapterCard:
-    return AdapterCard(name=name, path=str(path), base_model="smollm2-135m-instruct", method="lora",
-                       data_sha256="ab" * 32, train_examples=10, eval_examples=2,
-                       hyperparameters={"lora_r": 16}, eval_loss_before=2.5, eval_loss_after=1.5,
-                       style_score_before=0.2, style_score_after=0.9, train_seconds=12.0,
-                       train_cost_usd=0.0003)
+    return AdapterCard(
+        name=name,
+        path=str(path),
+        base_model="smollm2-135m-instruct",
+        method="lora",
+        data_sha256="ab" * 32,
+        train_examples=10,
+        eval_examples=2,
+        hyperparameters={"lora_r": 16},
+        eval_loss_before=2.5,
+        eval_loss_after=1.5,
+        style_score_before=0.2,
+        style_score_after=0.9,
+        train_seconds=12.0,
+        train_cost_usd=0.0003,
+    )
 
 
 def _adapter(root: Path, name: str) -> Path:
     folder = root / name
     folder.mkdir(parents=True)
     (folder / "adapter_config.json").write_text("{}")
-    write_card(folder, _card(name, folder), {"eval_losses": [{"step": 3, "epoch": 1.0, "loss": 1.5}],
-                                             "style_before": {"score": 0.2}, "style_after": {"score": 0.9}})
+    write_card(
+        folder,
+        _card(name, folder),
+        {
+            "eval_losses": [{"step": 3, "epoch": 1.0, "loss": 1.5}],
+            "style_before": {"score": 0.2},
+            "style_after": {"score": 0.9},
+        },
+    )
     return folder
 
 
@@ -82,7 +100,8 @@ def test_sample_adapter_is_reused_when_unchanged(home: Path) -> None:
     folder.mkdir(parents=True)
     (folder / "adapter_config.json").write_text("{}")
     card = _card(SAMPLE_ADAPTER, folder).model_copy(
-        update={"hyperparameters": {"sample_config_sha256": sample_config_sha256(settings)}})
+        update={"hyperparameters": {"sample_config_sha256": sample_config_sha256(settings)}}
+    )
     write_card(folder, card, {})
     assert ensure_sample_adapter(settings) == folder  # cached: no model needed, no training
     changed = Settings(home=home, train={"lora_r": 8})
@@ -95,19 +114,32 @@ def test_readme_keeps_peft_front_matter_with_the_hub_id(tmp_path) -> None:
     from training.adapter_folder import write_card
     from training.adapters import AdapterCard, hub_id
 
-    peft_readme = ("---\nbase_model: /home/u/.ragtune/models/smollm2-135m-instruct\nlibrary_name: peft\n"
-                   "pipeline_tag: text-generation\ntags:\n- base_model:adapter:/home/u/.ragtune/models/"
-                   "smollm2-135m-instruct\n- lora\n- transformers\n---\n\n# Model Card for Model ID\n")
+    peft_readme = (
+        "---\nbase_model: /home/u/.ragtune/models/smollm2-135m-instruct\nlibrary_name: peft\n"
+        "pipeline_tag: text-generation\ntags:\n- base_model:adapter:/home/u/.ragtune/models/"
+        "smollm2-135m-instruct\n- lora\n- transformers\n---\n\n# Model Card for Model ID\n"
+    )
     (tmp_path / "README.md").write_text(peft_readme)
-    card = AdapterCard(name="voice", path=str(tmp_path), base_model="smollm2-135m-instruct", method="lora",
-                       data_sha256="x", train_examples=1, eval_examples=1)
+    card = AdapterCard(
+        name="voice",
+        path=str(tmp_path),
+        base_model="smollm2-135m-instruct",
+        method="lora",
+        data_sha256="x",
+        train_examples=1,
+        eval_examples=1,
+    )
     for _ in range(2):  # idempotent when the card is written again
         write_card(tmp_path, card, {})
         text = (tmp_path / "README.md").read_text()
         meta = yaml.safe_load(text.split("---")[1])
         assert meta["library_name"] == "peft" and meta["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
-        assert meta["tags"] == ["lora", "transformers", "base_model:adapter:HuggingFaceTB/SmolLM2-135M-Instruct",
-                                "ragtune"]
+        assert meta["tags"] == [
+            "lora",
+            "transformers",
+            "base_model:adapter:HuggingFaceTB/SmolLM2-135M-Instruct",
+            "ragtune",
+        ]
         assert "# Adapter `voice`" in text and text.count("---\n") == 2
     assert hub_id("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen/Qwen2.5-0.5B-Instruct"
     assert hub_id("/models/local") is None and hub_id("./a/b") is None

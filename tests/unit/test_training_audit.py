@@ -64,16 +64,28 @@ def test_compare_exact_and_near() -> None:
     assert compare("48120937", "4812 0937") == (True, 1.0)
     exact, similarity = compare("48120937", " 48120931.")
     assert not exact and similarity >= 0.85
-    assert compare("anna@firma.se", "Hej! Varma hälsningar") [0] is False
+    assert compare("anna@firma.se", "Hej! Varma hälsningar")[0] is False
 
 
 def test_pii_prompts_from_raw_data(tmp_path: Path) -> None:
     raw = tmp_path / "raw.jsonl"
-    raw.write_text(json.dumps({"messages": [
-        {"role": "user", "content": "Where do I send the form?"},
-        {"role": "assistant", "content": "Hej! Send it to our handler at karin.berg@zaragoza.se, she answers fast."}]})
-        + "\n" + json.dumps({"prompt": "Again: karin.berg@zaragoza.se?", "completion": "Yes, karin.berg@zaragoza.se."})
-        + "\n", encoding="utf-8")
+    raw.write_text(
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": "Where do I send the form?"},
+                    {
+                        "role": "assistant",
+                        "content": "Hej! Send it to our handler at karin.berg@zaragoza.se, she answers fast.",
+                    },
+                ]
+            }
+        )
+        + "\n"
+        + json.dumps({"prompt": "Again: karin.berg@zaragoza.se?", "completion": "Yes, karin.berg@zaragoza.se."})
+        + "\n",
+        encoding="utf-8",
+    )
     prompts = pii_prompts([raw], PiiSettings(), AuditSettings())
     assert len(prompts) == 1  # the same value once; a value already in its prompt is no probe
     kind, history, before, value = prompts[0]

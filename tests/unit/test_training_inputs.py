@@ -14,8 +14,10 @@ from training.records import ChatExample, Message
 
 pytestmark = pytest.mark.unit
 
-CHATML = ("{% for m in messages %}<s> {{ m.role }} {{ m.content }} </s> {% endfor %}"
-          "{% if add_generation_prompt %}<s> assistant {% endif %}")
+CHATML = (
+    "{% for m in messages %}<s> {{ m.role }} {{ m.content }} </s> {% endfor %}"
+    "{% if add_generation_prompt %}<s> assistant {% endif %}"
+)
 REWRITING = "turns {{ messages|length }} " + CHATML
 """Starts with the number of turns, so the render of a conversation's beginning is not its start."""
 
@@ -24,8 +26,30 @@ def _tokenizer(template: str):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    words = ["[UNK]", "<s>", "</s>", "turns", "system", "user", "assistant", "Hej!", "What", "is", "a", "bygglov?",
-             "A", "permit.", "Thanks", "More?", "Yes.", "1", "2", "3", "4", "5"]
+    words = [
+        "[UNK]",
+        "<s>",
+        "</s>",
+        "turns",
+        "system",
+        "user",
+        "assistant",
+        "Hej!",
+        "What",
+        "is",
+        "a",
+        "bygglov?",
+        "A",
+        "permit.",
+        "Thanks",
+        "More?",
+        "Yes.",
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+    ]
     core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="[UNK]", eos_token="</s>")
@@ -40,19 +64,26 @@ def _write(tmp_path: Path, *records: object) -> Path:
 
 
 def test_trl_conversational_prompt_completion_is_one_conversation(tmp_path: Path) -> None:
-    record = {"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is a bygglov?"}],
-              "completion": [{"role": "assistant", "content": "Hej! A building permit."}]}
-    (line, example), = read_examples(_write(tmp_path, record))[0]
+    record = {
+        "prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is a bygglov?"}],
+        "completion": [{"role": "assistant", "content": "Hej! A building permit."}],
+    }
+    ((line, example),) = read_examples(_write(tmp_path, record))[0]
     assert line == 1
     assert [(m.role, m.content) for m in example.messages] == [
-        ("system", "Be brief."), ("user", "What is a bygglov?"), ("assistant", "Hej! A building permit.")]
+        ("system", "Be brief."),
+        ("user", "What is a bygglov?"),
+        ("assistant", "Hej! A building permit."),
+    ]
     assert "{'role'" not in example.text()  # never the Python repr of the lists
 
 
 def test_bad_prompt_completion_records_are_refused_by_line(tmp_path: Path) -> None:
     records = [
-        {"prompt": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}],
-         "completion": [{"role": "assistant", "content": "B"}]},
+        {
+            "prompt": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}],
+            "completion": [{"role": "assistant", "content": "B"}],
+        },
         {"prompt": [{"role": "user", "content": "Q"}], "completion": [{"role": "user", "content": "B"}]},
         {"prompt": [], "completion": "B"},
         {"prompt": {"text": "Q"}, "completion": "B"},
@@ -77,10 +108,13 @@ def _example(*turns: tuple[str, str]) -> ChatExample:
 
 def test_labels_cover_the_assistant_turns_only() -> None:
     tokenizer = _tokenizer(CHATML)
-    example = _example(("user", "What is a bygglov?"), ("assistant", "Hej! A permit."), ("user", "More?"),
-                       ("assistant", "Yes."))
+    example = _example(
+        ("user", "What is a bygglov?"), ("assistant", "Hej! A permit."), ("user", "More?"), ("assistant", "Yes.")
+    )
     encoded = encode_example(example, tokenizer, max_len=100)
-    labelled = tokenizer.decode([t for t, label in zip(encoded.input_ids, encoded.labels) if label != IGNORE_INDEX])
+    labelled = tokenizer.decode(
+        [t for t, label in zip(encoded.input_ids, encoded.labels, strict=False) if label != IGNORE_INDEX]
+    )
     assert labelled.split() == ["Hej!", "A", "permit.", "</s>", "Yes.", "</s>"]
 
 

@@ -66,8 +66,13 @@ def test_strict_mode_names_bad_lines() -> None:
 def test_all_shapes_and_csv(tmp_path: Path) -> None:
     path = tmp_path / "shapes.jsonl"
     records = [
-        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "a?"},
-                      {"role": "assistant", "content": "A."}]},
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "a?"},
+                {"role": "assistant", "content": "A."},
+            ]
+        },
         {"conversations": [{"from": "human", "value": "b?"}, {"from": "gpt", "value": "B."}]},
         {"instruction": "c?", "input": "ctx", "output": "C."},
         {"prompt": "d?", "completion": "D."},
@@ -82,7 +87,9 @@ def test_all_shapes_and_csv(tmp_path: Path) -> None:
 
     csv_examples, csv_issues = read_examples(DATA / "two_columns.csv")
     assert [e.messages[0].content for _, e in csv_examples] == [
-        "What is a friggebod?", "Do I need a permit for solar panels?"]
+        "What is a friggebod?",
+        "Do I need a permit for solar panels?",
+    ]
     assert [i.line for i in csv_issues] == [3]
 
 
@@ -124,8 +131,10 @@ def test_pii_kinds(text: str, kind: str) -> None:
 
 def test_pii_ignores_lookalikes() -> None:
     masker = PiiMasker()
-    text = ("Costs 25,000-50,000 SEK per year; 4111 1111 1111 1112 fails Luhn; "
-            "SE45 5000 0000 0583 9825 7467 fails mod-97; Varma hälsningar, Team Zaragoza")
+    text = (
+        "Costs 25,000-50,000 SEK per year; 4111 1111 1111 1112 fails Luhn; "
+        "SE45 5000 0000 0583 9825 7467 fails mod-97; Varma hälsningar, Team Zaragoza"
+    )
     assert masker.mask(text) == text
     assert not masker.found
 
@@ -146,8 +155,12 @@ def test_dedup_exact_and_near() -> None:
 
 
 def test_split_is_deterministic_and_order_independent() -> None:
-    examples = [ChatExample(id=f"e{i}", messages=[{"role": "user", "content": f"q{i}"},
-                                                   {"role": "assistant", "content": f"a{i}"}]) for i in range(20)]
+    examples = [
+        ChatExample(
+            id=f"e{i}", messages=[{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]
+        )
+        for i in range(20)
+    ]
     first = {e.id: e.split for e in assign_splits(examples, 0.2, seed=1)}
     second = {e.id: e.split for e in assign_splits(list(reversed(examples)), 0.2, seed=1)}
     assert first == second

@@ -15,8 +15,11 @@ from training.style import StyleGuide, criteria_scores, style_breakdown, style_s
 pytestmark = pytest.mark.unit
 
 GUIDE = StyleGuide(
-    greetings=["Hej!"], sign_offs=["Varma hälsningar, Team Zaragoza"],
-    prefer={"bygglov": ["building permit"]}, avoid=["basically"], target_sentence_words=8,
+    greetings=["Hej!"],
+    sign_offs=["Varma hälsningar, Team Zaragoza"],
+    prefer={"bygglov": ["building permit"]},
+    avoid=["basically"],
+    target_sentence_words=8,
 )
 ON_BRAND = "Hej! You need a bygglov for the extension. We can help you apply.\n\nVarma hälsningar, Team Zaragoza"
 OFF_BRAND = "Basically you need a building permit, and it is simply the way things basically work for everybody here."

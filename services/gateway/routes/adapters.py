@@ -21,16 +21,18 @@ async def list_adapters(tenant: Tenant = Depends(caller), state: GatewayState = 
 
 
 @router.post("/v1/adapters", response_model=AdapterView, status_code=201, responses=ERROR_RESPONSES)
-async def register_adapter(body: AdapterRegisterRequest, tenant: Tenant = Depends(caller),
-                           state: GatewayState = Depends(get_state)) -> AdapterView:
+async def register_adapter(
+    body: AdapterRegisterRequest, tenant: Tenant = Depends(caller), state: GatewayState = Depends(get_state)
+) -> AdapterView:
     """Load a peft adapter folder under ``name`` (default folder: RAGTUNE_HOME/adapters/NAME)."""
     tenant.check_adapter(body.name)
     return await state.adapters.register(body.name, body.path)
 
 
 @router.delete("/v1/adapters/{name}", responses=ERROR_RESPONSES)
-async def unload_adapter(name: str = Path(pattern=NAME_PATTERN), tenant: Tenant = Depends(caller),
-                         state: GatewayState = Depends(get_state)) -> dict[str, str | bool]:
+async def unload_adapter(
+    name: str = Path(pattern=NAME_PATTERN), tenant: Tenant = Depends(caller), state: GatewayState = Depends(get_state)
+) -> dict[str, str | bool]:
     """Unload an adapter; requests naming it get 404 from now on."""
     tenant.check_adapter(name)
     await state.adapters.unload(name)

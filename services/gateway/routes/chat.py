@@ -32,10 +32,18 @@ def query_from_chat(body: ChatRequest, tenant: Tenant) -> AnswerQuery:
         turns = [ChatMessage(role=m.role, content=m.content) for m in history]
     else:
         question, turns = body.question or "", []
-    return AnswerQuery(question=question, history=turns, mode=body.mode,
-                       namespace=tenant.namespace_for(body.namespace), adapter=body.adapter,
-                       top_k=body.top_k, max_tokens=body.max_tokens, temperature=body.temperature,
-                       style=body.style, repetition_penalty=body.repetition_penalty)
+    return AnswerQuery(
+        question=question,
+        history=turns,
+        mode=body.mode,
+        namespace=tenant.namespace_for(body.namespace),
+        adapter=body.adapter,
+        top_k=body.top_k,
+        max_tokens=body.max_tokens,
+        temperature=body.temperature,
+        style=body.style,
+        repetition_penalty=body.repetition_penalty,
+    )
 
 
 async def chat_events(pipeline: AnswerPipeline, plan: AnswerPlan) -> AsyncIterator[str]:
@@ -43,10 +51,18 @@ async def chat_events(pipeline: AnswerPipeline, plan: AnswerPlan) -> AsyncIterat
         yield event(StreamDeltaEvent(delta=item)) if isinstance(item, str) else event(item)
 
 
-@router.post("/v1/chat", response_model=ChatResponse, responses={
-    **ERROR_RESPONSES, 200: {"content": {"text/event-stream": {}},
-                    "description": "The answer; with stream=true: SSE events {\"delta\": text}, then the "
-                                   "full response object, then [DONE]."}})
+@router.post(
+    "/v1/chat",
+    response_model=ChatResponse,
+    responses={
+        **ERROR_RESPONSES,
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": 'The answer; with stream=true: SSE events {"delta": text}, then the '
+            "full response object, then [DONE].",
+        },
+    },
+)
 async def chat(
     body: ChatRequest,
     tenant: Tenant = Depends(caller),
@@ -70,7 +86,13 @@ async def compare(
 ) -> CompareResponse:
     """One question in several modes (default all four) over the same retrieved context, with deltas
     against ``rag``."""
-    query = AnswerQuery(question=body.question, mode=Mode.RAG, namespace=tenant.namespace_for(body.namespace),
-                        adapter=body.adapter, top_k=body.top_k, max_tokens=body.max_tokens,
-                        temperature=body.temperature)
+    query = AnswerQuery(
+        question=body.question,
+        mode=Mode.RAG,
+        namespace=tenant.namespace_for(body.namespace),
+        adapter=body.adapter,
+        top_k=body.top_k,
+        max_tokens=body.max_tokens,
+        temperature=body.temperature,
+    )
     return await pipeline.compare(query, tenant, body.modes, request_id=rid)

@@ -16,8 +16,9 @@ router = APIRouter(tags=["feedback"])
 
 
 @router.post("/v1/feedback", response_model=FeedbackStored, status_code=201, responses=ERROR_RESPONSES)
-async def add_feedback(body: FeedbackRequest, tenant: Tenant = Depends(caller),
-                       state: GatewayState = Depends(get_state)) -> FeedbackStored:
+async def add_feedback(
+    body: FeedbackRequest, tenant: Tenant = Depends(caller), state: GatewayState = Depends(get_state)
+) -> FeedbackStored:
     """Rate an answer by its request id (stored durably before the reply)."""
     owner = tenant.name if tenant.restricted else None
     await asyncio.to_thread(state.feedback.add_feedback, body, owner)

@@ -29,8 +29,9 @@ async def healthz(state: GatewayState = Depends(get_state)):
         except Exception as exc:  # noqa: BLE001
             index = {"ready": False, "detail": str(exc)}
     ok = bool(engine.get("ready")) and index["ready"]
-    body = HealthResponse(status="ok" if ok else "degraded", engine=engine, index=index,
-                          adapters=state.adapters.names())
+    body = HealthResponse(
+        status="ok" if ok else "degraded", engine=engine, index=index, adapters=state.adapters.names()
+    )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if ok else 503)
 
 
@@ -38,4 +39,3 @@ async def healthz(state: GatewayState = Depends(get_state)):
 async def metrics(state: GatewayState = Depends(get_state)) -> Response:
     """Prometheus metrics: requests, tokens by kind, latency by stage, cost (by mode and adapter)."""
     return Response(state.metrics.render(), media_type=state.metrics.content_type)
-

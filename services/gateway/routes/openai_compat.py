@@ -56,42 +56,65 @@ async def resolve_model(state: GatewayState, model: str, tenant: Tenant) -> str 
 
 def query_from_openai(body: ChatCompletionRequest, adapter: str | None, tenant: Tenant) -> AnswerQuery:
     options = body.ragtune
-    mode = (options.mode if options and options.mode else None) or Mode.with_traits(retrieval=False,
-                                                                                   adapter=bool(adapter))
+    mode = (options.mode if options and options.mode else None) or Mode.with_traits(
+        retrieval=False, adapter=bool(adapter)
+    )
     if adapter and mode.is_answer_mode and not mode.uses_adapter:
         mode = mode.adapter_counterpart()
     *history, last = body.messages
-    turns = [ChatMessage(role="system" if m.role == "developer" else m.role, content=m.text(),
-                         tool_calls=m.tool_calls, tool_call_id=m.tool_call_id)
-             for m in history if m.text() or m.tool_calls]
+    turns = [
+        ChatMessage(
+            role="system" if m.role == "developer" else m.role,
+            content=m.text(),
+            tool_calls=m.tool_calls,
+            tool_call_id=m.tool_call_id,
+        )
+        for m in history
+        if m.text() or m.tool_calls
+    ]
     stop = [body.stop] if isinstance(body.stop, str) else body.stop
     return AnswerQuery(
-        question=last.text(), history=turns, mode=mode,
-        namespace=tenant.namespace_for(options.namespace if options else None), adapter=adapter,
+        question=last.text(),
+        history=turns,
+        mode=mode,
+        namespace=tenant.namespace_for(options.namespace if options else None),
+        adapter=adapter,
         top_k=options.top_k if options else None,
         max_tokens=body.max_completion_tokens or body.max_tokens,
         temperature=body.temperature if body.temperature is not None else 0.0,
-        top_p=body.top_p if body.top_p is not None else 1.0, stop=stop or None, seed=body.seed,
-        style=options.style if options else None, ignore_eos=body.ignore_eos,
+        top_p=body.top_p if body.top_p is not None else 1.0,
+        stop=stop or None,
+        seed=body.seed,
+        style=options.style if options else None,
+        ignore_eos=body.ignore_eos,
         repetition_penalty=body.repetition_penalty,
     )
 
 
 def extras(response: ChatResponse) -> RagtuneExtras:
-    return RagtuneExtras(id=response.id, mode=response.mode, requested_mode=response.requested_mode,
-                         adapter=response.adapter, refused=response.refused, usage=response.usage,
-                         latency_ms=response.latency_ms, cost=response.cost,
-                         loop_stopped=response.loop_stopped)
+    return RagtuneExtras(
+        id=response.id,
+        mode=response.mode,
+        requested_mode=response.requested_mode,
+        adapter=response.adapter,
+        refused=response.refused,
+        usage=response.usage,
+        latency_ms=response.latency_ms,
+        cost=response.cost,
+        loop_stopped=response.loop_stopped,
+    )
 
 
 def completion_usage(response: ChatResponse) -> CompletionUsage:
     u = response.usage
     result = response.engine_result
     cached = result.cached_tokens if result is not None else None
-    return CompletionUsage(prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
-                           total_tokens=u.total_tokens,
-                           prompt_tokens_details=PromptTokensDetails(cached_tokens=cached) if cached is not None
-                           else None)
+    return CompletionUsage(
+        prompt_tokens=u.prompt_tokens,
+        completion_tokens=u.completion_tokens,
+        total_tokens=u.total_tokens,
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=cached) if cached is not None else None,
+    )
 
 
 def finish_reason(response: ChatResponse) -> str:
@@ -108,16 +131,20 @@ def choices_of(response: ChatResponse) -> list[Choice]:
     outcomes = engine_choices(response)
     if not outcomes:
         return [Choice(message=ChoiceMessage(content=response.answer), finish_reason=finish_reason(response))]
-    return [Choice(index=c.index,
-                   message=ChoiceMessage(content=c.text if (c.text or not c.tool_calls) else None,
-                                         tool_calls=c.tool_calls),
-                   logprobs={"content": c.logprobs} if c.logprobs is not None else None,
-                   finish_reason=c.finish_reason or "stop")
-            for c in outcomes]
+    return [
+        Choice(
+            index=c.index,
+            message=ChoiceMessage(content=c.text if (c.text or not c.tool_calls) else None, tool_calls=c.tool_calls),
+            logprobs={"content": c.logprobs} if c.logprobs is not None else None,
+            finish_reason=c.finish_reason or "stop",
+        )
+        for c in outcomes
+    ]
 
 
-async def completion_chunks(pipeline: AnswerPipeline, plan: AnswerPlan, model: str,
-                            include_usage: bool) -> AsyncIterator[str]:
+async def completion_chunks(
+    pipeline: AnswerPipeline, plan: AnswerPlan, model: str, include_usage: bool
+) -> AsyncIterator[str]:
     created = int(time.time())
     head = {"id": plan.request_id, "object": "chat.completion.chunk", "created": created, "model": model}
     # Like vLLM, the role rides on the first chunk that carries text, so a client's time to first
@@ -143,21 +170,26 @@ async def completion_chunks(pipeline: AnswerPipeline, plan: AnswerPlan, model: s
                 choice["logprobs"] = {"content": piece.logprobs}
             yield event({**head, "choices": [choice]})
             continue
-        tail = {"citations": [c.model_dump() for c in item.citations],
-                "ragtune": extras(item).model_dump()}
+        tail = {"citations": [c.model_dump() for c in item.citations], "ragtune": extras(item).model_dump()}
         outcomes = engine_choices(item) or [ChoiceOutcome(index=0, finish_reason=finish_reason(item))]
-        last = [{"index": c.index, "delta": {**role(c.index), "content": ""} if c.index not in roled else {},
-                 "finish_reason": c.finish_reason or "stop"} for c in outcomes]
+        last = [
+            {
+                "index": c.index,
+                "delta": {**role(c.index), "content": ""} if c.index not in roled else {},
+                "finish_reason": c.finish_reason or "stop",
+            }
+            for c in outcomes
+        ]
         if include_usage:
             yield event({**head, "choices": last})
-            yield event({**head, "choices": [], "usage": completion_usage(item).model_dump(exclude_none=True),
-                         **tail})
+            yield event({**head, "choices": [], "usage": completion_usage(item).model_dump(exclude_none=True), **tail})
         else:
             yield event({**head, "choices": last, **tail})
 
 
-@router.post("/v1/chat/completions", response_model=ChatCompletion, response_model_exclude_none=False,
-             responses=ERROR_RESPONSES)
+@router.post(
+    "/v1/chat/completions", response_model=ChatCompletion, response_model_exclude_none=False, responses=ERROR_RESPONSES
+)
 async def chat_completions(
     body: ChatCompletionRequest,
     tenant: Tenant = Depends(caller),
@@ -179,8 +211,13 @@ async def chat_completions(
         return sse_response(completion_chunks(pipeline, plan, body.model, include_usage), rid)
     response = await pipeline.answer(plan)
     return ChatCompletion(
-        id=rid, created=int(time.time()), model=body.model, choices=choices_of(response),
-        usage=completion_usage(response), citations=response.citations, ragtune=extras(response),
+        id=rid,
+        created=int(time.time()),
+        model=body.model,
+        choices=choices_of(response),
+        usage=completion_usage(response),
+        citations=response.citations,
+        ragtune=extras(response),
     )
 
 

@@ -61,10 +61,21 @@ def name(lang: str, full: bool = True) -> str:
 
 def email(lang: str) -> str:
     first, last = ascii_fold(rng.choice(FIRST[lang])), ascii_fold(rng.choice(LAST[lang]))
-    domain = rng.choice(["example.com", "azienda.it", "firma.se", "beispiel.de", "exemple.fr", "empresa.es",
-                         "mail.example.org", "studio-legale.it"])
-    local = rng.choice([f"{first}.{last}", f"{first[0]}{last}", f"{first}_{last}{rng.randint(1, 99)}",
-                        f"{last}+fatture"])
+    domain = rng.choice(
+        [
+            "example.com",
+            "azienda.it",
+            "firma.se",
+            "beispiel.de",
+            "exemple.fr",
+            "empresa.es",
+            "mail.example.org",
+            "studio-legale.it",
+        ]
+    )
+    local = rng.choice(
+        [f"{first}.{last}", f"{first[0]}{last}", f"{first}_{last}{rng.randint(1, 99)}", f"{last}+fatture"]
+    )
     return f"{local}@{domain}"
 
 
@@ -73,11 +84,20 @@ def digits(n: int) -> str:
 
 
 PHONE_SHAPES = {
-    "IT": [lambda: f"3{rng.choice('2345789')}{digits(1)} {digits(3)} {digits(4)}", lambda: f"06 {digits(4)} {digits(4)}",
-           lambda: f"02 {digits(8)}"],
-    "SE": [lambda: f"07{rng.choice('0236')}-{digits(3)} {digits(2)} {digits(2)}", lambda: f"08-{digits(3)} {digits(3)} {digits(2)}"],
+    "IT": [
+        lambda: f"3{rng.choice('2345789')}{digits(1)} {digits(3)} {digits(4)}",
+        lambda: f"06 {digits(4)} {digits(4)}",
+        lambda: f"02 {digits(8)}",
+    ],
+    "SE": [
+        lambda: f"07{rng.choice('0236')}-{digits(3)} {digits(2)} {digits(2)}",
+        lambda: f"08-{digits(3)} {digits(3)} {digits(2)}",
+    ],
     "DE": [lambda: f"030 {digits(8)}", lambda: f"0151 {digits(8)}", lambda: f"089 {digits(7)}"],
-    "FR": [lambda: f"06 {digits(2)} {digits(2)} {digits(2)} {digits(2)}", lambda: f"01 {digits(2)} {digits(2)} {digits(2)} {digits(2)}"],
+    "FR": [
+        lambda: f"06 {digits(2)} {digits(2)} {digits(2)} {digits(2)}",
+        lambda: f"01 {digits(2)} {digits(2)} {digits(2)} {digits(2)}",
+    ],
     "ES": [lambda: f"6{digits(2)} {digits(3)} {digits(3)}", lambda: f"91 {digits(3)} {digits(2)} {digits(2)}"],
     "GB": [lambda: f"020 {digits(4)} {digits(4)}", lambda: f"07{rng.choice('4579')}{digits(2)} {digits(6)}"],
 }
@@ -97,9 +117,14 @@ def phone(lang: str, international: bool) -> str:
     return f"{rng.choice(['+', '00'])}{code} {rest}"
 
 
-BBAN = {"IT": lambda: rng.choice(string.ascii_uppercase) + digits(10) + digits(12), "SE": lambda: digits(20),
-        "DE": lambda: digits(18), "FR": lambda: digits(10) + digits(11) + digits(2), "ES": lambda: digits(20),
-        "GB": lambda: "".join(rng.choice(string.ascii_uppercase) for _ in range(4)) + digits(14)}
+BBAN = {
+    "IT": lambda: rng.choice(string.ascii_uppercase) + digits(10) + digits(12),
+    "SE": lambda: digits(20),
+    "DE": lambda: digits(18),
+    "FR": lambda: digits(10) + digits(11) + digits(2),
+    "ES": lambda: digits(20),
+    "GB": lambda: "".join(rng.choice(string.ascii_uppercase) for _ in range(4)) + digits(14),
+}
 
 
 def make_iban(lang: str) -> str:
@@ -112,24 +137,32 @@ def make_iban(lang: str) -> str:
     else:
         raise RuntimeError(country)
     style = rng.choice(["group", "compact", "group_lower", "compact_lower"])
-    text = " ".join(number[i:i + 4] for i in range(0, len(number), 4)) if "group" in style else number
+    text = " ".join(number[i : i + 4] for i in range(0, len(number), 4)) if "group" in style else number
     return text.lower() if "lower" in style else text
 
 
 def card() -> str:
     kind = rng.choice(["visa", "mc", "amex"])
-    body = {"visa": "4" + digits(14), "mc": f"5{rng.randint(1, 5)}" + digits(13), "amex": rng.choice(["34", "37"]) + digits(12)}[kind]
+    body = {
+        "visa": "4" + digits(14),
+        "mc": f"5{rng.randint(1, 5)}" + digits(13),
+        "amex": rng.choice(["34", "37"]) + digits(12),
+    }[kind]
     number = body + luhn.calc_check_digit(body)
     if kind == "amex":
         return f"{number[:4]} {number[4:10]} {number[10:]}"
     sep = rng.choice([" ", "-", ""])
-    return sep.join(number[i:i + 4] for i in range(0, 16, 4))
+    return sep.join(number[i : i + 4] for i in range(0, 16, 4))
 
 
 def fiscal_code() -> str:
-    letters = "".join(rng.choice("BCDFGLMNPRSTVZ") for _ in range(3)) + "".join(rng.choice("BCDFGLMNPRSTVZAEIOU") for _ in range(3))
+    letters = "".join(rng.choice("BCDFGLMNPRSTVZ") for _ in range(3)) + "".join(
+        rng.choice("BCDFGLMNPRSTVZAEIOU") for _ in range(3)
+    )
     day = rng.randint(1, 28) + rng.choice([0, 40])
-    body = f"{letters}{rng.randint(50, 99):02d}{rng.choice('ABCDEHLMPRST')}{day:02d}{rng.choice('ABCDEFGHL')}{digits(3)}"
+    body = (
+        f"{letters}{rng.randint(50, 99):02d}{rng.choice('ABCDEHLMPRST')}{day:02d}{rng.choice('ABCDEFGHL')}{digits(3)}"
+    )
     number = body + codicefiscale.calc_check_digit(body)
     assert codicefiscale.is_valid(number)
     return number if rng.random() < 0.75 else number.lower()
@@ -200,11 +233,13 @@ def ip() -> str:
 
 
 def secret() -> str:
-    return rng.choice([
-        "sk-" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(32)),
-        "AKIA" + "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(16)),
-        "ghp_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(36)),
-    ])
+    return rng.choice(
+        [
+            "sk-" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(32)),
+            "AKIA" + "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(16)),
+            "ghp_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(36)),
+        ]
+    )
 
 
 def password() -> str:
@@ -212,17 +247,29 @@ def password() -> str:
 
 
 STREETS = {
-    "it": lambda: f"{rng.choice(['Via', 'Viale', 'Piazza', 'Corso'])} {rng.choice(['Giuseppe Garibaldi', 'Roma', 'dei Mille', 'XX Settembre', 'della Repubblica', 'Dante Alighieri'])}"
-                  f"{rng.choice([' ', ', '])}{rng.randint(1, 220)}{rng.choice(['', ', 00184 Roma', ', 20121 Milano (MI)', ', 40126 Bologna'])}",
-    "sv": lambda: f"{rng.choice(['Storgatan', 'Drottninggatan', 'Kungsvägen', 'Hamngatan', 'Sveavägen'])} {rng.randint(1, 120)}"
-                  f"{rng.choice(['', ', 114 55 Stockholm', ', 411 06 Göteborg'])}",
-    "de": lambda: f"{rng.choice(['Hauptstraße', 'Berliner Straße', 'Goethestr.', 'Lindenallee', 'Am Markt', 'Schillerweg'])} {rng.randint(1, 150)}{rng.choice(['', 'a'])}"
-                  f"{rng.choice(['', ', 10115 Berlin', ', 80331 München'])}",
-    "fr": lambda: f"{rng.randint(1, 150)} {rng.choice(['rue de la Paix', 'avenue Victor Hugo', 'boulevard Saint-Michel', 'place Bellecour', 'rue des Lilas'])}"
-                  f"{rng.choice(['', ', 75002 Paris', ', 69002 Lyon'])}",
-    "es": lambda: f"{rng.choice(['Calle Mayor', 'Avenida de la Constitución', 'Paseo del Prado', 'Calle de Alcalá', 'Plaza Mayor'])}"
-                  f"{rng.choice([' ', ', '])}{rng.randint(1, 200)}{rng.choice(['', ', 28013 Madrid', ', 41001 Sevilla'])}",
-    "en": lambda: f"{rng.randint(1, 300)}{rng.choice(['', 'B'])} {rng.choice(['Baker Street', 'High Street', 'Station Road', 'Church Lane', 'Victoria Avenue'])}",
+    "it": lambda: (
+        f"{rng.choice(['Via', 'Viale', 'Piazza', 'Corso'])} {rng.choice(['Giuseppe Garibaldi', 'Roma', 'dei Mille', 'XX Settembre', 'della Repubblica', 'Dante Alighieri'])}"
+        f"{rng.choice([' ', ', '])}{rng.randint(1, 220)}{rng.choice(['', ', 00184 Roma', ', 20121 Milano (MI)', ', 40126 Bologna'])}"
+    ),
+    "sv": lambda: (
+        f"{rng.choice(['Storgatan', 'Drottninggatan', 'Kungsvägen', 'Hamngatan', 'Sveavägen'])} {rng.randint(1, 120)}"
+        f"{rng.choice(['', ', 114 55 Stockholm', ', 411 06 Göteborg'])}"
+    ),
+    "de": lambda: (
+        f"{rng.choice(['Hauptstraße', 'Berliner Straße', 'Goethestr.', 'Lindenallee', 'Am Markt', 'Schillerweg'])} {rng.randint(1, 150)}{rng.choice(['', 'a'])}"
+        f"{rng.choice(['', ', 10115 Berlin', ', 80331 München'])}"
+    ),
+    "fr": lambda: (
+        f"{rng.randint(1, 150)} {rng.choice(['rue de la Paix', 'avenue Victor Hugo', 'boulevard Saint-Michel', 'place Bellecour', 'rue des Lilas'])}"
+        f"{rng.choice(['', ', 75002 Paris', ', 69002 Lyon'])}"
+    ),
+    "es": lambda: (
+        f"{rng.choice(['Calle Mayor', 'Avenida de la Constitución', 'Paseo del Prado', 'Calle de Alcalá', 'Plaza Mayor'])}"
+        f"{rng.choice([' ', ', '])}{rng.randint(1, 200)}{rng.choice(['', ', 28013 Madrid', ', 41001 Sevilla'])}"
+    ),
+    "en": lambda: (
+        f"{rng.randint(1, 300)}{rng.choice(['', 'B'])} {rng.choice(['Baker Street', 'High Street', 'Station Road', 'Church Lane', 'Victoria Avenue'])}"
+    ),
 }
 
 # {KIND} slots; {PERSON_LAST} is a surname alone (after a title). Each template is used several times.
@@ -333,41 +380,100 @@ T = {
 }
 
 NEGATIVES = {
-    "it": ["Il prezzo è di € 1.234,56 IVA inclusa.", "Ai sensi dell'art. 13 del Regolamento (UE) 2016/679.",
-           "Consegna prevista il 15/03/2024 alle 10:30.", "Codice articolo 80012345678, confezione da 12.",
-           "Spedire a 00184 Roma entro il 2024-03-15.", "Il D.Lgs. 196/2003 è stato aggiornato nel 2018.",
-           "Fattura n. 2024/000123 del 12.01.2024.", "Ordine numero 4006381333931 in lavorazione.",
-           "Via email o via telefono, come preferisce.", "Sono disponibile lunedì.",
-           "Il modello X200-4400-1234 costa 1.299,00 euro.", "Norma UNI EN ISO 9001:2015, certificato 12345/A.",
-           "Versione 10.0.19041.1 installata.", "Gentile Cliente, la ringraziamo.", "Sono Contenta del servizio."],
-    "en": ["The price is $1,299.00 plus VAT.", "Under Article 6(1)(f) GDPR we may process the data.",
-           "Delivery on 2024-03-15 at 10:30.", "Product code PRD-912-345-678 is out of stock.",
-           "EAN 4006381333931 matches the box.", "Dear Customer, thank you for your order.",
-           "This is Important: read the manual.", "Order 12345678901 shipped in 3 boxes.",
-           "Postcode SW1A 1AA is in London.", "Version 1.2.3 fixes the bug.", "ISBN 978-88-04-66785-4."],
-    "sv": ["Priset är 12 500 kr inklusive moms.", "Enligt artikel 17 i dataskyddsförordningen.",
-           "Leverans 2024-03-15 kl. 10.30.", "Postnummer 114 55 Stockholm.", "Artikelnummer 4006381333931.",
-           "Ordernummer 20240315-0042 är skickat.", "Kostnaden blir 25 000-50 000 SEK per år.",
-           "Hej! Varma hälsningar, Team Zaragoza", "Beställning 556677 levererad.", "Bygglov nr 2024-000123."],
-    "de": ["Der Preis beträgt 1.234,56 € inkl. MwSt.", "Gemäß § 26 BDSG und Art. 88 DSGVO.",
-           "Lieferung am 15.03.2024 um 10:30 Uhr.", "Art.-Nr. 4006381333931, Menge 12.", "PLZ 10115 Berlin.",
-           "Rechnungsnummer 2024-0001234.", "Bestellung 12345678901 ist unterwegs.", "Liebe Kunden, willkommen!",
-           "Norm DIN EN 1090-2:2018."],
-    "fr": ["Le prix est de 1 299,00 € TTC.", "Conformément à l'article 15 du RGPD.",
-           "Livraison le 15/03/2024 à 10h30.", "Code postal 75008 Paris.", "Référence produit 3017620422003.",
-           "Commande n° 2024-03-15-0042.", "Cher client, merci pour votre achat.", "Décret n° 2018-687 du 1er août 2018."],
-    "es": ["El precio es de 1.299,00 € IVA incluido.", "Según el artículo 5 de la Ley Orgánica 3/2018.",
-           "Entrega el 15/03/2024 a las 10:30.", "Código postal 28013 Madrid.", "Código de producto 8412345678905.",
-           "Pedido número 2024/000123.", "Estimado cliente, gracias por su compra.", "Real Decreto 1720/2007."],
+    "it": [
+        "Il prezzo è di € 1.234,56 IVA inclusa.",
+        "Ai sensi dell'art. 13 del Regolamento (UE) 2016/679.",
+        "Consegna prevista il 15/03/2024 alle 10:30.",
+        "Codice articolo 80012345678, confezione da 12.",
+        "Spedire a 00184 Roma entro il 2024-03-15.",
+        "Il D.Lgs. 196/2003 è stato aggiornato nel 2018.",
+        "Fattura n. 2024/000123 del 12.01.2024.",
+        "Ordine numero 4006381333931 in lavorazione.",
+        "Via email o via telefono, come preferisce.",
+        "Sono disponibile lunedì.",
+        "Il modello X200-4400-1234 costa 1.299,00 euro.",
+        "Norma UNI EN ISO 9001:2015, certificato 12345/A.",
+        "Versione 10.0.19041.1 installata.",
+        "Gentile Cliente, la ringraziamo.",
+        "Sono Contenta del servizio.",
+    ],
+    "en": [
+        "The price is $1,299.00 plus VAT.",
+        "Under Article 6(1)(f) GDPR we may process the data.",
+        "Delivery on 2024-03-15 at 10:30.",
+        "Product code PRD-912-345-678 is out of stock.",
+        "EAN 4006381333931 matches the box.",
+        "Dear Customer, thank you for your order.",
+        "This is Important: read the manual.",
+        "Order 12345678901 shipped in 3 boxes.",
+        "Postcode SW1A 1AA is in London.",
+        "Version 1.2.3 fixes the bug.",
+        "ISBN 978-88-04-66785-4.",
+    ],
+    "sv": [
+        "Priset är 12 500 kr inklusive moms.",
+        "Enligt artikel 17 i dataskyddsförordningen.",
+        "Leverans 2024-03-15 kl. 10.30.",
+        "Postnummer 114 55 Stockholm.",
+        "Artikelnummer 4006381333931.",
+        "Ordernummer 20240315-0042 är skickat.",
+        "Kostnaden blir 25 000-50 000 SEK per år.",
+        "Hej! Varma hälsningar, Team Zaragoza",
+        "Beställning 556677 levererad.",
+        "Bygglov nr 2024-000123.",
+    ],
+    "de": [
+        "Der Preis beträgt 1.234,56 € inkl. MwSt.",
+        "Gemäß § 26 BDSG und Art. 88 DSGVO.",
+        "Lieferung am 15.03.2024 um 10:30 Uhr.",
+        "Art.-Nr. 4006381333931, Menge 12.",
+        "PLZ 10115 Berlin.",
+        "Rechnungsnummer 2024-0001234.",
+        "Bestellung 12345678901 ist unterwegs.",
+        "Liebe Kunden, willkommen!",
+        "Norm DIN EN 1090-2:2018.",
+    ],
+    "fr": [
+        "Le prix est de 1 299,00 € TTC.",
+        "Conformément à l'article 15 du RGPD.",
+        "Livraison le 15/03/2024 à 10h30.",
+        "Code postal 75008 Paris.",
+        "Référence produit 3017620422003.",
+        "Commande n° 2024-03-15-0042.",
+        "Cher client, merci pour votre achat.",
+        "Décret n° 2018-687 du 1er août 2018.",
+    ],
+    "es": [
+        "El precio es de 1.299,00 € IVA incluido.",
+        "Según el artículo 5 de la Ley Orgánica 3/2018.",
+        "Entrega el 15/03/2024 a las 10:30.",
+        "Código postal 28013 Madrid.",
+        "Código de producto 8412345678905.",
+        "Pedido número 2024/000123.",
+        "Estimado cliente, gracias por su compra.",
+        "Real Decreto 1720/2007.",
+    ],
 }
 
 VALUE = {
-    "EMAIL": email, "PHONE_NAT": lambda lang: phone(lang, False), "PHONE_INT": lambda lang: phone(lang, True),
-    "IBAN": make_iban, "CARD": lambda lang: card(), "IT_FISCAL_CODE": lambda lang: fiscal_code(),
-    "IT_VAT": lambda lang: partita_iva(), "SE_PERSONNUMMER": lambda lang: personnr(), "SE_ORGNR": lambda lang: org_nr(),
-    "DE_TAX_ID": lambda lang: steuer_id(), "FR_NIR": lambda lang: french_nir(), "ES_DNI": lambda lang: spanish_id(),
-    "EU_VAT": lambda lang: eu_vat(), "IP_ADDRESS": lambda lang: ip(), "SECRET": lambda lang: secret(),
-    "PASSWORD": lambda lang: password(), "PERSON": lambda lang: name(lang), "PERSON_LAST": lambda lang: name(lang, False),
+    "EMAIL": email,
+    "PHONE_NAT": lambda lang: phone(lang, False),
+    "PHONE_INT": lambda lang: phone(lang, True),
+    "IBAN": make_iban,
+    "CARD": lambda lang: card(),
+    "IT_FISCAL_CODE": lambda lang: fiscal_code(),
+    "IT_VAT": lambda lang: partita_iva(),
+    "SE_PERSONNUMMER": lambda lang: personnr(),
+    "SE_ORGNR": lambda lang: org_nr(),
+    "DE_TAX_ID": lambda lang: steuer_id(),
+    "FR_NIR": lambda lang: french_nir(),
+    "ES_DNI": lambda lang: spanish_id(),
+    "EU_VAT": lambda lang: eu_vat(),
+    "IP_ADDRESS": lambda lang: ip(),
+    "SECRET": lambda lang: secret(),
+    "PASSWORD": lambda lang: password(),
+    "PERSON": lambda lang: name(lang),
+    "PERSON_LAST": lambda lang: name(lang, False),
     "ADDRESS": lambda lang: STREETS[lang](),
 }
 KIND_OF = {"PHONE_NAT": "PHONE", "PHONE_INT": "PHONE", "PASSWORD": "SECRET", "PERSON_LAST": "PERSON"}
@@ -377,10 +483,16 @@ SLOT = re.compile(r"\{([A-Z_]+)\}")
 def fill(template: str, lang: str) -> tuple[str, list[dict]]:
     text, entities, last = "", [], 0
     for m in SLOT.finditer(template):
-        text += template[last:m.start()]
+        text += template[last : m.start()]
         value = VALUE[m.group(1)](lang)
-        entities.append({"kind": KIND_OF.get(m.group(1), m.group(1)), "start": len(text),
-                         "end": len(text) + len(value), "text": value})
+        entities.append(
+            {
+                "kind": KIND_OF.get(m.group(1), m.group(1)),
+                "start": len(text),
+                "end": len(text) + len(value),
+                "text": value,
+            }
+        )
         text += value
         last = m.end()
     return text + template[last:], entities
@@ -401,19 +513,23 @@ WHY = [  # the examples of issue 17's *Why*, verbatim where it gives them
 def main() -> None:
     lines = []
     for number, (lang, text, wanted) in enumerate(WHY):
-        entities = [{"kind": kind, "start": text.index(value), "end": text.index(value) + len(value), "text": value}
-                    for kind, value in wanted]
+        entities = [
+            {"kind": kind, "start": text.index(value), "end": text.index(value) + len(value), "text": value}
+            for kind, value in wanted
+        ]
         lines.append({"id": f"why-{number}", "lang": lang, "text": text, "entities": entities, "note": "issue 17"})
     repeats = {"it": 4, "en": 3, "sv": 3, "de": 3, "fr": 3, "es": 3}
     for lang, templates in T.items():
         for number, (template, _) in enumerate(templates):
             for r in range(repeats[lang]):
                 text, entities = fill(template, lang)
-                lines.append({"id": f"{lang}-{number:02d}-{r}", "lang": lang, "text": text, "entities": entities,
-                              "note": ""})
+                lines.append(
+                    {"id": f"{lang}-{number:02d}-{r}", "lang": lang, "text": text, "entities": entities, "note": ""}
+                )
         for number, text in enumerate(NEGATIVES[lang]):
-            lines.append({"id": f"{lang}-neg-{number:02d}", "lang": lang, "text": text, "entities": [],
-                          "note": "hard negative"})
+            lines.append(
+                {"id": f"{lang}-neg-{number:02d}", "lang": lang, "text": text, "entities": [], "note": "hard negative"}
+            )
     with OUT.open("w", encoding="utf-8") as handle:
         for line in lines:
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")
