@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from ragtune.errors import NotFoundError, RagtuneError
-from ragtune.files import atomic_write, install_dir, staged_dir
+from ragtune.files import atomic_write, staged_dir
 from training.adapters import AdapterCard, render_readme
 
 CARD_FILE = "adapter_card.json"
@@ -163,12 +163,6 @@ def list_adapters(adapters_dir: Path) -> list[AdapterCard]:
         except RagtuneError:
             continue
     return cards
-
-
-def install_folder(staging: Path, target: Path) -> None:
-    """Move a finished adapter folder ``staging`` to ``target``, replacing an old one only once the
-    new one is in place."""
-    install_dir(staging, target)
 
 
 # --- merging ----------------------------------------------------------------------------------

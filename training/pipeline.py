@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,8 +19,9 @@ from pydantic import BaseModel
 
 from ragtune import models as model_store
 from ragtune.errors import ConflictError
+from ragtune.files import staged_dir
 from ragtune.settings import Settings, TrainSettings
-from training.adapter_folder import install_folder, read_card, write_card
+from training.adapter_folder import read_card, write_card
 from training.adapters import AdapterCard, validate_name
 from training.chat_tokens import encode_example
 from training.evaluation import eval_loss, generate_replies
@@ -360,24 +360,15 @@ def _finish(
         "prep_report": prepared.report.model_dump(mode="json"),
     }
     say(f"saving {target}")
-    settings.adapters_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=settings.adapters_dir))
-    staging.chmod(0o755)
-    try:
+    with staged_dir(target) as staging:  # nothing in adapters/ changes until the folder is complete
         if sharded:
-            staging.rmdir()
-            shutil.copytree(run_dir / "final", staging)
-            for leftover in ("training_args.bin",):
-                (staging / leftover).unlink(missing_ok=True)
+            shutil.copytree(run_dir / "final", staging, dirs_exist_ok=True)
+            (staging / "training_args.bin").unlink(missing_ok=True)
         else:
             model.save_pretrained(staging, safe_serialization=True)
         if hp.method == "full":
             tokenizer.save_pretrained(staging)
         write_card(staging, card, metrics)
-        install_folder(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     # checkpoints are only needed to resume an unfinished run
     shutil.rmtree(run_dir, ignore_errors=True)
 
