@@ -465,20 +465,12 @@ def audit_adapter(
 
 def record_audit(adapter_dir: Path, report: AuditReport) -> None:
     """Write ``report`` into the adapter's card (``audit``) and README."""
-    from training.adapters import (
-        CARD_FILE,
-        METRICS_FILE,
-        README_FILE,
-        read_card,
-        render_readme,
-    )
+    from training.adapter_folder import METRICS_FILE, read_card, write_card
 
     card = read_card(adapter_dir).model_copy(update={"audit": report.model_dump(mode="json")})
-    adapter_dir = Path(adapter_dir)
-    (adapter_dir / CARD_FILE).write_text(card.model_dump_json(indent=2), encoding="utf-8")
-    metrics_path = adapter_dir / METRICS_FILE
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else None
-    (adapter_dir / README_FILE).write_text(render_readme(card, metrics), encoding="utf-8")
+    metrics_path = Path(adapter_dir) / METRICS_FILE
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
+    write_card(adapter_dir, card, metrics)
 
 
 def raw_sources(data: Path) -> list[Path]:
