@@ -38,14 +38,14 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
+
+from indexer.extraction_quality import WORD, glued_tokens
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "tests" / "data" / "docs"
 SRC = DOCS / "src"
 RESULTS = REPO / "benchmarks" / "results"
-WORD = re.compile(r"[a-z0-9åäöéü]+")
 
 
 def words(text: str) -> Counter[str]:
@@ -64,27 +64,9 @@ def scores(reference: str, extracted: str) -> dict[str, float]:
 def glued_rate(reference: str, extracted: str) -> tuple[float, list[str]]:
     """Share of words glued to a neighbour (see the docstring) and a few glued tokens."""
     vocabulary = set(words(reference))
-
-    def pieces(token: str) -> int | None:
-        @cache
-        def fewest(start: int) -> int | None:
-            if start == len(token):
-                return 0
-            options = [
-                rest + 1
-                for end in range(start + 1, len(token) + 1)
-                if token[start:end] in vocabulary
-                and (end - start > 1 or token[start] == "a")
-                and (rest := fewest(end)) is not None
-            ]
-            return min(options, default=None)
-
-        return fewest(0)
-
-    tokens = WORD.findall(extracted.lower())
-    glued = [(t, n) for t in tokens if t not in vocabulary and not t.isdigit() and (n := pieces(t) or 0) >= 2]
+    glued = glued_tokens(extracted, vocabulary)
     glued_words = sum(n for _, n in glued)
-    total = len(tokens) - len(glued) + glued_words
+    total = len(WORD.findall(extracted.lower())) - len(glued) + glued_words
     return glued_words / max(total, 1), [t for t, _ in glued[:4]]
 
 

@@ -9,20 +9,19 @@ from __future__ import annotations
 import io
 import re
 import threading
-from functools import cache
 from pathlib import Path
 
 import pytest
 
 from indexer.cleaning import clean_text
 from indexer.errors import UnreadableDocumentError
+from indexer.extraction_quality import WORD, glued_tokens
 from indexer.loaders import load_bytes
 from indexer.pdf import OutlineEntry, outline_sections
 from ragtune.settings import IndexSettings
 
 pytestmark = pytest.mark.unit
 DOCS = Path(__file__).resolve().parents[1] / "data" / "docs"
-WORD = re.compile(r"[a-z0-9åäöéü]+")
 MANUALS = [
     "ventilation-manual-pdftex-twocolumn.pdf",
     "ventilation-manual-pdftex-onecolumn.pdf",
@@ -58,28 +57,6 @@ def load(name: str):
 def source_vocabulary() -> set[str]:
     html = (DOCS / "src" / "ventilation-manual.html").read_text()
     return set(WORD.findall(re.sub(r"<[^>]+>", " ", html).lower()))
-
-
-def glued_tokens(text: str, vocabulary: set[str]) -> list[str]:
-    """Tokens that are no source word but split into two or more source words."""
-
-    def pieces(token: str) -> int | None:
-        @cache
-        def fewest(start: int) -> int | None:
-            if start == len(token):
-                return 0
-            options = [
-                rest + 1
-                for end in range(start + 1, len(token) + 1)
-                if token[start:end] in vocabulary
-                and (end - start > 1 or token[start] == "a")
-                and (rest := fewest(end)) is not None
-            ]
-            return min(options, default=None)
-
-        return fewest(0)
-
-    return [t for t in WORD.findall(text.lower()) if t not in vocabulary and not t.isdigit() and (pieces(t) or 0) >= 2]
 
 
 @pytest.mark.parametrize("name", MANUALS)
