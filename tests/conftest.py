@@ -131,6 +131,17 @@ def tiny_full_model(generator_path: Path, tiny_adapter: Path, tmp_path_factory: 
 
 
 @pytest.fixture(scope="session")
+def engine_settings(request: pytest.FixtureRequest) -> dict:
+    """Engine settings of the gateway tests: the shared vLLM server (external URL), or the in-process
+    engine when RAGTUNE_TEST_GATEWAY_ENGINE=local or vLLM is not installed here."""
+    from services.engines.factory import vllm_available
+
+    if os.environ.get("RAGTUNE_TEST_GATEWAY_ENGINE", "vllm") == "vllm" and vllm_available():
+        return {"kind": "vllm", "url": request.getfixturevalue("vllm_server").url}
+    return {"kind": "local"}
+
+
+@pytest.fixture(scope="session")
 def vllm_server(generator_path: Path, tmp_path_factory: pytest.TempPathFactory):
     """ONE vLLM server for the whole test run: the base model with LoRA enabled (max-loras 4,
     1 GiB KV cache). Yields the ``VLLMProcess`` (``.url``, ``.served_model_name``, ``.log_path``);

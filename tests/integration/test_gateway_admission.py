@@ -4,7 +4,6 @@ and a queue of 3, ten concurrent questions get answers or a 503 with Retry-After
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import httpx
@@ -14,20 +13,15 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def capped_gateway(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, models_dir: Path):
+def capped_gateway(engine_settings: dict, tmp_path_factory: pytest.TempPathFactory, models_dir: Path):
     from ragtune.settings import Settings
-    from services.engines.factory import vllm_available
     from services.gateway.server import BackgroundGateway
 
     home = tmp_path_factory.mktemp("gateway-admission-home")
     (home / "models").symlink_to(models_dir, target_is_directory=True)
-    if os.environ.get("RAGTUNE_TEST_GATEWAY_ENGINE", "vllm") == "vllm" and vllm_available():
-        engine = {"kind": "vllm", "url": request.getfixturevalue("vllm_server").url}
-    else:
-        engine = {"kind": "local"}
     config = Settings(
         home=home,
-        engine=engine,
+        engine=engine_settings,
         gateway={
             "max_tokens_limit": 32,
             "rate_limit_per_minute": 100_000,

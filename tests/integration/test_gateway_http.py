@@ -8,7 +8,6 @@ One gateway per module (uvicorn in a thread) with two tenants: A (namespace ``de
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from pathlib import Path
@@ -28,22 +27,6 @@ DOCS_A = ("energideklaration.md", "ventilation.md", "strandskydd.md")
 QUESTION = "How long does an energy declaration remain valid?"
 UNRELATED = "Who won the football world cup in 1934?"
 MAX_TOKENS = 8
-
-
-def use_vllm() -> bool:
-    """vLLM unless told otherwise or not installed here (then the in-process engine)."""
-    from services.engines.factory import vllm_available
-
-    return os.environ.get("RAGTUNE_TEST_GATEWAY_ENGINE", "vllm") == "vllm" and vllm_available()
-
-
-@pytest.fixture(scope="module")
-def engine_settings(request: pytest.FixtureRequest) -> dict:
-    """Engine settings: the shared vLLM server (external URL) or the local engine."""
-    if use_vllm():
-        server = request.getfixturevalue("vllm_server")
-        return {"kind": "vllm", "url": server.url}
-    return {"kind": "local"}
 
 
 @pytest.fixture(scope="module")

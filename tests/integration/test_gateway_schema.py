@@ -8,7 +8,6 @@ per operation.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -26,23 +25,18 @@ HEADERS = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture(scope="module")
-def schema_gateway(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, models_dir: Path):
+def schema_gateway(engine_settings: dict, tmp_path_factory: pytest.TempPathFactory, models_dir: Path):
     from indexer import DocumentStore
     from ragtune.settings import IndexSettings, Settings
-    from services.engines.factory import vllm_available
     from services.gateway.server import BackgroundGateway
 
     home = tmp_path_factory.mktemp("gateway-schema-home")
     (home / "models").symlink_to(models_dir, target_is_directory=True)
     with DocumentStore.open(home / "index", models_dir / "all-minilm-l6-v2", IndexSettings()) as store:
         store.add_bytes("windows.md", b"# Windows\n\nTriple-glazed windows keep a house warm in winter.")
-    if os.environ.get("RAGTUNE_TEST_GATEWAY_ENGINE", "vllm") == "vllm" and vllm_available():
-        engine = {"kind": "vllm", "url": request.getfixturevalue("vllm_server").url}
-    else:
-        engine = {"kind": "local"}
     config = Settings(
         home=home,
-        engine=engine,
+        engine=engine_settings,
         gateway={
             "max_tokens_limit": 4,
             "default_max_tokens": 4,
