@@ -121,7 +121,7 @@ def main() -> None:
                 "max_tokens_limit": 4,
                 "default_max_tokens": 4,
                 "max_body_bytes": 100_000,
-                "api_keys": {KEY: {"name": "bench", "rate_limit_per_minute": 10_000_000}},
+                "api_keys": {KEY: {"name": "bench", "rate_limit_per_minute": 10_000_000, "roles": ["admin"]}},
             },
         )
         started = time.perf_counter()

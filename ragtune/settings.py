@@ -12,6 +12,7 @@ and the defaults below.
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -180,10 +181,27 @@ class AuditSettings(BaseModel):
     """Let the gateway load adapters whose audit failed (otherwise it refuses, saying why)."""
 
 
+class Role(StrEnum):
+    """What an API key may do. ``admin`` may do everything."""
+
+    CHAT = "chat"
+    """Ask, compare, search, give feedback, list models and adapters."""
+    DOCUMENTS = "documents"
+    """Upload, list and delete documents in the key's own namespace."""
+    ADAPTERS = "adapters"
+    """Register and unload the tenant's own adapters."""
+    RATE = "rate"
+    """Rate answers in the blind comparison view."""
+    ADMIN = "admin"
+    """Everything, plus KPIs, the request and audit logs, health detail and metrics."""
+
+
 class TenantSettings(BaseModel):
     """What one API key may reach."""
 
     name: str
+    roles: list[Role] = Field(default_factory=lambda: [Role.CHAT])
+    """What the key may do; a key configured without roles may only chat."""
     namespace: str = "default"
     adapters: list[str] = Field(default_factory=lambda: ["*"])
     rate_limit_per_minute: int = Field(120, ge=1)

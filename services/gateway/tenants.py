@@ -12,7 +12,7 @@ import hmac
 import ipaddress
 from dataclasses import dataclass
 
-from ragtune.settings import GatewaySettings
+from ragtune.settings import GatewaySettings, Role
 from services.gateway.errors import AuthError, ForbiddenError
 
 LOCAL_TENANT = "local"
@@ -35,6 +35,17 @@ class Tenant:
     """What the rate limiter counts against (tenant name, or the client address when local)."""
     mask_output_pii: bool = False
     """Mask personal data in this tenant's answers (the output guard)."""
+    roles: frozenset[Role] = frozenset({Role.CHAT})
+    """What this caller may do (the local no-key user: everything)."""
+
+    def has(self, role: Role) -> bool:
+        """True when the caller holds ``role`` (``admin`` holds every role)."""
+        return Role.ADMIN in self.roles or role in self.roles
+
+    def check_role(self, role: Role) -> None:
+        """ForbiddenError unless the caller holds ``role``."""
+        if not self.has(role):
+            raise ForbiddenError(f"this API key lacks the '{role.value}' role")
 
     def may_use_adapter(self, name: str) -> bool:
         return "*" in self.adapters or name in self.adapters
@@ -85,6 +96,7 @@ def authenticate(settings: GatewaySettings, authorization: str | None, client_ho
             restricted=False,
             limit_key=f"{LOCAL_TENANT}:{client_host}",
             mask_output_pii=settings.mask_output_pii,
+            roles=frozenset(Role),
         )
     token = bearer_token(authorization)
     if token is None:
@@ -99,6 +111,7 @@ def authenticate(settings: GatewaySettings, authorization: str | None, client_ho
                 restricted=True,
                 limit_key=f"tenant:{tenant.name}",
                 mask_output_pii=tenant.mask_output_pii,
+                roles=frozenset(tenant.roles),
             )
     raise AuthError("unknown API key")
 

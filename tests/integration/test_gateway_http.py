@@ -69,8 +69,13 @@ def gateway(gateway_home: Path, engine_settings: dict):
             "max_question_chars": 500,
             "max_body_bytes": 200_000,
             "api_keys": {
-                KEY_A: {"name": "a", "namespace": "default", "adapters": [VOICE_A, NEW_ADAPTER, LATE_ADAPTER]},
-                KEY_B: {"name": "b", "namespace": "tenant-b", "adapters": [VOICE_B]},
+                KEY_A: {
+                    "name": "a",
+                    "namespace": "default",
+                    "adapters": [VOICE_A, NEW_ADAPTER, LATE_ADAPTER],
+                    "roles": ["chat", "documents", "adapters", "admin"],
+                },
+                KEY_B: {"name": "b", "namespace": "tenant-b", "adapters": [VOICE_B], "roles": ["chat", "documents"]},
                 KEY_LIMITED: {"name": "limited", "namespace": "default", "rate_limit_per_minute": 2},
             },
         },

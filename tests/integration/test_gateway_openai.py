@@ -54,7 +54,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, request:
     settings = Settings(
         home=home,
         engine={"kind": "vllm", "url": server.url},
-        gateway={"max_tokens_limit": 256, "api_keys": {KEY: {"name": "o", "namespace": "default"}}},
+        gateway={"max_tokens_limit": 256, "api_keys": {KEY: {"name": "o", "namespace": "default", "roles": ["admin"]}}},
     )
     with BackgroundGateway(settings) as running:
         yield running

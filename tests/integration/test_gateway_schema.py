@@ -42,7 +42,7 @@ def schema_gateway(engine_settings: dict, tmp_path_factory: pytest.TempPathFacto
             "default_max_tokens": 4,
             "max_question_chars": 300,
             "max_body_bytes": 100_000,
-            "api_keys": {KEY: {"name": "schema", "rate_limit_per_minute": 100_000}},
+            "api_keys": {KEY: {"name": "schema", "rate_limit_per_minute": 100_000, "roles": ["admin"]}},
         },
     )
     with BackgroundGateway(config) as running:

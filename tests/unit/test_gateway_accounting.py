@@ -146,3 +146,24 @@ async def test_concurrent_requests_share_the_wall_time() -> None:
     shares = await asyncio.gather(*(one() for _ in range(8)))
     wall_ms = (loop.time() - started) * 1000
     assert sum(shares) == pytest.approx(wall_ms, rel=0.2)  # not 8× the wall time
+
+
+def test_roles_default_to_chat_and_admin_holds_all() -> None:
+    from ragtune.settings import Role
+
+    settings = GatewaySettings(
+        api_keys={
+            "plain": TenantSettings(name="p"),
+            "docs": TenantSettings(name="d", roles=[Role.CHAT, Role.DOCUMENTS]),
+            "root": TenantSettings(name="r", roles=[Role.ADMIN]),
+        }
+    )
+    plain = authenticate(settings, "Bearer plain", None)
+    assert plain.has(Role.CHAT) and not plain.has(Role.DOCUMENTS) and not plain.has(Role.ADMIN)
+    with pytest.raises(ForbiddenError, match="'documents' role"):
+        plain.check_role(Role.DOCUMENTS)
+    docs = authenticate(settings, "Bearer docs", None)
+    assert docs.has(Role.DOCUMENTS) and not docs.has(Role.ADAPTERS)
+    root = authenticate(settings, "Bearer root", None)
+    assert all(root.has(role) for role in Role)
+    assert all(authenticate(GatewaySettings(), None, "127.0.0.1").has(role) for role in Role)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Path
 
 from ragtune.names import NAME_PATTERN
 from services.gateway.errors import ERROR_RESPONSES
-from services.gateway.routes.deps import caller, get_state
+from services.gateway.routes.deps import adapters_caller, chat_caller, get_state
 from services.gateway.schemas import AdapterRegisterRequest, AdapterView
 from services.gateway.state import GatewayState
 from services.gateway.tenants import Tenant
@@ -15,14 +15,14 @@ router = APIRouter(tags=["adapters"])
 
 
 @router.get("/v1/adapters", response_model=list[AdapterView], responses=ERROR_RESPONSES)
-async def list_adapters(tenant: Tenant = Depends(caller), state: GatewayState = Depends(get_state)):
+async def list_adapters(tenant: Tenant = Depends(chat_caller), state: GatewayState = Depends(get_state)):
     """Loaded adapters this key may use, with their training cards."""
     return [v for v in state.adapters.views() if tenant.may_use_adapter(v.name)]
 
 
 @router.post("/v1/adapters", response_model=AdapterView, status_code=201, responses=ERROR_RESPONSES)
 async def register_adapter(
-    body: AdapterRegisterRequest, tenant: Tenant = Depends(caller), state: GatewayState = Depends(get_state)
+    body: AdapterRegisterRequest, tenant: Tenant = Depends(adapters_caller), state: GatewayState = Depends(get_state)
 ) -> AdapterView:
     """Load a peft adapter folder under ``name`` (default folder: RAGTUNE_HOME/adapters/NAME)."""
     tenant.check_adapter(body.name)
@@ -31,7 +31,9 @@ async def register_adapter(
 
 @router.delete("/v1/adapters/{name}", responses=ERROR_RESPONSES)
 async def unload_adapter(
-    name: str = Path(pattern=NAME_PATTERN), tenant: Tenant = Depends(caller), state: GatewayState = Depends(get_state)
+    name: str = Path(pattern=NAME_PATTERN),
+    tenant: Tenant = Depends(adapters_caller),
+    state: GatewayState = Depends(get_state),
 ) -> dict[str, str | bool]:
     """Unload an adapter; requests naming it get 404 from now on."""
     tenant.check_adapter(name)

@@ -10,7 +10,7 @@ from services.engines.base import ChatMessage
 from services.gateway.accounting import Stopwatch
 from services.gateway.errors import ERROR_RESPONSES
 from services.gateway.pipeline import AnswerPipeline, AnswerPlan, AnswerQuery
-from services.gateway.routes.deps import caller, get_pipeline, request_clock, request_id
+from services.gateway.routes.deps import chat_caller, get_pipeline, request_clock, request_id
 from services.gateway.schemas import (
     ChatRequest,
     ChatResponse,
@@ -65,7 +65,7 @@ async def chat_events(pipeline: AnswerPipeline, plan: AnswerPlan) -> AsyncIterat
 )
 async def chat(
     body: ChatRequest,
-    tenant: Tenant = Depends(caller),
+    tenant: Tenant = Depends(chat_caller),
     pipeline: AnswerPipeline = Depends(get_pipeline),
     rid: str = Depends(request_id),
     clock: Stopwatch = Depends(request_clock),
@@ -80,7 +80,7 @@ async def chat(
 @router.post("/v1/compare", response_model=CompareResponse, responses=ERROR_RESPONSES)
 async def compare(
     body: CompareRequest,
-    tenant: Tenant = Depends(caller),
+    tenant: Tenant = Depends(chat_caller),
     pipeline: AnswerPipeline = Depends(get_pipeline),
     rid: str = Depends(request_id),
 ) -> CompareResponse:

@@ -6,9 +6,12 @@ a hop that cost more than the work itself on every request.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ragtune.settings import Role
 from services.gateway.accounting import Stopwatch
 from services.gateway.admission import current_tenant
 from services.gateway.pipeline import AnswerPipeline
@@ -40,6 +43,17 @@ async def caller(
     return tenant
 
 
+def require(role: Role) -> Callable[..., Awaitable[Tenant]]:
+    """A dependency: the caller (as ``caller`` checks it), 403 unless it holds ``role``."""
+
+    async def holder(tenant: Tenant = Depends(caller)) -> Tenant:
+        tenant.check_role(role)
+        return tenant
+
+    holder.__name__ = f"require_{role.value}"
+    return holder
+
+
 async def request_id(request: Request) -> str:
     return request.state.request_id
 
@@ -47,3 +61,10 @@ async def request_id(request: Request) -> str:
 async def request_clock(request: Request) -> Stopwatch:
     """Measures from the moment the middleware saw the request."""
     return Stopwatch(getattr(request.state, "started", None))
+
+
+chat_caller = require(Role.CHAT)
+documents_caller = require(Role.DOCUMENTS)
+adapters_caller = require(Role.ADAPTERS)
+rate_caller = require(Role.RATE)
+admin_caller = require(Role.ADMIN)

@@ -13,7 +13,7 @@ from ragtune.errors import NotFoundError, RagtuneError
 from ragtune.jsonlimits import JSONLimitError, loads_bounded
 from ragtune.names import NAME_PATTERN
 from services.gateway.errors import ERROR_RESPONSES, InputLimitError, PayloadTooLargeError
-from services.gateway.routes.deps import caller, get_state
+from services.gateway.routes.deps import documents_caller, get_state
 from services.gateway.schemas import DocumentDeleted, DocumentList, DocumentsAdded
 from services.gateway.state import GatewayState
 from services.gateway.tenants import Tenant
@@ -56,7 +56,7 @@ async def add_documents(
     files: list[UploadFile] = File(..., description="Documents to index (txt, md, html, pdf, json…)."),
     namespace: str | None = Form(None, pattern=NAME_PATTERN),
     metadata: str | None = Form(None, description="A JSON object stored with each document."),
-    tenant: Tenant = Depends(caller),
+    tenant: Tenant = Depends(documents_caller),
     state: GatewayState = Depends(get_state),
 ) -> DocumentsAdded:
     """Upload and index documents; a document already present under the same name is replaced."""
@@ -85,7 +85,7 @@ async def add_documents(
 @router.get("/v1/documents", response_model=DocumentList, responses=ERROR_RESPONSES)
 async def list_documents(
     namespace: str | None = Query(None, pattern=NAME_PATTERN),
-    tenant: Tenant = Depends(caller),
+    tenant: Tenant = Depends(documents_caller),
     state: GatewayState = Depends(get_state),
 ) -> DocumentList:
     """The documents stored in the caller's namespace."""
@@ -99,7 +99,7 @@ async def list_documents(
 async def delete_document(
     doc_id: str = Path(min_length=1, max_length=200),
     namespace: str | None = Query(None, pattern=NAME_PATTERN),
-    tenant: Tenant = Depends(caller),
+    tenant: Tenant = Depends(documents_caller),
     state: GatewayState = Depends(get_state),
 ) -> DocumentDeleted:
     """Remove a document and its chunks from the caller's namespace."""

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, Depends
 
 from services.gateway.errors import ERROR_RESPONSES
-from services.gateway.routes.deps import caller, get_state
+from services.gateway.routes.deps import admin_caller, chat_caller, get_state
 from services.gateway.schemas import FeedbackRequest, FeedbackStored, KpiSummary
 from services.gateway.state import GatewayState
 from services.gateway.tenants import Tenant
@@ -17,7 +17,7 @@ router = APIRouter(tags=["feedback"])
 
 @router.post("/v1/feedback", response_model=FeedbackStored, status_code=201, responses=ERROR_RESPONSES)
 async def add_feedback(
-    body: FeedbackRequest, tenant: Tenant = Depends(caller), state: GatewayState = Depends(get_state)
+    body: FeedbackRequest, tenant: Tenant = Depends(chat_caller), state: GatewayState = Depends(get_state)
 ) -> FeedbackStored:
     """Rate an answer by its request id (stored durably before the reply)."""
     owner = tenant.name if tenant.restricted else None
@@ -26,7 +26,7 @@ async def add_feedback(
 
 
 @router.get("/v1/kpi", response_model=KpiSummary, responses=ERROR_RESPONSES)
-async def kpi(tenant: Tenant = Depends(caller), state: GatewayState = Depends(get_state)) -> KpiSummary:
+async def kpi(tenant: Tenant = Depends(admin_caller), state: GatewayState = Depends(get_state)) -> KpiSummary:
     """Feedback KPIs per mode and adapter (a key sees its own requests only)."""
     owner = tenant.name if tenant.restricted else None
     return await asyncio.to_thread(state.feedback.kpis, owner)

@@ -19,7 +19,7 @@ from services.gateway.accounting import Stopwatch
 from services.gateway.errors import ERROR_RESPONSES
 from services.gateway.openai_options import check_supported, conversation, has_tool_turns, requested_options
 from services.gateway.pipeline import AnswerPipeline, AnswerPlan, AnswerQuery
-from services.gateway.routes.deps import caller, get_pipeline, get_state, request_clock, request_id
+from services.gateway.routes.deps import chat_caller, get_pipeline, get_state, request_clock, request_id
 from services.gateway.schemas import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -192,7 +192,7 @@ async def completion_chunks(
 )
 async def chat_completions(
     body: ChatCompletionRequest,
-    tenant: Tenant = Depends(caller),
+    tenant: Tenant = Depends(chat_caller),
     state: GatewayState = Depends(get_state),
     pipeline: AnswerPipeline = Depends(get_pipeline),
     rid: str = Depends(request_id),
@@ -222,7 +222,7 @@ async def chat_completions(
 
 
 @router.get("/v1/models", response_model=ModelList, responses=ERROR_RESPONSES)
-async def list_models(tenant: Tenant = Depends(caller), state: GatewayState = Depends(get_state)) -> ModelList:
+async def list_models(tenant: Tenant = Depends(chat_caller), state: GatewayState = Depends(get_state)) -> ModelList:
     """The base model and every adapter this key may use, adapters with their training card."""
     base = state.engine.base_model
     data = [ModelCard(id=base, created=STARTED, root=base)]

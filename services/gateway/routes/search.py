@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 
 from ragtune.names import NAME_PATTERN
 from services.gateway.errors import ERROR_RESPONSES
-from services.gateway.routes.deps import caller, get_state
+from services.gateway.routes.deps import chat_caller, get_state
 from services.gateway.schemas import SearchResults
 from services.gateway.state import GatewayState
 from services.gateway.tenants import Tenant
@@ -23,7 +23,7 @@ async def search(
     q: str = Query(min_length=1, max_length=2000, description="What to look for."),
     k: int = Query(4, ge=1, le=50, description="How many chunks."),
     namespace: str | None = Query(None, pattern=NAME_PATTERN, description="Namespace (default: the key's)."),
-    tenant: Tenant = Depends(caller),
+    tenant: Tenant = Depends(chat_caller),
     state: GatewayState = Depends(get_state),
 ) -> SearchResults:
     """The ``k`` best chunks for ``q`` (the configured retrieval), best first."""
