@@ -111,7 +111,7 @@ def gateway(
         "TRANSFORMERS_OFFLINE": "1",
         "RAGTUNE_ENGINE__KIND": "local",
         "RAGTUNE_GATEWAY__DEFAULT_MAX_TOKENS": "40",
-        "RAGTUNE_GATEWAY__API_KEYS": json.dumps({API_KEY: {"name": "web-e2e"}}),
+        "RAGTUNE_GATEWAY__API_KEYS": json.dumps({API_KEY: {"name": "web-e2e", "roles": ["admin"]}}),
     }
     env.pop("RAGTUNE_CONFIG", None)
     command = [sys.executable, "-m", "ragtune.cli", "serve", "--engine", "local", "--port", str(port)]
