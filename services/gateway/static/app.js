@@ -59,12 +59,19 @@ function initKeyDialog() {
   showState();
 }
 
-/** Poll /healthz (200 ok, 503 degraded; both carry the same body) and show it in the header. */
+/** Poll the gateway's health and show it in the header: the detail of GET /v1/health when this
+ * key may read it (admin, or the keyless local user), else the public /healthz (ready flags only).
+ * Both answer 200 when ready and 503 when degraded, with the same body. */
 async function updateHealth() {
   const pill = document.getElementById("health");
   let body;
   try {
-    const response = await fetch("/healthz", { headers: { Accept: "application/json" } });
+    const key = getApiKey();
+    const headers = { Accept: "application/json", ...(key ? { Authorization: `Bearer ${key}` } : {}) };
+    let response = await fetch("/v1/health", { headers });
+    if (response.status !== 200 && response.status !== 503) {
+      response = await fetch("/healthz", { headers: { Accept: "application/json" } });
+    }
     body = await response.json();
   } catch {
     pill.className = "health bad";
