@@ -6,7 +6,7 @@
   (``localhost``, ``127.0.0.1``, ``[::1]``; DNS rebinding → 403), and a browser request from
   another origin (an ``Origin`` that is not the gateway's own, or ``Sec-Fetch-Site: cross-site`` /
   ``same-site``) is refused with 403, so a page on another site cannot drive the local gateway.
-- **Authenticated routes** (``/v1/…``, ``/metrics``, ``/healthz?detail=…``): the ``Authorization``
+- **Authenticated routes** (``/v1/…``, ``/metrics``; ``/healthz?detail=true`` when a key is sent): the ``Authorization``
   header is checked with ``services.gateway.tenants.authenticate`` before the app reads a byte of
   the body: a 20 MB upload with a wrong key is answered 401 without being received. The tenant is
   left in ``scope["state"]["tenant"]`` for the route dependencies.
@@ -51,12 +51,16 @@ CROSS_SITE = frozenset({"cross-site", "same-site"})
 localhost is ``same-site``)."""
 
 
-def needs_key(path: str, query_string: bytes = b"") -> bool:
+def needs_key(path: str) -> bool:
     """True for the routes that authenticate: everything but the page, its files, the API docs and
-    the plain ``/healthz`` (``/healthz?detail=true`` is the admin's)."""
-    if path == "/healthz":
-        return b"detail" in query_string
+    ``/healthz``."""
     return not (path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES))
+
+
+def may_authenticate(path: str, query_string: bytes) -> bool:
+    """``/healthz?detail=true``: public, but an admin's key (or the keyless local user) gets the
+    detail, so a key sent there is checked (and a wrong one counted) like any other."""
+    return path == "/healthz" and b"detail" in query_string
 
 
 def host_name(host_header: str | None) -> str | None:
@@ -176,7 +180,7 @@ class PerimeterMiddleware:
                     [],
                 )
             method = scope.get("method", "GET")
-            if method not in SAFE_METHODS or needs_key(path, scope.get("query_string", b"")):
+            if method not in SAFE_METHODS or needs_key(path):
                 reason = cross_origin_reason(scope, headers)
                 if reason is not None:
                     return (
@@ -186,7 +190,10 @@ class PerimeterMiddleware:
                         "own page may call it",
                         [],
                     )
-        if not needs_key(path, scope.get("query_string", b"")):
+        optional = may_authenticate(path, scope.get("query_string", b""))
+        if not needs_key(path) and not optional:
+            return None
+        if optional and self.settings.api_keys and "authorization" not in headers:
             return None
         client = scope["client"][0] if scope.get("client") else "unknown"
         wait = self.throttle.retry_after(client)
@@ -203,7 +210,7 @@ class PerimeterMiddleware:
             self.throttle.failed(client)
             return 401, "auth_error", str(exc), [(b"www-authenticate", b"Bearer")]
         except ForbiddenError as exc:
-            return 403, "forbidden_error", str(exc), []
+            return None if optional else (403, "forbidden_error", str(exc), [])
         return None
 
 

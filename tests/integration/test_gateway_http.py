@@ -430,6 +430,7 @@ def test_feedback_kpis_metrics_and_health(gateway) -> None:
     assert health.status_code == 200
     assert health.json() == {"status": "ok", "ready": True, "engine": {"ready": True}, "index": {"ready": True}}
     assert client(gateway, KEY_B).get("/v1/health").status_code == 403
+    assert set(client(gateway, KEY_B).get("/healthz", params={"detail": "true"}).json()) == set(health.json())
     for detail in (api.get("/v1/health"), api.get("/healthz", params={"detail": "true"})):
         assert detail.status_code == 200
         body = detail.json()

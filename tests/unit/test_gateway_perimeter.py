@@ -26,7 +26,14 @@ from services.gateway.budgets import Budget, BudgetExceededError, Budgets, day_b
 from services.gateway.errors import install_error_handlers, public_message
 from services.gateway.feedback import FeedbackStore
 from services.gateway.middleware import GatewayMiddleware
-from services.gateway.perimeter import PerimeterMiddleware, cross_origin_reason, host_name, is_loopback_host, needs_key
+from services.gateway.perimeter import (
+    PerimeterMiddleware,
+    cross_origin_reason,
+    host_name,
+    is_loopback_host,
+    may_authenticate,
+    needs_key,
+)
 from services.gateway.schemas import ChatResponse, Cost, Latency, Usage
 
 pytestmark = pytest.mark.unit
@@ -58,7 +65,8 @@ class CountingApp:
 def test_route_classes() -> None:
     assert needs_key("/v1/documents") and needs_key("/metrics") and needs_key("/v1/health")
     assert not needs_key("/") and not needs_key("/static/app.js") and not needs_key("/healthz")
-    assert needs_key("/healthz", b"detail=true") and not needs_key("/openapi.json")
+    assert may_authenticate("/healthz", b"detail=true") and not may_authenticate("/healthz", b"")
+    assert not needs_key("/openapi.json")
     assert host_name("[::1]:8000") == "::1" and host_name("LocalHost:80") == "localhost"
     assert all(is_loopback_host(h) for h in ("localhost:8000", "127.0.0.1", "127.0.0.2:9", "[::1]:8000", None))
     assert not any(is_loopback_host(h) for h in ("evil.example", "evil.example:8000", "10.0.0.1", "localhost.evil.io"))
@@ -110,7 +118,9 @@ def test_openai_routes_get_openai_shaped_perimeter_errors(home: Path) -> None:
 
 def test_public_surface_with_keys(home: Path) -> None:
     client = keyed_app(home)
-    assert client.get("/healthz", params={"detail": "true"}).status_code == 401
+    assert (
+        client.get("/healthz", params={"detail": "true"}, headers={"Authorization": "Bearer nope"}).status_code == 401
+    )
     assert client.get("/metrics").status_code == 401
     assert client.get("/v1/health").status_code == 401
     assert client.get("/v1/audit").status_code == 401

@@ -59,19 +59,16 @@ function initKeyDialog() {
   showState();
 }
 
-/** Poll the gateway's health and show it in the header: the detail of GET /v1/health when this
- * key may read it (admin, or the keyless local user), else the public /healthz (ready flags only).
- * Both answer 200 when ready and 503 when degraded, with the same body. */
+/** Poll /healthz and show it in the header (200 ok, 503 degraded; both carry the same body). With
+ * `detail=true` an admin key (or the keyless local user) gets the engine and index detail; any
+ * other caller gets the ready flags only. */
 async function updateHealth() {
   const pill = document.getElementById("health");
   let body;
   try {
     const key = getApiKey();
     const headers = { Accept: "application/json", ...(key ? { Authorization: `Bearer ${key}` } : {}) };
-    let response = await fetch("/v1/health", { headers });
-    if (response.status !== 200 && response.status !== 503) {
-      response = await fetch("/healthz", { headers: { Accept: "application/json" } });
-    }
+    const response = await fetch("/healthz?detail=true", { headers });
     body = await response.json();
   } catch {
     pill.className = "health bad";
