@@ -310,3 +310,21 @@ def test_ragtune_audit_lists_filters_and_verifies(home: Path) -> None:
     log.path.write_text("\n".join([lines[0], lines[1].replace("voice", "other"), lines[2]]) + "\n")
     broken = runner.invoke(app, ["audit", "--verify"])
     assert broken.exit_code == 1 and "chain broken at line 3" in broken.stdout
+
+
+def test_metrics_listener_serves_metrics_without_a_key(free_port) -> None:
+    import httpx
+
+    from services.gateway.app import start_metrics_listener
+    from services.gateway.metrics import GatewayMetrics
+
+    assert start_metrics_listener(Settings(), GatewayMetrics()) is None  # off by default
+    port = free_port()
+    server = start_metrics_listener(Settings(gateway={"metrics_port": port}), GatewayMetrics())
+    assert server is not None
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        assert response.status_code == 200 and "ragtune:num_requests_running" in response.text
+    finally:
+        server.shutdown()
+        server.server_close()
