@@ -48,8 +48,9 @@ def day_bounds(now: float) -> tuple[float, float]:
 
 
 def _tenants(api_keys: object) -> Iterable[TenantSettings]:
-    values = api_keys.values() if isinstance(api_keys, dict) else api_keys
-    return [t for t in values if isinstance(t, TenantSettings)]  # type: ignore[union-attr]
+    """The tenants of ``gateway.api_keys`` (a mapping key → tenant, or a list of tenants)."""
+    values: Iterable[object] = api_keys.values() if isinstance(api_keys, dict) else api_keys  # type: ignore[assignment]
+    return [t for t in values if isinstance(t, TenantSettings)]
 
 
 class Budgets:
