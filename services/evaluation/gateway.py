@@ -31,7 +31,7 @@ class GatewayUnavailableError(RagtuneError):
 
 
 class GatewayInfo(BaseModel):
-    """What the gateway serves, as read from ``/healthz`` and ``/v1/models``."""
+    """What the gateway serves, as read from ``/v1/health`` (admin) and ``/v1/models``."""
 
     url: str
     base_model: str | None = None

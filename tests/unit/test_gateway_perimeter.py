@@ -221,6 +221,14 @@ def test_error_bodies_hold_no_absolute_path(tmp_path: Path) -> None:
     assert "…/catalog.sqlite" in body and "req-" in body
 
 
+def test_stream_errors_hold_no_log_tail_or_path() -> None:
+    from services.gateway.sse import error_event
+
+    exc = RagtuneError("the vLLM server exited (log: /var/lib/ragtune/runs/vllm.log); last lines:\nKeyError: x")
+    text = error_event(exc, "req-1")
+    assert "/var/lib" not in text and "KeyError" not in text and "…/vllm.log" in text and "req-1" in text
+
+
 # --- budgets ----------------------------------------------------------------------------------
 def test_budget_counts_the_utc_day_and_says_when_it_resets() -> None:
     noon = datetime(2026, 11, 26, 12, 0, tzinfo=UTC).timestamp()
