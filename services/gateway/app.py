@@ -32,6 +32,7 @@ from services.gateway.pipeline import AnswerPipeline
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.routes import adapters, audit, chat, documents, feedback, health, openai_compat, search, web
 from services.gateway.state import GatewayState, IndexAccess
+from services.gateway.tenants import check_bind_address
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -60,6 +61,7 @@ def start_metrics_listener(settings: Settings, metrics: GatewayMetrics) -> WSGIS
     port = settings.gateway.metrics_port
     if port is None:
         return None
+    check_bind_address(settings.gateway, settings.gateway.metrics_host)  # keyless: loopback only
     from prometheus_client import start_http_server
 
     server, _ = start_http_server(port, addr=settings.gateway.metrics_host, registry=metrics.registry)

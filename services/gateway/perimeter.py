@@ -160,6 +160,9 @@ class PerimeterMiddleware:
         refusal = self.check(scope, headers, state)
         if refusal is not None:
             status, type_, message, extra = refusal
+            gateway = getattr(getattr(scope.get("app"), "state", None), "gateway", None)
+            if gateway is not None:  # ragtune_errors_total{route="perimeter", status}
+                gateway.metrics.error("perimeter", status)
             await reply(send, scope, status, type_, message, request_id, extra)
             return
         await self.app(scope, receive, send)

@@ -164,7 +164,13 @@ async def test_daily_budgets_count_every_generation_and_survive_a_restart(home: 
 
         # the public surface with keys: /metrics and health detail are the admin's
         assert (await client.get("/metrics", headers=_auth("key-tight"))).status_code == 403
-        assert (await client.get("/metrics", headers=_auth("key-admin"))).status_code == 200
+        metrics = await client.get("/metrics", headers=_auth("key-admin"))
+        assert metrics.status_code == 200
+        assert 'ragtune_errors_total{route="perimeter",status="403"}' not in metrics.text  # 403 is a role's
+        assert 'ragtune_errors_total{route="/v1/chat",status="429"}' in metrics.text  # the budget
+        assert (await client.get("/metrics", headers=_auth("key-wrong"))).status_code == 401
+        metrics = (await client.get("/metrics", headers=_auth("key-admin"))).text
+        assert 'ragtune_errors_total{route="perimeter",status="401"} 1.0' in metrics
         assert (await client.get("/v1/health", headers=_auth("key-tight"))).status_code == 403
         chat_only = await client.get("/healthz", params={"detail": "true"}, headers=_auth("key-tight"))
         assert chat_only.status_code == 200 and set(chat_only.json()) == {"status", "ready", "engine", "index"}

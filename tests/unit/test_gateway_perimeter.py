@@ -23,7 +23,7 @@ from ragtune.errors import RagtuneError
 from ragtune.settings import GatewaySettings, Settings
 from services.gateway.app import create_app
 from services.gateway.budgets import Budget, BudgetExceededError, Budgets, day_bounds
-from services.gateway.errors import install_error_handlers, public_message
+from services.gateway.errors import ForbiddenError, install_error_handlers, public_message
 from services.gateway.feedback import FeedbackStore
 from services.gateway.middleware import GatewayMiddleware
 from services.gateway.perimeter import (
@@ -327,6 +327,8 @@ def test_metrics_listener_serves_metrics_without_a_key(free_port) -> None:
     from services.gateway.metrics import GatewayMetrics
 
     assert start_metrics_listener(Settings(), GatewayMetrics()) is None  # off by default
+    with pytest.raises(ForbiddenError, match="refusing to bind 0.0.0.0"):  # keyless: loopback only
+        start_metrics_listener(Settings(gateway={"metrics_port": 1, "metrics_host": "0.0.0.0"}), GatewayMetrics())
     port = free_port()
     server = start_metrics_listener(Settings(gateway={"metrics_port": port}), GatewayMetrics())
     assert server is not None
