@@ -68,7 +68,8 @@ async function updateHealth() {
   try {
     const key = getApiKey();
     const headers = { Accept: "application/json", ...(key ? { Authorization: `Bearer ${key}` } : {}) };
-    const response = await fetch("/healthz?detail=true", { headers });
+    let response = await fetch("/healthz?detail=true", { headers });
+    if (response.status === 401) response = await fetch("/healthz", { headers: { Accept: "application/json" } });
     body = await response.json();
   } catch {
     pill.className = "health bad";
