@@ -204,7 +204,7 @@ def bench_gateway(args: argparse.Namespace, base_dir: Path, adapter_dir: Path, w
                         first_adapter_answer_s=round(first_s, 1),
                     )
                     rows.append(row)
-            health = httpx.get(f"{url}/healthz", timeout=30).json()
+            health = httpx.get(f"{url}/v1/health", timeout=30).json()  # the detail (keyless: local admin)
             rows[-1]["healthz"] = health
         finally:
             stop(server)

@@ -85,6 +85,9 @@ def _register_subcommands() -> None:
     register_training(app)
     register_services(app)
     register_evaluation(app)
+    from ragtune.audit_cli import register as register_audit
+
+    register_audit(app)
 
 
 _register_subcommands()

@@ -207,6 +207,11 @@ class TenantSettings(BaseModel):
     rate_limit_per_minute: int = Field(120, ge=1)
     mask_output_pii: bool = False
     """Mask personal data in this tenant's answers (streamed or not) with the PII engine."""
+    tokens_per_day: int | None = Field(None, ge=1)
+    """Most tokens (prompt + completion, every generation of ``/v1/compare`` counted) this key may
+    spend per UTC day; over it requests get 429 until midnight UTC. None: no token budget."""
+    usd_per_day: float | None = Field(None, gt=0)
+    """Most USD (the answers' ``cost.usd``) this key may spend per UTC day. None: no cost budget."""
 
 
 class AdmissionSettings(BaseModel):
@@ -276,6 +281,14 @@ class GatewaySettings(BaseModel):
     """Stopping answers that loop ("The answer is no. The answer is no. …")."""
     mask_output_pii: bool = False
     """Mask personal data in answers of the local (no-key) user; API-key tenants set it per tenant."""
+    auth_failures_per_minute: int = Field(20, ge=1)
+    """Failed API-key attempts per client address per minute; beyond them every request from that
+    address gets 429 (with Retry-After) until the minute's window has room again."""
+    metrics_host: str = "127.0.0.1"
+    """Bind address of the separate metrics listener (``metrics_port``)."""
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    """Serve ``/metrics`` without a key on this port (for Prometheus inside the cluster); the main
+    port's ``/metrics`` needs the ``admin`` role either way. None: no separate listener."""
 
 
 class TrainSettings(BaseModel):

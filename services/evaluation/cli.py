@@ -93,7 +93,8 @@ def register(app: typer.Typer) -> None:
         max_tokens: int = typer.Option(64, min=1, help="Output tokens per answer."),
         top_k: int = typer.Option(None, min=1, help="Chunks retrieved for rag/hybrid (default: the gateway's)."),
         engine_url: str = typer.Option(
-            None, help="The engine's OpenAI URL for the gateway-overhead baseline (default: from /healthz)."
+            None,
+            help="The engine's OpenAI URL for the gateway-overhead baseline (default: from /v1/health, admin key).",
         ),
         engine: bool = typer.Option(True, help="Also measure the engine alone (gateway overhead)."),
         mixed: bool = typer.Option(True, help="Also run base and adapter requests mixed."),

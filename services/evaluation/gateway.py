@@ -31,7 +31,7 @@ class GatewayUnavailableError(RagtuneError):
 
 
 class GatewayInfo(BaseModel):
-    """What the gateway serves, as read from ``/healthz`` and ``/v1/models``."""
+    """What the gateway serves, as read from ``/v1/health`` (admin) and ``/v1/models``."""
 
     url: str
     base_model: str | None = None
@@ -61,7 +61,7 @@ def discover(url: str, api_key: str | None = None, timeout_s: float = 30.0) -> G
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
         with httpx.Client(timeout=timeout_s, headers=headers) as http:
-            health = http.get(f"{url}/healthz")
+            health = http.get(f"{url}/v1/health")  # the detail (engine URL) needs an admin key
             models = http.get(f"{url}/v1/models")
     except httpx.HTTPError as err:
         raise GatewayUnavailableError(

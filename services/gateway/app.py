@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from ragtune import models as model_store
+from ragtune.audit_log import AuditLog
 from ragtune.errors import RagtuneError
 from ragtune.index import open_store
 from ragtune.settings import Settings, get_settings
@@ -26,12 +27,16 @@ from services.gateway.errors import install_error_handlers
 from services.gateway.feedback import FeedbackStore
 from services.gateway.metrics import GatewayMetrics, InFlightMiddleware
 from services.gateway.middleware import GatewayMiddleware
+from services.gateway.perimeter import PerimeterMiddleware
 from services.gateway.pipeline import AnswerPipeline
 from services.gateway.ratelimit import RateLimiter
-from services.gateway.routes import adapters, chat, documents, feedback, health, openai_compat, search, web
+from services.gateway.routes import adapters, audit, chat, documents, feedback, health, openai_compat, search, web
 from services.gateway.state import GatewayState, IndexAccess
+from services.gateway.tenants import check_bind_address
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
     from indexer.store import DocumentStore
 
 log = logging.getLogger("ragtune.gateway")
@@ -48,6 +53,20 @@ def open_index(settings: Settings) -> tuple[DocumentStore | None, str | None]:
         return None, str(exc)
     store.warm_up()
     return store, None
+
+
+def start_metrics_listener(settings: Settings, metrics: GatewayMetrics) -> WSGIServer | None:
+    """``/metrics`` without a key on ``gateway.metrics_host:metrics_port`` (prometheus_client's own
+    HTTP server in a thread), for Prometheus inside the cluster; None when no port is set."""
+    port = settings.gateway.metrics_port
+    if port is None:
+        return None
+    check_bind_address(settings.gateway, settings.gateway.metrics_host)  # keyless: loopback only
+    from prometheus_client import start_http_server
+
+    server, _ = start_http_server(port, addr=settings.gateway.metrics_host, registry=metrics.registry)
+    log.info("metrics on http://%s:%d/metrics", settings.gateway.metrics_host, port)
+    return server
 
 
 def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayState], None] | None = None) -> FastAPI:
@@ -81,14 +100,19 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayS
                 feedback=FeedbackStore(settings.home / FEEDBACK_DB),
                 metrics=GatewayMetrics(),
                 limiter=RateLimiter.for_redis(settings.redis_url),
+                audit=AuditLog.in_home(settings.home),
             )
             app.state.gateway = state
             app.state.pipeline = AnswerPipeline.from_state(state)
+            metrics_listener = start_metrics_listener(settings, state.metrics)
             if on_ready is not None:
                 on_ready(state)
             try:
                 yield
             finally:
+                if metrics_listener is not None:
+                    metrics_listener.shutdown()
+                    metrics_listener.server_close()
                 state.feedback.close()
         finally:
             index.close()
@@ -102,9 +126,10 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayS
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (chat, openai_compat, adapters, documents, search, feedback, health, web):
+    for module in (chat, openai_compat, adapters, documents, search, feedback, health, web, audit):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR, check_dir=False), name="static")
     app.add_middleware(InFlightMiddleware)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.gateway.max_body_bytes)
+    app.add_middleware(PerimeterMiddleware, settings=settings.gateway, storage_uri=settings.redis_url)  # outermost
     return app

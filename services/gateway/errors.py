@@ -58,6 +58,30 @@ class InputLimitError(RagtuneError):
     status_code = 422
 
 
+ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])~?/(?:[\w.@+~-]+/)+[\w.@+~-]*|(?<![\w.:/~-])/[\w.@+~-]+(?=[/\s:,;)'\"]|$)")
+"""An absolute filesystem path (``/home/u/.cache/ragtune/index``, ``~/x``) inside a message."""
+API_PATHS = ("/v1/", "/v1", "/healthz", "/metrics")
+"""The gateway's own URL paths, kept in messages."""
+
+
+def public_message(message: str) -> str:
+    """What a client may read of an error message: its first line (engine log tails stay out), with
+    filesystem paths cut to their last part (``…/name``); the whole message goes to the server log."""
+    first = message.strip().splitlines()[0] if message.strip() else message
+
+    def cut(match: re.Match[str]) -> str:
+        path = match.group(0)
+        if path.startswith(API_PATHS):
+            return path
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        return f"…/{name}" if name and name != "~" else "…"
+
+    public = ABSOLUTE_PATH.sub(cut, first)
+    if len(message.strip().splitlines()) > 1:
+        public += " (details in the gateway log)"
+    return public
+
+
 def error_type_name(exc: Exception) -> str:
     """``NotFoundError`` → ``not_found_error``."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
@@ -102,6 +126,10 @@ def error_response(
     headers: dict[str, str] | None = None,
     param: str | None = None,
 ) -> JSONResponse:
+    public = public_message(message)
+    if public != message:
+        log.warning("request %s: %s", _request_id(request), message)
+        message = public
     if is_openai_route(request):
         status = 400 if status == 422 else status
         code, type_ = type_, OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")

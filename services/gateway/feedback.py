@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS requests (
     latency_ms REAL NOT NULL,
     created REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS requests_tenant_created ON requests (tenant, created);
 CREATE TABLE IF NOT EXISTS feedback (
     request_id TEXT PRIMARY KEY REFERENCES requests(request_id),
     rating INTEGER NOT NULL CHECK (rating IN (-1, 1)),
@@ -75,6 +76,17 @@ class FeedbackStore:
                     time.time(),
                 ),
             )
+
+    def spend_since(self, tenant: str, since: float) -> tuple[int, float]:
+        """Tokens (prompt + completion) and USD of ``tenant``'s requests logged since ``since``
+        (epoch seconds): the daily budgets (``services.gateway.budgets``)."""
+        with self._lock:
+            tokens, usd = self._db.execute(
+                "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0), COALESCE(SUM(cost_usd), 0.0) "
+                "FROM requests WHERE tenant = ? AND created >= ?",
+                (tenant, since),
+            ).fetchone()
+        return int(tokens), float(usd)
 
     def add_feedback(self, feedback: FeedbackRequest, tenant: str | None) -> None:
         """Store feedback for a known request; NotFoundError when the id (for this tenant) is unknown.

@@ -44,8 +44,8 @@ class GatewayMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_id_of(scope.get("headers") or [])
         state = scope.setdefault("state", {})
+        request_id = state.get("request_id") or request_id_of(scope.get("headers") or [])
         state["request_id"] = request_id
         state["started"] = time.perf_counter()
         header = request_id.encode()

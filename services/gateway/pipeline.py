@@ -21,6 +21,7 @@ from ragtune.settings import Settings
 from services.engines.base import ChatMessage, Engine, GenerationRequest, GenerationResult, StreamDelta
 from services.gateway.accounting import Stopwatch, TokenCounter, compute_cost, make_usage, round_ms
 from services.gateway.adapters import AdapterRegistry, no_adapter_error
+from services.gateway.budgets import Budgets
 from services.gateway.citations import build_citations
 from services.gateway.engine_time import EngineTimeLedger, Share
 from services.gateway.errors import InputLimitError
@@ -135,8 +136,11 @@ class AnswerPipeline:
         record: Recorder | None = None,
         guard: OutputGuard | None = None,
         ledger: EngineTimeLedger | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self.settings = settings
+        self.budgets = budgets
+        """Daily token / USD budgets per key, checked before every generation (429 when spent)."""
         self.ledger = ledger or EngineTimeLedger()
         """Shares the engine's time among concurrent requests (the self-hosted cost)."""
         self.engine = engine
@@ -171,6 +175,7 @@ class AnswerPipeline:
             adapters=state.adapters,
             record=record,
             guard=OutputGuard(state.settings.pii, state.metrics.registry),
+            budgets=Budgets.from_settings(state.settings.gateway, state.feedback.spend_since),
         )
 
     # --- checks and choices ---------------------------------------------------------------------
@@ -271,6 +276,8 @@ class AnswerPipeline:
         """Check, retrieve, choose and build the prompt; raises caller errors before any output."""
         clock = clock or Stopwatch()
         self.check_limits(query)
+        if self.budgets is not None:
+            self.budgets.check(tenant.name)
         adapter = await self.choose_adapter(query.mode, query.adapter, tenant)
         mode = query.mode
         if mode.uses_retrieval:
@@ -515,6 +522,8 @@ class AnswerPipeline:
         against ``COMPARE_BASELINE`` when it ran."""
         clock = Stopwatch()
         self.check_limits(query)
+        if self.budgets is not None:
+            self.budgets.check(tenant.name)
         wanted = list(dict.fromkeys(modes or Mode.answer_modes()))
         skipped: dict[str, str] = {}
         adapter = query.adapter

@@ -252,10 +252,25 @@ class KpiSummary(BaseModel):
 
 # --- health ---------------------------------------------------------------------------------
 class HealthResponse(BaseModel):
+    """Health with detail (``GET /v1/health``, admin): engine URLs, index statistics, adapters."""
+
     status: Literal["ok", "degraded"]
     engine: dict[str, Any]
     index: dict[str, Any]
     adapters: list[str]
+
+
+class ComponentReady(BaseModel):
+    ready: bool
+
+
+class HealthStatus(BaseModel):
+    """Unauthenticated ``GET /healthz``: liveness and readiness only, nothing about the data."""
+
+    status: Literal["ok", "degraded"]
+    ready: bool
+    engine: ComponentReady
+    index: ComponentReady
 
 
 # --- OpenAI-compatible ------------------------------------------------------------------------

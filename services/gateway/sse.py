@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from starlette.responses import StreamingResponse
 
 from ragtune.errors import RagtuneError
-from services.gateway.errors import error_type_name
+from services.gateway.errors import error_type_name, public_message
 from services.gateway.keepalive import KEEPALIVE_S, with_keepalive
 
 log = logging.getLogger("ragtune.gateway")
@@ -27,7 +27,10 @@ def event(data: BaseModel | dict[str, Any]) -> str:
 def error_event(exc: Exception, request_id: str) -> str:
     """What a stream says when it fails after it started (the status line was already sent)."""
     if isinstance(exc, RagtuneError):
-        body = {"type": error_type_name(exc), "message": str(exc), "status": exc.status_code}
+        message = public_message(str(exc))  # no log tails or paths: those go to the server log
+        if message != str(exc):
+            log.warning("stream %s failed: %s", request_id, exc)
+        body = {"type": error_type_name(exc), "message": message, "status": exc.status_code}
     else:
         log.exception("stream %s failed", request_id)
         body = {"type": "internal_error", "message": f"internal error ({type(exc).__name__})", "status": 500}

@@ -89,7 +89,9 @@ def gateway(published_home: Path, vllm_server, tmp_path_factory: pytest.TempPath
             "RAGTUNE_GATEWAY__HOST": "127.0.0.1",
             "RAGTUNE_GATEWAY__PORT": str(port),
             "RAGTUNE_ENGINE__URL": f"{vllm_server.url.rstrip('/')}/v1",
-            "RAGTUNE_GATEWAY__API_KEYS": json.dumps({CLIENT_KEY: {"name": "acme", "namespace": "default"}}),
+            "RAGTUNE_GATEWAY__API_KEYS": json.dumps(
+                {CLIENT_KEY: {"name": "acme", "namespace": "default", "roles": ["admin"]}}
+            ),
             "RAGTUNE_MODELS__GENERATOR": vllm_server.served_model_name,
         }
     )
@@ -101,7 +103,7 @@ def gateway(published_home: Path, vllm_server, tmp_path_factory: pytest.TempPath
 
 
 def test_health_reports_the_external_engine_and_the_published_index(gateway: httpx.Client, vllm_server) -> None:
-    health = gateway.get("/healthz").json()
+    health = gateway.get("/v1/health").json()  # the detail: the client key is an admin's
     assert health["status"] == "ok"
     assert health["engine"]["kind"] == "vllm" and health["engine"]["ready"] is True
     assert health["engine"]["url"].rstrip("/") == vllm_server.url.rstrip("/")

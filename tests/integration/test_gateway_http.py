@@ -417,15 +417,22 @@ def test_feedback_kpis_metrics_and_health(gateway) -> None:
     assert 0 < kpi["good_share"] < 1
 
     assert api.post("/v1/chat", json={"question": ""}).status_code == 422
-    metrics = httpx.get(gateway.url + "/metrics").text
+    assert httpx.get(gateway.url + "/metrics").status_code == 401  # metrics need the admin role
+    assert client(gateway, KEY_B).get("/metrics").status_code == 403
+    metrics = api.get("/metrics").text
     assert 'ragtune_requests_total{adapter="",mode="rag",route="chat"}' in metrics
     assert "ragtune:context_tokens_total" in metrics and 'stage="ttft"' in metrics
     assert "ragtune_cost_usd_total" in metrics and "ragtune:num_requests_running" in metrics
     assert "ragtune:time_to_first_token_seconds_bucket" in metrics and "process_resident_memory_bytes" in metrics
     assert 'ragtune_errors_total{route="/v1/chat",status="422"}' in metrics
 
-    health = httpx.get(gateway.url + "/healthz")
+    health = httpx.get(gateway.url + "/healthz")  # public: readiness only
     assert health.status_code == 200
-    body = health.json()
-    assert body["status"] == "ok" and body["engine"]["ready"] and body["index"]["documents"] >= 4
-    assert VOICE_A in body["adapters"]
+    assert health.json() == {"status": "ok", "ready": True, "engine": {"ready": True}, "index": {"ready": True}}
+    assert client(gateway, KEY_B).get("/v1/health").status_code == 403
+    assert set(client(gateway, KEY_B).get("/healthz", params={"detail": "true"}).json()) == set(health.json())
+    for detail in (api.get("/v1/health"), api.get("/healthz", params={"detail": "true"})):
+        assert detail.status_code == 200
+        body = detail.json()
+        assert body["status"] == "ok" and body["engine"]["ready"] and body["index"]["documents"] >= 4
+        assert VOICE_A in body["adapters"]

@@ -43,6 +43,8 @@ def schema_gateway(engine_settings: dict, tmp_path_factory: pytest.TempPathFacto
             "max_question_chars": 300,
             "max_body_bytes": 100_000,
             "api_keys": {KEY: {"name": "schema", "rate_limit_per_minute": 100_000, "roles": ["admin"]}},
+            # negative cases send malformed keys on purpose: don't let their 401s throttle the rest
+            "auth_failures_per_minute": 100_000,
         },
     )
     with BackgroundGateway(config) as running:

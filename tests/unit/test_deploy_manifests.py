@@ -245,6 +245,14 @@ def test_gateway_settings_from_configmap_and_secret_build_a_read_only_external_e
     assert settings.engine.api_key == "change-me-engine-key"
     assert settings.index.read_only is True
     assert settings.gateway.host == "0.0.0.0" and settings.gateway.port == 8000
+    assert settings.gateway.metrics_port == 9100  # Prometheus scrapes here without a key
+    gateway = next(d for d in _k8s_documents(DEPLOY / "k8s" / "gateway.yaml") if d["kind"] == "Deployment")
+    template = gateway["spec"]["template"]
+    assert template["metadata"]["annotations"]["prometheus.io/port"] == "9100"
+    ports = {p["name"]: p["containerPort"] for p in template["spec"]["containers"][0]["ports"]}
+    assert ports == {"http": 8000, "metrics": 9100}
+    service = next(d for d in _k8s_documents(DEPLOY / "k8s" / "gateway.yaml") if d["kind"] == "Service")
+    assert [p["port"] for p in service["spec"]["ports"]] == [8000]  # the metrics port stays in the pod
     assert settings.gateway.api_keys["change-me-client-key"].name == "acme"
     assert str(settings.home) == "/var/lib/ragtune"
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Path
 
 from ragtune.names import NAME_PATTERN
 from services.gateway.errors import ERROR_RESPONSES
+from services.gateway.routes.audit import record_action
 from services.gateway.routes.deps import adapters_caller, chat_caller, get_state
 from services.gateway.schemas import AdapterRegisterRequest, AdapterView
 from services.gateway.state import GatewayState
@@ -26,7 +27,9 @@ async def register_adapter(
 ) -> AdapterView:
     """Load a peft adapter folder under ``name`` (default folder: RAGTUNE_HOME/adapters/NAME)."""
     tenant.check_adapter(body.name)
-    return await state.adapters.register(body.name, body.path)
+    view = await state.adapters.register(body.name, body.path)
+    await record_action(state, tenant, "adapter.register", body.name, {"path": view.path})
+    return view
 
 
 @router.delete("/v1/adapters/{name}", responses=ERROR_RESPONSES)
@@ -38,4 +41,5 @@ async def unload_adapter(
     """Unload an adapter; requests naming it get 404 from now on."""
     tenant.check_adapter(name)
     await state.adapters.unload(name)
+    await record_action(state, tenant, "adapter.unload", name)
     return {"name": name, "unloaded": True}

@@ -13,6 +13,7 @@ from ragtune.errors import NotFoundError, RagtuneError
 from ragtune.jsonlimits import JSONLimitError, loads_bounded
 from ragtune.names import NAME_PATTERN
 from services.gateway.errors import ERROR_RESPONSES, InputLimitError, PayloadTooLargeError
+from services.gateway.routes.audit import record_action
 from services.gateway.routes.deps import documents_caller, get_state
 from services.gateway.schemas import DocumentDeleted, DocumentList, DocumentsAdded
 from services.gateway.state import GatewayState
@@ -75,6 +76,10 @@ async def add_documents(
         if len(data) > limit:
             raise PayloadTooLargeError(f"{name} is over the {limit}-byte document limit")
         report = await state.index.write(store.add_bytes, name, data, namespace=target, metadata=extra)
+        for outcome in report.documents:
+            if outcome.status != "failed":
+                detail = {"namespace": target, "file": name, "status": outcome.status, "chunks": outcome.chunks}
+                await record_action(state, tenant, "document.add", outcome.doc_id or name, detail)
         failure = _failure(report)
         if failure is not None and len(files) == 1:
             raise failure
@@ -109,4 +114,5 @@ async def delete_document(
     if not any(d.doc_id == doc_id for d in documents):
         raise NotFoundError(f"no document '{doc_id}' in namespace '{target}'")
     await state.index.write(store.remove, [doc_id], namespace=target)
+    await record_action(state, tenant, "document.delete", doc_id, {"namespace": target})
     return DocumentDeleted(namespace=target, doc_id=doc_id, deleted=True)

@@ -59,12 +59,17 @@ function initKeyDialog() {
   showState();
 }
 
-/** Poll /healthz (200 ok, 503 degraded; both carry the same body) and show it in the header. */
+/** Poll /healthz and show it in the header (200 ok, 503 degraded; both carry the same body). With
+ * `detail=true` an admin key (or the keyless local user) gets the engine and index detail; any
+ * other caller gets the ready flags only. */
 async function updateHealth() {
   const pill = document.getElementById("health");
   let body;
   try {
-    const response = await fetch("/healthz", { headers: { Accept: "application/json" } });
+    const key = getApiKey();
+    const headers = { Accept: "application/json", ...(key ? { Authorization: `Bearer ${key}` } : {}) };
+    let response = await fetch("/healthz?detail=true", { headers });
+    if (response.status === 401) response = await fetch("/healthz", { headers: { Accept: "application/json" } });
     body = await response.json();
   } catch {
     pill.className = "health bad";
