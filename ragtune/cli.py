@@ -77,6 +77,7 @@ def demo(
 
 def _register_subcommands() -> None:
     from indexer.cli import register as register_indexer
+    from ragtune.keys_cli import register as register_keys
     from services.cli import register as register_services
     from services.evaluation.cli import register as register_evaluation
     from training.cli import register as register_training
@@ -85,6 +86,7 @@ def _register_subcommands() -> None:
     register_training(app)
     register_services(app)
     register_evaluation(app)
+    register_keys(app)
 
 
 _register_subcommands()

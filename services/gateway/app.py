@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from ragtune import models as model_store
 from ragtune.errors import RagtuneError
 from ragtune.index import open_store
+from ragtune.keys import KeyRing
 from ragtune.settings import Settings, get_settings
 from services.gateway.accounting import TokenCounter
 from services.gateway.adapters import AdapterRegistry
@@ -75,12 +76,15 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayS
                 adapters=AdapterRegistry(
                     engine,
                     settings.adapters_dir,
-                    confine_paths=bool(settings.gateway.api_keys),
+                    confine_paths=True,
                     allow_failed_audit=settings.audit.allow_failed,
+                    tenants_dir=settings.tenants_dir,
+                    shared=settings.gateway.shared_adapters,
                 ),
                 feedback=FeedbackStore(settings.home / FEEDBACK_DB),
                 metrics=GatewayMetrics(),
                 limiter=RateLimiter.for_redis(settings.redis_url),
+                keys=KeyRing.for_settings(settings),
             )
             app.state.gateway = state
             app.state.pipeline = AnswerPipeline.from_state(state)

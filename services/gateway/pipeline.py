@@ -196,13 +196,16 @@ class AnswerPipeline:
         """``name`` if it is loaded (or found in the adapters folder) and the tenant may use it
         (403 before 404: no probing)."""
         tenant.check_adapter(name)
-        if not await self.adapters.find(name):
-            loaded = ", ".join(self.adapters.names()) or "none"
+        if not await self.adapters.find(name, tenant):
+            loaded = ", ".join(n for n in self.adapters.names() if self.adapters.may_use(tenant, n)) or "none"
             raise NotFoundError(f"adapter '{name}' is not loaded (loaded: {loaded})")
+        self.adapters.check_use(tenant, name)  # another tenant's, or an admin's not shared: 403
         return name
 
     def default_adapter(self, tenant: Tenant) -> str | None:
-        return self.adapters.default_for(tenant.may_use_adapter, self.settings.gateway.default_adapter)
+        return self.adapters.default_for(
+            lambda name: self.adapters.may_use(tenant, name), self.settings.gateway.default_adapter
+        )
 
     async def choose_adapter(self, mode: Mode, requested: str | None, tenant: Tenant) -> str | None:
         """The adapter a mode runs with; errors for adapters in adapter-free modes or none available."""

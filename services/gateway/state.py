@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from indexer.errors import IndexUnavailableError
+from ragtune.keys import KeyRing
 from ragtune.settings import IndexSettings, Settings
 from services.engines.base import Engine
 from services.gateway.accounting import TokenCounter
@@ -86,3 +87,5 @@ class GatewayState:
     metrics: GatewayMetrics
     index: IndexAccess
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    keys: KeyRing | None = None
+    """Every accepted API key (settings + keys file); None: the settings' keys only."""

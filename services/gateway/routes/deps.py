@@ -37,7 +37,7 @@ async def caller(
     state: GatewayState = request.app.state.gateway
     authorization = f"Bearer {credentials.credentials}" if credentials else request.headers.get("authorization")
     client = request.client.host if request.client else None
-    tenant = authenticate(state.settings.gateway, authorization, client)
+    tenant = authenticate(state.settings.gateway, authorization, client, state.keys)
     state.limiter.check(tenant.limit_key, tenant.rate_limit_per_minute)
     current_tenant.set(tenant.limit_key)  # admission control queues per tenant
     return tenant
