@@ -54,6 +54,11 @@ def adapter_folder(path: Path) -> Path:
     return folder
 
 
+def _reaches_all(tenant: Tenant) -> bool:
+    """Admin keys and the local (no-key) user reach every adapter and folder."""
+    return tenant.is_admin or not tenant.restricted
+
+
 @dataclass(frozen=True)
 class Ownership:
     """Whose an adapter is."""
@@ -130,7 +135,7 @@ class AdapterRegistry:
         name, and the adapter is its own, shared, or the caller is an admin)."""
         if not tenant.may_use_adapter(name):
             return False
-        if tenant.is_admin or not self.has(name):
+        if _reaches_all(tenant) or not self.has(name):
             return True
         own = self.ownership(name)
         return own.owner == tenant.name or own.shared
@@ -150,7 +155,7 @@ class AdapterRegistry:
         """ForbiddenError (403) unless ``tenant`` may unload or replace adapter ``name``: its own
         adapters only (admins: every adapter)."""
         tenant.check_adapter(name)
-        if tenant.is_admin or not self.has(name):
+        if _reaches_all(tenant) or not self.has(name):
             return
         if self.ownership(name).owner != tenant.name:
             owner = self.ownership(name).owner
@@ -180,7 +185,7 @@ class AdapterRegistry:
                 folder = adapter_folder(root / name)
             except (NotFoundError, OSError):
                 continue
-            if root is not own and tenant is not None and not tenant.is_admin:
+            if root is not own and tenant is not None and not _reaches_all(tenant):
                 if not ("*" in self.shared or name in self.shared):
                     raise ForbiddenError(f"adapter '{name}' is not shared with this API key (an admin shares adapters)")
             check_audit(name, folder, self.allow_failed_audit)  # 409 with the reason (issue 17)
@@ -214,7 +219,7 @@ class AdapterRegistry:
     def _resolve_path(self, name: str, path: str | None, tenant: Tenant | None = None) -> Path:
         """The adapter folder to register: a tenant's (non-admin key's) own folder only; an admin
         key's from the shared folder or a tenant's; the local (no-key) user's from anywhere."""
-        confined_to = tenant.name if tenant is not None and not tenant.is_admin else None
+        confined_to = tenant.name if tenant is not None and not _reaches_all(tenant) else None
         own = self.tenant_root(confined_to) if confined_to is not None else None
         if confined_to is not None and own is None:
             raise ForbiddenError("this gateway has no tenant adapter folders; ask an admin to register adapters")
@@ -255,7 +260,7 @@ class AdapterRegistry:
         """Load adapter ``name`` into the engine for ``tenant`` (None: as an admin). 403 for another
         tenant's name or folder, 409 if loaded, 404 if the folder is no adapter. Only admins set
         ``shared`` (every key may use it) or ``owner`` (assign it to a tenant)."""
-        if tenant is not None and not tenant.is_admin and (shared or owner is not None):
+        if tenant is not None and not _reaches_all(tenant) and (shared or owner is not None):
             raise ForbiddenError("only an admin API key may share an adapter or assign it to a tenant")
         if tenant is not None:
             self.check_manage(tenant, name)
