@@ -29,7 +29,7 @@ from services.gateway.metrics import GatewayMetrics, InFlightMiddleware
 from services.gateway.middleware import GatewayMiddleware
 from services.gateway.pipeline import AnswerPipeline
 from services.gateway.ratelimit import RateLimiter
-from services.gateway.routes import adapters, chat, documents, feedback, health, openai_compat, search, web
+from services.gateway.routes import access, adapters, chat, documents, feedback, health, openai_compat, search, web
 from services.gateway.state import GatewayState, IndexAccess
 
 if TYPE_CHECKING:
@@ -108,6 +108,8 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayS
     install_error_handlers(app)
     for module in (chat, openai_compat, adapters, documents, search, feedback, health, web):
         app.include_router(module.router)
+    app.include_router(access.router)
+    access.install_role_docs(app)  # "Requires role: …" in each operation of the schema
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR, check_dir=False), name="static")
     app.add_middleware(InFlightMiddleware)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.gateway.max_body_bytes)

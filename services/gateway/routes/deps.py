@@ -51,6 +51,7 @@ def require(role: Role) -> Callable[..., Awaitable[Tenant]]:
         return tenant
 
     holder.__name__ = f"require_{role.value}"
+    holder.role = role  # type: ignore[attr-defined]  # read by routes.access.document_roles (OpenAPI)
     return holder
 
 
