@@ -152,10 +152,10 @@ class KeyRing:
         self._refresh()
         digest = hash_key(key)
         if digest in self._from_file:
-            prefix, tenant = self._from_file[digest]
-            return tenant, prefix
-        tenant = self._configured.get(digest)
-        return (tenant, None) if tenant is not None else None
+            prefix, filed = self._from_file[digest]
+            return filed, prefix
+        configured = self._configured.get(digest)
+        return (configured, None) if configured is not None else None
 
     def any(self) -> bool:
         """True when at least one key exists (then every request needs one)."""
