@@ -23,7 +23,10 @@ function route() {
     else link.removeAttribute("aria-current");
   }
   document.title = `ragtune · ${name[0].toUpperCase()}${name.slice(1)}`;
-  if (loaders[name]) loaders[name]();
+  // a role-gated view loads once GET /v1/whoami has answered (no 403 before the page knows the roles)
+  const gate = document.getElementById(`view-${name}`).dataset.needs;
+  const known = !gate || document.body.dataset[`can${gate[0].toUpperCase()}${gate.slice(1)}`] !== undefined;
+  if (loaders[name] && known) loaders[name]();
 }
 
 /** The API key dialog: opened from the header, or by any 401 answer. */
