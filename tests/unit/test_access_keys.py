@@ -117,3 +117,18 @@ def test_keys_file_alone_turns_on_authentication(tmp_path: Path) -> None:
     check_bind_address(gateway, "0.0.0.0", ring)
     with pytest.raises(AuthError, match="missing API key"):
         authenticate(gateway, None, "127.0.0.1", ring)
+
+
+def test_tenant_adapter_folders(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    assert settings.tenant_adapters_dir("acme") == tmp_path.resolve() / "tenants" / "acme" / "adapters"
+    moved = Settings(home=tmp_path, gateway={"tenants_dir": str(tmp_path / "elsewhere")})
+    assert moved.tenant_adapters_dir("acme") == (tmp_path / "elsewhere" / "acme" / "adapters").resolve()
+    with pytest.raises(RagtuneError, match="invalid tenant name"):
+        settings.tenant_adapters_dir("../b")
+    # what `ragtune train --tenant acme` does: only the output folder changes
+    training = settings.model_copy(update={"adapters_path": settings.tenant_adapters_dir("acme")})
+    assert (
+        training.adapters_dir == settings.tenant_adapters_dir("acme")
+        and settings.adapters_dir == tmp_path.resolve() / "adapters"
+    )
