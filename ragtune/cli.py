@@ -77,6 +77,7 @@ def demo(
 
 def _register_subcommands() -> None:
     from indexer.cli import register as register_indexer
+    from ragtune.keys_cli import register as register_keys
     from services.cli import register as register_services
     from services.evaluation.cli import register as register_evaluation
     from training.cli import register as register_training
@@ -88,6 +89,7 @@ def _register_subcommands() -> None:
     from ragtune.audit_cli import register as register_audit
 
     register_audit(app)
+    register_keys(app)
 
 
 _register_subcommands()

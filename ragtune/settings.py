@@ -11,6 +11,7 @@ and the defaults below.
 
 from __future__ import annotations
 
+import logging
 import os
 from enum import StrEnum
 from functools import lru_cache
@@ -24,6 +25,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from ragtune.key_hash import hash_key, is_key_hash
+from ragtune.names import check_name
 
 DEFAULT_GENERATOR = "smollm2-135m-instruct"
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
@@ -213,6 +217,35 @@ class TenantSettings(BaseModel):
     usd_per_day: float | None = Field(None, gt=0)
     """Most USD (the answers' ``cost.usd``) this key may spend per UTC day. None: no cost budget."""
 
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, value: str) -> str:
+        return check_name(value, "tenant name", ValueError)  # type: ignore[arg-type]  # a folder name
+
+
+_warned_plain_keys = False
+
+
+def _hashed_api_keys(keys: object) -> object:
+    """``keys`` (before validation) with every plain key replaced by its ``sha256:`` hash, so no
+    validation error, repr or log line can show one; a warning, once per process, names the tenants
+    (never a key)."""
+    global _warned_plain_keys
+    if not isinstance(keys, dict):
+        return keys
+    plain = [key for key in keys if isinstance(key, str) and not is_key_hash(key)]
+    if plain and not _warned_plain_keys:
+        _warned_plain_keys = True
+        tenants = (keys[key] for key in plain)
+        names = sorted({str(t.get("name") if isinstance(t, dict) else getattr(t, "name", "?")) for t in tenants})
+        logging.getLogger("ragtune.settings").warning(
+            "gateway.api_keys holds %d plain API key(s) (tenants: %s): they are hashed at load; store "
+            "their hashes instead ('ragtune keys hash' prints one), or create keys with 'ragtune keys create'",
+            len(plain),
+            ", ".join(names),
+        )
+    return {hash_key(key) if isinstance(key, str) and not is_key_hash(key) else key: t for key, t in keys.items()}
+
 
 class AdmissionSettings(BaseModel):
     """Admission control of generations (``services/gateway/admission.py``)."""
@@ -252,7 +285,16 @@ class GatewaySettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     api_keys: dict[str, TenantSettings] = Field(default_factory=dict)
-    """API key -> tenant. With no keys the gateway serves loopback only."""
+    """API key hash (``sha256:<hex>``) -> tenant, besides the keys of ``ragtune keys create``
+    (RAGTUNE_HOME/keys.json). A plain key is accepted for compatibility and hashed at load (with a
+    warning); only hashes are kept. With no keys at all the gateway serves loopback only."""
+    shared_adapters: list[str] = Field(default_factory=list)
+    """Adapters of the shared folder (RAGTUNE_HOME/adapters, or registered by an admin from outside
+    the tenants' folders) that every key may use, within its ``adapters`` list; ``["*"]`` = all.
+    Others are the admin's: a tenant uses only its own adapters and these."""
+    tenants_dir: Path | None = None
+    """Where each tenant's own adapters live (``TENANTS_DIR/<tenant>/adapters/``); default
+    RAGTUNE_HOME/tenants."""
     max_question_chars: int = Field(4000, ge=1)
     max_tokens_limit: int = Field(1024, ge=1)
     default_max_tokens: int = Field(128, ge=1)
@@ -289,6 +331,11 @@ class GatewaySettings(BaseModel):
     metrics_port: int | None = Field(None, ge=1, le=65535)
     """Serve ``/metrics`` without a key on this port (for Prometheus inside the cluster); the main
     port's ``/metrics`` needs the ``admin`` role either way. None: no separate listener."""
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _hash_plain_keys(cls, value: object) -> object:
+        return _hashed_api_keys(value)
 
 
 class TrainSettings(BaseModel):
@@ -387,9 +434,27 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         return self.home / "index"
 
+    adapters_path: Path | None = None
+    """The shared adapters folder; default RAGTUNE_HOME/adapters (``ragtune train --tenant`` points
+    it at the tenant's own folder)."""
+
     @property
     def adapters_dir(self) -> Path:
-        return self.home / "adapters"
+        return self.adapters_path or self.home / "adapters"
+
+    @property
+    def tenants_dir(self) -> Path:
+        """The folder of the tenants' own files (``<tenant>/adapters/``)."""
+        return (self.gateway.tenants_dir or self.home / "tenants").expanduser().resolve()
+
+    def tenant_adapters_dir(self, tenant: str) -> Path:
+        """Where tenant ``tenant``'s own adapters live (only it, and admins, register from there)."""
+        return self.tenants_dir / check_name(tenant, "tenant name") / "adapters"
+
+    @property
+    def keys_file(self) -> Path:
+        """The API keys of ``ragtune keys create`` (hashes only, mode 0600)."""
+        return self.home / "keys.json"
 
     @property
     def runs_dir(self) -> Path:

@@ -196,6 +196,9 @@ def train(
         None, help="accelerate config file (FSDP, DeepSpeed ZeRO; see deploy/accelerate/) for the launch."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the adapter card as JSON on stdout."),
+    tenant: str = typer.Option(
+        None, "--tenant", help="Write the adapter to this tenant's own folder (RAGTUNE_HOME/tenants/TENANT/adapters)."
+    ),
 ) -> None:
     """Train a brand-voice adapter (LoRA SFT on assistant tokens) and write its card."""
     import os
@@ -223,6 +226,8 @@ def train(
     count = _process_count(processes)
     inside_launch = "LOCAL_RANK" in os.environ
     settings = get_settings()
+    if tenant is not None:  # only the output folder changes: the tenant's own adapters folder
+        settings = settings.model_copy(update={"adapters_path": settings.tenant_adapters_dir(tenant)})
     settings.ensure_dirs()
     request = TrainRequest(
         data=data,

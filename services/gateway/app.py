@@ -20,6 +20,7 @@ from ragtune import models as model_store
 from ragtune.audit_log import AuditLog
 from ragtune.errors import RagtuneError
 from ragtune.index import open_store
+from ragtune.keys import KeyRing
 from ragtune.settings import Settings, get_settings
 from services.gateway.accounting import TokenCounter
 from services.gateway.adapters import AdapterRegistry
@@ -30,7 +31,18 @@ from services.gateway.middleware import GatewayMiddleware
 from services.gateway.perimeter import PerimeterMiddleware
 from services.gateway.pipeline import AnswerPipeline
 from services.gateway.ratelimit import RateLimiter
-from services.gateway.routes import adapters, audit, chat, documents, feedback, health, openai_compat, search, web
+from services.gateway.routes import (
+    access,
+    adapters,
+    audit,
+    chat,
+    documents,
+    feedback,
+    health,
+    openai_compat,
+    search,
+    web,
+)
 from services.gateway.state import GatewayState, IndexAccess
 from services.gateway.tenants import check_bind_address
 
@@ -94,13 +106,16 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayS
                 adapters=AdapterRegistry(
                     engine,
                     settings.adapters_dir,
-                    confine_paths=bool(settings.gateway.api_keys),
+                    confine_paths=True,
                     allow_failed_audit=settings.audit.allow_failed,
+                    tenants_dir=settings.tenants_dir,
+                    shared=settings.gateway.shared_adapters,
                 ),
                 feedback=FeedbackStore(settings.home / FEEDBACK_DB),
                 metrics=GatewayMetrics(),
                 limiter=RateLimiter.for_redis(settings.redis_url),
                 audit=AuditLog.in_home(settings.home),
+                keys=KeyRing.for_settings(settings),
             )
             app.state.gateway = state
             app.state.pipeline = AnswerPipeline.from_state(state)
@@ -128,6 +143,8 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayS
     install_error_handlers(app)
     for module in (chat, openai_compat, adapters, documents, search, feedback, health, web, audit):
         app.include_router(module.router)
+    app.include_router(access.router)
+    access.install_role_docs(app)  # "Requires role: …" in each operation of the schema
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR, check_dir=False), name="static")
     app.add_middleware(InFlightMiddleware)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.gateway.max_body_bytes)

@@ -69,10 +69,12 @@ class Budgets:
             spend,
         )
 
-    def check(self, tenant: str) -> None:
+    def check(self, tenant: str, budget: Budget | None = None) -> None:
         """BudgetExceededError (429, Retry-After = seconds to midnight UTC) when ``tenant`` has
-        spent its tokens or USD of the day."""
-        budget = self.budgets.get(tenant)
+        spent its tokens or USD of the day. ``budget``: the caller's own (a key of the keys file);
+        default: the configured one of that tenant name."""
+        budget = budget if budget is not None and (budget.tokens_per_day or budget.usd_per_day) else None
+        budget = budget or self.budgets.get(tenant)
         if budget is None:
             return
         now = self.clock()

@@ -172,7 +172,10 @@ class PerimeterMiddleware:
     ) -> tuple[int, str, str, list[tuple[bytes, bytes]]] | None:
         """None when the request may go on, else (status, error type, message, extra headers)."""
         path: str = scope.get("path", "")
-        if not self.settings.api_keys:
+        gateway = getattr(getattr(scope.get("app"), "state", None), "gateway", None)
+        keys = getattr(gateway, "keys", None)  # settings keys + the keys file (ragtune keys create)
+        keyed = keys.any() if keys is not None else bool(self.settings.api_keys)
+        if not keyed:
             host = headers.get("host")
             if not is_loopback_host(host):
                 return (
@@ -196,7 +199,7 @@ class PerimeterMiddleware:
         optional = may_authenticate(path, scope.get("query_string", b""))
         if not needs_key(path) and not optional:
             return None
-        if optional and self.settings.api_keys and "authorization" not in headers:
+        if optional and keyed and "authorization" not in headers:
             return None
         client = scope["client"][0] if scope.get("client") else "unknown"
         wait = self.throttle.retry_after(client)
@@ -208,7 +211,7 @@ class PerimeterMiddleware:
                 [(b"retry-after", str(max(1, round(wait))).encode())],
             )
         try:
-            state["tenant"] = authenticate(self.settings, headers.get("authorization"), client)
+            state["tenant"] = authenticate(self.settings, headers.get("authorization"), client, keys)
         except AuthError as exc:
             self.throttle.failed(client)
             return 401, "auth_error", str(exc), [(b"www-authenticate", b"Bearer")]

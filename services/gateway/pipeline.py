@@ -201,13 +201,16 @@ class AnswerPipeline:
         """``name`` if it is loaded (or found in the adapters folder) and the tenant may use it
         (403 before 404: no probing)."""
         tenant.check_adapter(name)
-        if not await self.adapters.find(name):
-            loaded = ", ".join(self.adapters.names()) or "none"
+        if not await self.adapters.find(name, tenant):
+            loaded = ", ".join(n for n in self.adapters.names() if self.adapters.may_use(tenant, n)) or "none"
             raise NotFoundError(f"adapter '{name}' is not loaded (loaded: {loaded})")
+        self.adapters.check_use(tenant, name)  # another tenant's, or an admin's not shared: 403
         return name
 
     def default_adapter(self, tenant: Tenant) -> str | None:
-        return self.adapters.default_for(tenant.may_use_adapter, self.settings.gateway.default_adapter)
+        return self.adapters.default_for(
+            lambda name: self.adapters.may_use(tenant, name), self.settings.gateway.default_adapter
+        )
 
     async def choose_adapter(self, mode: Mode, requested: str | None, tenant: Tenant) -> str | None:
         """The adapter a mode runs with; errors for adapters in adapter-free modes or none available."""
@@ -277,7 +280,7 @@ class AnswerPipeline:
         clock = clock or Stopwatch()
         self.check_limits(query)
         if self.budgets is not None:
-            self.budgets.check(tenant.name)
+            self.budgets.check(tenant.name, tenant.budget)
         adapter = await self.choose_adapter(query.mode, query.adapter, tenant)
         mode = query.mode
         if mode.uses_retrieval:
@@ -523,7 +526,7 @@ class AnswerPipeline:
         clock = Stopwatch()
         self.check_limits(query)
         if self.budgets is not None:
-            self.budgets.check(tenant.name)
+            self.budgets.check(tenant.name, tenant.budget)
         wanted = list(dict.fromkeys(modes or Mode.answer_modes()))
         skipped: dict[str, str] = {}
         adapter = query.adapter

@@ -169,13 +169,22 @@ class CompareResponse(BaseModel):
 class AdapterRegisterRequest(StrictModel):
     name: str = Field(pattern=NAME_PATTERN)
     path: str | None = Field(None, min_length=1, max_length=4096)
-    """A peft adapter folder; default: RAGTUNE_HOME/adapters/NAME."""
+    """A peft adapter folder; default: the key's own folder RAGTUNE_HOME/tenants/TENANT/adapters/NAME
+    (admin keys: RAGTUNE_HOME/adapters/NAME). A non-admin key registers only from its own folder."""
+    shared: bool = False
+    """Admin only: every key may use this adapter (within its ``adapters`` list)."""
+    owner: str | None = Field(None, pattern=NAME_PATTERN)
+    """Admin only: assign the adapter to this tenant (default: the tenant whose folder holds it)."""
 
 
 class AdapterView(BaseModel):
     name: str
     path: str
     card: dict[str, Any] | None = None
+    owner: str | None = None
+    """The tenant the adapter belongs to; None: an admin's adapter."""
+    shared: bool = False
+    """Every key may use it (an admin's choice)."""
 
 
 class ModelCard(BaseModel):

@@ -8,6 +8,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from ragtune.console import console
+from ragtune.keys import KeyRing
 from ragtune.settings import Settings
 from services.gateway.state import GatewayState
 from services.gateway.tenants import check_bind_address
@@ -51,7 +52,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
 
     settings = with_overrides(settings, host=host, port=port)
     host, port = settings.gateway.host, settings.gateway.port
-    check_bind_address(settings.gateway, host)
+    check_bind_address(settings.gateway, host, KeyRing.for_settings(settings))
     settings.ensure_dirs()
     url = gateway_url(host, port)
 
@@ -97,7 +98,7 @@ class BackgroundGateway:
         self, settings: Settings, *, host: str = "127.0.0.1", port: int = 0, start_timeout_s: float = 600.0
     ) -> None:
         self.settings = with_overrides(settings, host=host, port=port)
-        check_bind_address(self.settings.gateway, host)
+        check_bind_address(self.settings.gateway, host, KeyRing.for_settings(self.settings))
         self.start_timeout_s = start_timeout_s
         self.url: str = ""
         self._server: uvicorn.Server | None = None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from indexer.errors import IndexUnavailableError
 from ragtune.audit_log import AuditLog
+from ragtune.keys import KeyRing
 from ragtune.settings import IndexSettings, Settings
 from services.engines.base import Engine
 from services.gateway.accounting import TokenCounter
@@ -89,3 +90,5 @@ class GatewayState:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     audit: AuditLog | None = None
     """The append-only audit log of administrative actions (``ragtune.audit_log``)."""
+    keys: KeyRing | None = None
+    """Every accepted API key (settings + keys file); None: the settings' keys only."""

@@ -8,11 +8,12 @@ namespace and adapter.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 from dataclasses import dataclass
 
+from ragtune.keys import KeyRing
 from ragtune.settings import GatewaySettings, Role
+from services.gateway.budgets import Budget
 from services.gateway.errors import AuthError, ForbiddenError
 
 LOCAL_TENANT = "local"
@@ -37,6 +38,15 @@ class Tenant:
     """Mask personal data in this tenant's answers (the output guard)."""
     roles: frozenset[Role] = frozenset({Role.CHAT})
     """What this caller may do (the local no-key user: everything)."""
+    key_prefix: str | None = None
+    """The public prefix of the caller's key (keys of ``ragtune keys create``), for the audit log."""
+    budget: Budget | None = None
+    """The key's daily token / USD budget (None: the configured one of the tenant's name, if any)."""
+
+    @property
+    def is_admin(self) -> bool:
+        """True for ``admin`` keys and the local (no-key) user."""
+        return Role.ADMIN in self.roles
 
     def has(self, role: Role) -> bool:
         """True when the caller holds ``role`` (``admin`` holds every role)."""
@@ -83,9 +93,13 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
-def authenticate(settings: GatewaySettings, authorization: str | None, client_host: str | None) -> Tenant:
-    """The tenant of a request, or AuthError/ForbiddenError."""
-    if not settings.api_keys:
+def authenticate(
+    settings: GatewaySettings, authorization: str | None, client_host: str | None, keys: KeyRing | None = None
+) -> Tenant:
+    """The tenant of a request, or AuthError/ForbiddenError. ``keys``: every accepted key (default:
+    the settings' keys only); a key is compared by its hash, never stored or logged."""
+    keys = keys if keys is not None else KeyRing(settings.api_keys, None)
+    if not keys.any():
         if not is_loopback(client_host):
             raise ForbiddenError("no API keys are configured, so this gateway only answers loopback callers")
         return Tenant(
@@ -101,24 +115,27 @@ def authenticate(settings: GatewaySettings, authorization: str | None, client_ho
     token = bearer_token(authorization)
     if token is None:
         raise AuthError("missing API key: send 'Authorization: Bearer KEY'")
-    for key, tenant in settings.api_keys.items():
-        if hmac.compare_digest(key.encode(), token.encode()):
-            return Tenant(
-                name=tenant.name,
-                namespace=tenant.namespace,
-                adapters=tuple(tenant.adapters),
-                rate_limit_per_minute=tenant.rate_limit_per_minute,
-                restricted=True,
-                limit_key=f"tenant:{tenant.name}",
-                mask_output_pii=tenant.mask_output_pii,
-                roles=frozenset(tenant.roles),
-            )
-    raise AuthError("unknown API key")
+    found = keys.lookup(token)
+    if found is None:
+        raise AuthError("unknown API key")
+    tenant, prefix = found
+    return Tenant(
+        name=tenant.name,
+        namespace=tenant.namespace,
+        adapters=tuple(tenant.adapters),
+        rate_limit_per_minute=tenant.rate_limit_per_minute,
+        restricted=True,
+        limit_key=f"tenant:{tenant.name}",
+        mask_output_pii=tenant.mask_output_pii,
+        roles=frozenset(tenant.roles),
+        key_prefix=prefix,
+        budget=Budget(tenant.tokens_per_day, tenant.usd_per_day),
+    )
 
 
-def check_bind_address(settings: GatewaySettings, host: str) -> None:
+def check_bind_address(settings: GatewaySettings, host: str, keys: KeyRing | None = None) -> None:
     """Refuse to listen beyond loopback when no API keys protect the gateway."""
-    if settings.api_keys:
+    if (keys if keys is not None else KeyRing(settings.api_keys, None)).any():
         return
     if not is_loopback(host) or host in ("0.0.0.0", "::"):
         raise ForbiddenError(

@@ -32,6 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
 ]
 API_KEY = "web-e2e-key"
+CHAT_ONLY_KEY = "web-e2e-chat-only-key"
 ADAPTER = "tiny"
 QUESTION = "How long does it take to get a building permit?"
 SAMPLE_CATEGORIES = {
@@ -111,7 +112,9 @@ def gateway(
         "TRANSFORMERS_OFFLINE": "1",
         "RAGTUNE_ENGINE__KIND": "local",
         "RAGTUNE_GATEWAY__DEFAULT_MAX_TOKENS": "40",
-        "RAGTUNE_GATEWAY__API_KEYS": json.dumps({API_KEY: {"name": "web-e2e", "roles": ["admin"]}}),
+        "RAGTUNE_GATEWAY__API_KEYS": json.dumps(
+            {API_KEY: {"name": "web-e2e", "roles": ["admin"]}, CHAT_ONLY_KEY: {"name": "web-chat"}}
+        ),
     }
     env.pop("RAGTUNE_CONFIG", None)
     command = [sys.executable, "-m", "ragtune.cli", "serve", "--engine", "local", "--port", str(port)]
@@ -485,3 +488,18 @@ def test_stop_ends_a_streamed_answer(desktop: PageProbe) -> None:
     assert page.is_visible("#chat-form button[type=submit]") and page.is_hidden("#chat-stop")
     # the gateway is free again: the next question is answered
     ask(page, QUESTION, "base")
+
+
+def test_a_chat_only_key_sees_no_documents_view(browser, gateway: str) -> None:
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=gateway)
+    context.add_init_script(f"localStorage.setItem('ragtune.apiKey', {json.dumps(CHAT_ONLY_KEY)})")
+    probe = PageProbe(context.new_page())
+    page = probe.page
+    page.set_default_timeout(60_000)
+    page.goto("/#documents")
+    page.wait_for_selector("body[data-can-documents=false]", state="attached")  # GET /v1/whoami answered
+    assert not page.is_visible("nav a[href='#documents']")
+    page.wait_for_selector("#view-chat:not([hidden])")  # the documents view is not shown: chat instead
+    assert page.is_hidden("#view-documents") and page.is_visible("nav a[href='#compare']")
+    context.close()
+    assert probe.errors == [], f"console errors: {probe.errors}"

@@ -68,6 +68,7 @@ def gateway(gateway_home: Path, engine_settings: dict):
             "max_tokens_limit": 256,
             "max_question_chars": 500,
             "max_body_bytes": 200_000,
+            "shared_adapters": [VOICE_B],  # B's adapter sits in the shared folder: the admin shares it
             "api_keys": {
                 KEY_A: {
                     "name": "a",

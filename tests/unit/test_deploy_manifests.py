@@ -16,7 +16,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from ragtune.settings import Settings
+from ragtune.key_hash import hash_key
+from ragtune.settings import Role, Settings
 
 pytestmark = pytest.mark.unit
 
@@ -253,7 +254,9 @@ def test_gateway_settings_from_configmap_and_secret_build_a_read_only_external_e
     assert ports == {"http": 8000, "metrics": 9100}
     service = next(d for d in _k8s_documents(DEPLOY / "k8s" / "gateway.yaml") if d["kind"] == "Service")
     assert [p["port"] for p in service["spec"]["ports"]] == [8000]  # the metrics port stays in the pod
-    assert settings.gateway.api_keys["change-me-client-key"].name == "acme"
+    client = settings.gateway.api_keys[hash_key("change-me-client-key")]  # stored as its hash
+    assert client.name == "acme" and client.roles == [Role.CHAT]
+    assert settings.gateway.shared_adapters == ["*"]
     assert str(settings.home) == "/var/lib/ragtune"
 
 
@@ -344,7 +347,9 @@ def test_compose_gateway_environment_builds_settings(monkeypatch: pytest.MonkeyP
     assert settings.engine.url == "http://vllm:8000/v1"
     assert settings.engine.api_key == compose["services"]["vllm"]["environment"]["VLLM_API_KEY"]
     assert settings.index.read_only is True
-    assert settings.gateway.api_keys["change-me-client-key"].namespace == "default"
+    client = settings.gateway.api_keys[hash_key("change-me-client-key")]  # stored as its hash
+    assert client.namespace == "default" and client.roles == [Role.CHAT]
+    assert settings.gateway.shared_adapters == ["*"]
     vllm_command = compose["services"]["vllm"]["command"]
     assert "--enable-lora" in vllm_command
     # vLLM serves the name the gateway asks for, from the folder the gateway reads the tokenizer of

@@ -18,16 +18,18 @@ router = APIRouter(tags=["adapters"])
 @router.get("/v1/adapters", response_model=list[AdapterView], responses=ERROR_RESPONSES)
 async def list_adapters(tenant: Tenant = Depends(chat_caller), state: GatewayState = Depends(get_state)):
     """Loaded adapters this key may use, with their training cards."""
-    return [v for v in state.adapters.views() if tenant.may_use_adapter(v.name)]
+    return [v for v in state.adapters.views() if state.adapters.may_use(tenant, v.name)]
 
 
 @router.post("/v1/adapters", response_model=AdapterView, status_code=201, responses=ERROR_RESPONSES)
 async def register_adapter(
     body: AdapterRegisterRequest, tenant: Tenant = Depends(adapters_caller), state: GatewayState = Depends(get_state)
 ) -> AdapterView:
-    """Load a peft adapter folder under ``name`` (default folder: RAGTUNE_HOME/adapters/NAME)."""
-    tenant.check_adapter(body.name)
-    view = await state.adapters.register(body.name, body.path)
+    """Load a peft adapter folder under ``name``: a tenant's key from its own folder
+    (RAGTUNE_HOME/tenants/TENANT/adapters/NAME by default); an admin key from the shared folder
+    (RAGTUNE_HOME/adapters/NAME by default) or a tenant's, optionally ``shared`` with every key or
+    assigned to an ``owner``. Another tenant's adapter or folder: 403."""
+    view = await state.adapters.register(body.name, body.path, tenant, shared=body.shared, owner=body.owner)
     await record_action(state, tenant, "adapter.register", body.name, {"path": view.path})
     return view
 
@@ -39,7 +41,6 @@ async def unload_adapter(
     state: GatewayState = Depends(get_state),
 ) -> dict[str, str | bool]:
     """Unload an adapter; requests naming it get 404 from now on."""
-    tenant.check_adapter(name)
-    await state.adapters.unload(name)
+    await state.adapters.unload(name, tenant)
     await record_action(state, tenant, "adapter.unload", name)
     return {"name": name, "unloaded": True}

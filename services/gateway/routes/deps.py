@@ -39,7 +39,7 @@ async def caller(
     client = request.client.host if request.client else None
     tenant = getattr(request.state, "tenant", None)  # authenticated by the perimeter middleware
     if not isinstance(tenant, Tenant):
-        tenant = authenticate(state.settings.gateway, authorization, client)
+        tenant = authenticate(state.settings.gateway, authorization, client, state.keys)
     state.limiter.check(tenant.limit_key, tenant.rate_limit_per_minute)
     current_tenant.set(tenant.limit_key)  # admission control queues per tenant
     return tenant
@@ -53,6 +53,7 @@ def require(role: Role) -> Callable[..., Awaitable[Tenant]]:
         return tenant
 
     holder.__name__ = f"require_{role.value}"
+    holder.role = role  # type: ignore[attr-defined]  # read by routes.access.document_roles (OpenAPI)
     return holder
 
 

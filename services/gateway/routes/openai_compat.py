@@ -49,7 +49,8 @@ async def resolve_model(state: GatewayState, model: str, tenant: Tenant) -> str 
     """The adapter a ``model`` names (None for the base model); 404 for unknown names."""
     if model in base_names(state):
         return None
-    if tenant.may_use_adapter(model) and await state.adapters.find(model):
+    if tenant.may_use_adapter(model) and await state.adapters.find(model, tenant):
+        state.adapters.check_use(tenant, model)  # another tenant's adapter: 403
         return model
     raise NotFoundError(f"model '{model}' does not exist; GET /v1/models lists the base model and adapters")
 
@@ -227,6 +228,6 @@ async def list_models(tenant: Tenant = Depends(chat_caller), state: GatewayState
     base = state.engine.base_model
     data = [ModelCard(id=base, created=STARTED, root=base)]
     for view in state.adapters.views():
-        if tenant.may_use_adapter(view.name):
+        if state.adapters.may_use(tenant, view.name):
             data.append(ModelCard(id=view.name, created=STARTED, root=view.path, parent=base, card=view.card))
     return ModelList(data=data)

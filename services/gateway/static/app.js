@@ -1,5 +1,6 @@
 // ragtune's web page: routing between the views, the API key dialog and the gateway status.
 
+import { applyAccess, hiddenByRole } from "./js/access.js";
 import { getApiKey, getJson, onUnauthorized, setApiKey } from "./js/api.js";
 import { initAdapters } from "./js/adapters.js";
 import { refreshCatalog } from "./js/catalog.js";
@@ -13,7 +14,8 @@ const loaders = {};
 
 /** Show the view named in the URL hash (#chat by default). */
 function route() {
-  const name = VIEWS.includes(location.hash.slice(1)) ? location.hash.slice(1) : "chat";
+  const wanted = location.hash.slice(1);
+  const name = VIEWS.includes(wanted) && !hiddenByRole(document.getElementById(`view-${wanted}`)) ? wanted : "chat";
   for (const view of VIEWS) {
     document.getElementById(`view-${view}`).hidden = view !== name;
     const link = document.querySelector(`nav a[href="#${view}"]`);
@@ -21,7 +23,10 @@ function route() {
     else link.removeAttribute("aria-current");
   }
   document.title = `ragtune · ${name[0].toUpperCase()}${name.slice(1)}`;
-  if (loaders[name]) loaders[name]();
+  // a role-gated view loads once GET /v1/whoami has answered (no 403 before the page knows the roles)
+  const gate = document.getElementById(`view-${name}`).dataset.needs;
+  const known = !gate || document.body.dataset[`can${gate[0].toUpperCase()}${gate.slice(1)}`] !== undefined;
+  if (loaders[name] && known) loaders[name]();
 }
 
 /** The API key dialog: opened from the header, or by any 401 answer. */
@@ -48,7 +53,7 @@ function initKeyDialog() {
     showState();
     toast(action === "clear" ? "API key removed from this browser." : "API key saved in this browser.", "ok");
     refreshCatalog().catch(() => {});
-    route();
+    applyAccess().then(route);
   });
   let lastPrompt = 0;
   onUnauthorized((error) => {
@@ -108,6 +113,7 @@ function main() {
   loaders.adapters = initAdapters();
   window.addEventListener("hashchange", route);
   route();
+  applyAccess().then(route); // hide what this key may not do (GET /v1/whoami)
   refreshCatalog().catch((error) => {
     if (error.status !== 401) toast(`Could not load the models: ${error.message}`, "error");
   });
