@@ -49,6 +49,7 @@ from services.engines.base import (
     GenerationResult,
     StreamDelta,
 )
+from services.engines.supervisor import EngineCrashedError
 from training import adapter_folder
 
 log = logging.getLogger(__name__)
@@ -494,6 +495,19 @@ class EnginePool(EngineBase):
         if route.requests in (1, 10) or route.requests % 50 == 0:
             self._write_card(adapter)
 
+    @staticmethod
+    async def _died(member: PoolMember, engine: Engine, exc: EngineError) -> bool:
+        """Whether ``exc`` came from the member's engine dying: a killed process may still look
+        alive for a moment after its connections broke, so a server-side failure waits up to a
+        second for it (as ``SupervisedEngine`` does)."""
+        if member.engine is not engine or exc.status_code < 500:
+            return False
+        for _ in range(20):
+            if not member.alive():
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta | GenerationResult]:
         adapter = None if request.adapter in (None, self.base_model) else request.adapter
         route = self._route(adapter)
@@ -513,9 +527,14 @@ class EnginePool(EngineBase):
                     yield event
                 return
             except EngineError as exc:
-                crashed = member.engine is engine and not member.alive()
+                crashed = await self._died(member, engine, exc)
                 if crashed:
                     self._mark_crashed(member)
+                if crashed and (produced or retried):  # the answer was under way: a clean error,
+                    raise EngineCrashedError(  # without the engine's log tail (that went to the log)
+                        f"the engine serving '{adapter or self.base_model}' crashed during the answer; "
+                        "it restarts with the next request"
+                    ) from None
                 if produced or retried or not crashed:
                     raise
                 log.warning(
