@@ -86,8 +86,19 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_query(self, texts: list[str]) -> np.ndarray:
-        """Queries, with the model's query prompt."""
+        """Queries, with the model's query prompt. While the sentence-transformers model is not
+        loaded in this process (a CLI search), a model ``LeanEncoder`` reproduces is run in numpy
+        instead: the same vectors without importing torch."""
+        if "model" not in self.__dict__ and self.lean is not None:
+            return self.lean.encode(texts)
         return self.encode(texts, "query")
+
+    @cached_property
+    def lean(self) -> Any:
+        """The torch-free query encoder of this model, or None when it cannot reproduce it."""
+        from indexer.lean_encoder import LeanEncoder
+
+        return LeanEncoder(self.model_path) if LeanEncoder.supports(self.model_path) else None
 
     def encode_document(self, texts: list[str]) -> np.ndarray:
         """Passages, with the model's document prompt."""

@@ -33,8 +33,11 @@ def models_pull(
     force: bool = typer.Option(False, help="Provision again even when a verified copy exists."),
 ) -> None:
     """Provision the default generator and embedder into RAGTUNE_HOME/models (offline, idempotent)."""
+    from ragtune.quiet import library_noise_to
+
     settings = get_settings()
     settings.ensure_dirs()
+    library_noise_to(settings.home / "logs" / "models.log")  # the GGUF conversion's bars and warnings
     names = name or [
         n for n in (settings.models.generator, settings.models.embedder) if n in model_store.BUILTIN_MODELS
     ]

@@ -139,7 +139,7 @@ def _convert_gguf(gguf_path: Path, out_dir: Path, progress: ProgressFn) -> None:
     config = AutoConfig.from_pretrained(folder, gguf_file=name)
     if hasattr(config, "quantization_config"):
         delattr(config, "quantization_config")
-    config.torch_dtype = torch.float32
+    config.dtype = torch.float32
     progress("building a plain model", 0.6)
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     missing, unexpected = plain.load_state_dict(loaded.state_dict(), strict=False)

@@ -3,7 +3,7 @@
 Third-party libraries print at import and load time (bitsandbytes' CPU-kernel warning, transformers'
 weight-loading and GGUF conversion progress bars, deprecation warnings). ``library_noise_to`` sends
 their loggers and Python warnings to a file and turns the Hugging Face progress bars off; call it
-before those libraries are imported (the CLI does for ``ragtune demo``).
+before those libraries are imported (the CLI does for ``ragtune demo`` and ``ragtune models pull``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ def library_noise_to(log_path: Path) -> logging.Handler:
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' tqdm reads it too
+    # bars that libraries draw with tqdm directly (transformers' GGUF conversion: "Converting and
+    # de-quantizing GGUF tensors..."); tqdm reads TQDM_* when it is imported, which is still ahead
+    os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     handler = logging.FileHandler(log_path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -11,6 +11,8 @@ Supported, detected per record:
 
 Files: ``.jsonl`` (one object per line), ``.json`` (a list of objects), ``.csv`` (a header naming a
 prompt and a reply column from the pairs above, or exactly two columns: prompt, reply).
+JSON nesting is bounded (``ragtune.jsonlimits``): a record nested deeper than the limit is a line
+issue (``.jsonl``) or a one-line ``DataError`` (``.json``), never a ``RecursionError``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ragtune.jsonlimits import JSONLimitError, loads_bounded
 from training.records import ChatExample, DataError, LineIssue, Message
 
 ROLE_ALIASES = {
@@ -167,14 +170,18 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, Any | ValueError]]:
             if not line.strip():
                 continue
             try:
-                yield number, json.loads(line)
+                yield number, loads_bounded(line, what="this line")
+            except JSONLimitError as err:
+                yield number, ValueError(str(err))
             except json.JSONDecodeError as err:
                 yield number, ValueError(f"invalid JSON ({err.msg} at column {err.colno})")
 
 
 def _iter_json(path: Path) -> Iterator[tuple[int, Any | ValueError]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+        data = loads_bounded(path.read_text(encoding="utf-8", errors="replace"), what="the file")
+    except JSONLimitError as err:
+        raise DataError(f"{path}: {err}") from None
     except json.JSONDecodeError as err:
         raise DataError(f"{path}: invalid JSON at line {err.lineno}: {err.msg}") from None
     if isinstance(data, dict):

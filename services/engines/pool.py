@@ -49,6 +49,7 @@ from services.engines.base import (
     GenerationResult,
     StreamDelta,
 )
+from services.engines.supervisor import EngineCrashedError
 from training import adapter_folder
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,8 @@ class EnginePool(EngineBase):
         self._prestart = list(prestart)
         self._prestarting: list[asyncio.Task] = []
         self.not_prestarted: list[str] = []
+        self.prestart_failed: dict[str, str] = {}
+        """Adapters whose pre-start failed (or that do not exist), with why."""
         self.start_registered = start_registered
         self._evict = evict
 
@@ -180,6 +183,10 @@ class EnginePool(EngineBase):
         as many as ``max_running`` leaves room for beside the base engine (the rest are logged
         and kept in ``not_prestarted``)."""
         own = sorted(n for n, r in self._routes.items() if r.member is not self._base)
+        for name in self._prestart:
+            if name != "*" and name not in self._routes:
+                log.warning("not pre-starting '%s': no such adapter", name)
+                self.prestart_failed[name] = "no such adapter"
         wanted = own if "*" in self._prestart else [n for n in self._prestart if n != "*"]
         room = max(0, self.max_running - 1)
         self.not_prestarted = wanted[room:]
@@ -205,13 +212,31 @@ class EnginePool(EngineBase):
         route = self._routes.get(name)
         if route is None:
             log.warning("not pre-starting '%s': no such adapter", name)
+            self.prestart_failed[name] = "no such adapter"
             return
         if route.member is self._base:
             return
         try:
             await self._ensure_started(route.member)
-        except EngineError as exc:
+        except Exception as exc:  # noqa: BLE001 - a background task: recorded and logged, retried on use
+            first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
             log.warning("pre-starting the engine of '%s' failed: %s", name, exc)
+            self.prestart_failed[name] = f"its engine failed to start ({first_line}); it retries on its first request"
+        else:
+            self.prestart_failed.pop(name, None)
+
+    async def prestarted(self) -> dict[str, str]:
+        """Wait for the pre-starts under way; the adapters whose own engine is not pre-started,
+        each with why (no room under ``max_engines``, a failed start, an unknown name)."""
+        while pending := [t for t in self._prestarting if not t.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
+        room = max(0, self.max_running - 1)
+        why = {
+            name: f"engine.max_engines={self.max_running} leaves room for {room} besides the base engine; "
+            "it starts on its first request"
+            for name in self.not_prestarted
+        }
+        return why | self.prestart_failed
 
     async def stop(self) -> None:
         for task in self._prestarting:
@@ -470,6 +495,19 @@ class EnginePool(EngineBase):
         if route.requests in (1, 10) or route.requests % 50 == 0:
             self._write_card(adapter)
 
+    @staticmethod
+    async def _died(member: PoolMember, engine: Engine, exc: EngineError) -> bool:
+        """Whether ``exc`` came from the member's engine dying: a killed process may still look
+        alive for a moment after its connections broke, so a server-side failure waits up to a
+        second for it (as ``SupervisedEngine`` does)."""
+        if member.engine is not engine or exc.status_code < 500:
+            return False
+        for _ in range(20):
+            if not member.alive():
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta | GenerationResult]:
         adapter = None if request.adapter in (None, self.base_model) else request.adapter
         route = self._route(adapter)
@@ -489,9 +527,14 @@ class EnginePool(EngineBase):
                     yield event
                 return
             except EngineError as exc:
-                crashed = member.engine is engine and not member.alive()
+                crashed = await self._died(member, engine, exc)
                 if crashed:
                     self._mark_crashed(member)
+                if crashed and (produced or retried):  # the answer was under way: a clean error,
+                    raise EngineCrashedError(  # without the engine's log tail (that went to the log)
+                        f"the engine serving '{adapter or self.base_model}' crashed during the answer; "
+                        "it restarts with the next request"
+                    ) from None
                 if produced or retried or not crashed:
                     raise
                 log.warning(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from typing import TYPE_CHECKING
@@ -59,18 +60,23 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     started: list[GatewayState] = []
 
     class ReadyServer(uvicorn.Server):
-        """Says "ready" once the socket listens (after the engine and index came up)."""
+        """Says "ready" once the socket listens (after the engine and index came up) and the
+        served adapters' engines were pre-started (``services.gateway.readiness``)."""
+
+        announcing: asyncio.Task | None = None
 
         async def startup(self, sockets: list | None = None) -> None:
             await super().startup(sockets=sockets)
             if self.started and started:
-                state = started[0]
-                adapters = ", ".join(state.adapters.names()) or "none"
-                index = "ready" if state.index.store is not None else f"unavailable ({state.index.error})"
-                console.print(
-                    f"[green]ragtune gateway ready[/] at [bold]{url}[/]  engine {state.engine.kind} "
-                    f"({state.engine.base_model}), adapters: {adapters}, index: {index}"
-                )
+                self.announcing = asyncio.create_task(self.announce(started[0]))
+
+        async def announce(self, state: GatewayState) -> None:
+            from services.gateway.readiness import not_prestarted, ready_lines, waiting_line
+
+            if (waiting := waiting_line(url, state.engine)) is not None:
+                console.print(waiting)
+            for line in ready_lines(url, state, await not_prestarted(state.engine)):
+                console.print(line)
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # one INFO line per engine call is noise (and CPU on the request path); errors still show

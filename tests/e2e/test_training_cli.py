@@ -54,6 +54,11 @@ def test_errors_are_one_line(home_with_models: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 2 and "line 4: invalid JSON" in result.stderr
     assert not (tmp_path / "o.jsonl").exists()
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 50_000 + "]" * 50_000)
+    result = ragtune("train", "--data", str(deep), "--name", "x", home=home_with_models)
+    assert result.returncode == 2 and "depth limit" in result.stderr
+    assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr
 
 
 def test_adapters_list(home: Path) -> None:

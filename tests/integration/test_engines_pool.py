@@ -162,9 +162,25 @@ async def test_full_fine_tuned_model_gets_its_own_engine(pool, tiny_full_model: 
 
 
 async def test_a_crashed_engine_is_reported_and_restarted(pool) -> None:
+    """kill -9 of a pooled vLLM engine mid-stream: a clean error, then the next request restarts it."""
+    from services.engines.base import StreamDelta
+    from services.engines.supervisor import EngineCrashedError
+
     await pool.generate(_request("tiny-m", max_tokens=2))  # make sure it runs
     process = pool.engine_for("tiny-m").process
+    long = GenerationRequest(
+        messages=[ChatMessage(role="user", content="Count to one hundred.")],
+        adapter="tiny-m",
+        max_tokens=200,
+        ignore_eos=True,
+    )
+    stream = pool.stream(long)
+    assert isinstance(await anext(stream), StreamDelta)
     os.killpg(process.pid, signal.SIGKILL)
+    with pytest.raises(EngineCrashedError) as crashed:
+        async for _item in stream:
+            pass
+    assert crashed.value.status_code == 503 and "last lines" not in str(crashed.value)
     while process.returncode is None:
         await asyncio.sleep(0.1)
     status = _status(await pool.health(), "merged:tiny-m")

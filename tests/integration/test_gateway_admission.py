@@ -62,3 +62,42 @@ def test_cap_two_ten_concurrent_questions(capped_gateway) -> None:
         capped_gateway.url + "/v1/chat", json={"question": "Hello?", "mode": "base", "max_tokens": 4}, timeout=120
     )
     assert after.status_code == 200
+
+
+def test_streams_of_both_chat_apis_send_keepalive_comments_while_queued(capped_gateway) -> None:
+    """Both slots held by plain questions: a stream queued behind them (on /v1/chat and on the
+    OpenAI route alike) sends ``: keep-alive`` comments (gateway.sse_keepalive_s) before its answer."""
+
+    async def scenario() -> list[str]:
+        async with httpx.AsyncClient(base_url=capped_gateway.url, timeout=300) as client:
+
+            async def blocker(i: int) -> httpx.Response:
+                body = {"question": f"Count to twenty ({i}).", "mode": "base", "max_tokens": 32}
+                return await client.post("/v1/chat", json=body)
+
+            async def stream(path: str, body: dict) -> str:
+                await asyncio.sleep(0.3)  # after the blockers took both slots
+                async with client.stream("POST", path, json=body) as response:
+                    assert response.status_code == 200
+                    return "".join([piece async for piece in response.aiter_text()])
+
+            results = await asyncio.gather(
+                blocker(1),
+                blocker(2),
+                stream("/v1/chat", {"question": "Hello?", "mode": "base", "max_tokens": 4, "stream": True}),
+                stream(
+                    "/v1/chat/completions",
+                    {
+                        "model": "smollm2-135m-instruct",
+                        "messages": [{"role": "user", "content": "Hello?"}],
+                        "max_tokens": 4,
+                        "stream": True,
+                    },
+                ),
+            )
+            assert all(r.status_code == 200 for r in results[:2])
+            return list(results[2:])
+
+    for text in asyncio.run(scenario()):
+        assert ": keep-alive" in text
+        assert text.rstrip().endswith("data: [DONE]") and '"error"' not in text

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from services.engines.base import ChatMessage, GenerationRequest, GenerationResult, StreamDelta
+from services.engines.base import ChatMessage, EngineError, GenerationRequest, GenerationResult, StreamDelta
 from services.engines.pool import EnginePool
+from services.engines.supervisor import EngineCrashedError
 from tests.fakes import FakeEngine
 
 pytestmark = pytest.mark.unit
@@ -177,3 +178,56 @@ def test_pool_trims_the_cache_after_a_merge_keeping_registered_adapters(tmp_path
 
     calls = asyncio.run(scenario())
     assert calls == [[tmp_path / "a-m"], [tmp_path / "a-m", tmp_path / "b-m"]]
+
+
+class DyingFake(FakeEngine):
+    """A merged engine that dies (like a kill -9 of its vLLM child) after its first token while
+    ``die`` is set."""
+
+    def __init__(self, name: str, die: list[bool]) -> None:
+        super().__init__(base_model=name)
+        self.die = die
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta | GenerationResult]:
+        yield StreamDelta(text="Hello ")
+        if self.die and self.die.pop():
+            self.started = False
+            raise EngineError("vLLM exited with status -9 (log: x); last lines:\nTraceback: internals")
+        async for item in super().stream(request):
+            yield item
+
+
+def test_a_pooled_engine_dying_mid_stream_ends_it_cleanly_and_restarts(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        die = [True]
+        started: list[str] = []
+
+        def build(name: str) -> FakeEngine:
+            started.append(name)
+            return DyingFake(name, die)
+
+        pool = EnginePool(
+            base_model="base",
+            base=lambda: build("base"),
+            base_has_lora=False,
+            merged_engine=lambda name, _folder: build(name),
+            merge=lambda folder: folder,
+            strategy=lambda _name: "merged",
+            adapters={"a-m": adapter(tmp_path, "a-m")},
+            monitor_interval_s=3600,
+        )
+        await pool.start()
+        with pytest.raises(EngineCrashedError) as crashed:
+            async for _item in pool.stream(request("a-m")):
+                pass
+        assert crashed.value.status_code == 503 and "crashed" in str(crashed.value)
+        assert "last lines" not in str(crashed.value) and "Traceback" not in str(crashed.value)
+        health = {e.name: e for e in (await pool.health()).engines}
+        assert health["merged:a-m"].state == "crashed"
+        answer = await pool.generate(request("a-m"))  # the next request restarts it
+        assert answer.completion_tokens > 0 and started.count("a-m") == 2
+        health = {e.name: e for e in (await pool.health()).engines}
+        assert health["merged:a-m"].state == "ready" and health["merged:a-m"].restarts == 1
+        await pool.stop()
+
+    asyncio.run(scenario())

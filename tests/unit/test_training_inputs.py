@@ -122,3 +122,24 @@ def test_template_rewriting_earlier_turns_is_refused() -> None:
     tokenizer = _tokenizer(REWRITING)
     with pytest.raises(TemplateError, match="example 'ex-1', assistant turn 2: .*label masks cannot be derived"):
         encode_example(_example(("user", "What is a bygglov?"), ("assistant", "Hej!")), tokenizer, max_len=100)
+
+
+def test_deeply_nested_jsonl_line_is_a_line_issue_not_a_recursion_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.jsonl"
+    good = json.dumps({"prompt": "What is a bygglov?", "completion": "A permit."})
+    path.write_text(good + "\n" + "[" * 50_000 + "]" * 50_000 + "\n" + good + "\n", encoding="utf-8")
+    examples, issues = read_examples(path)
+    assert [line for line, _ in examples] == [1, 3]
+    assert [issue.line for issue in issues] == [2]
+    assert "nested deeper than" in issues[0].reason and "depth limit" in issues[0].reason
+
+
+def test_deeply_nested_json_file_is_one_data_error(tmp_path: Path) -> None:
+    from training.records import DataError
+
+    path = tmp_path / "deep.json"
+    path.write_text('[{"messages": ' + "[" * 50_000 + "]" * 50_000 + "}]", encoding="utf-8")
+    with pytest.raises(DataError) as caught:
+        read_examples(path)
+    message = str(caught.value)
+    assert "\n" not in message and "deep.json" in message and "depth limit" in message

@@ -209,7 +209,8 @@ async def chat_completions(
         plan.generation = plan.generation.model_copy(update={"messages": conversation(body), "options": options})
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return sse_response(completion_chunks(pipeline, plan, body.model, include_usage), rid)
+        chunks = completion_chunks(pipeline, plan, body.model, include_usage)
+        return sse_response(chunks, rid, pipeline.settings.gateway.sse_keepalive_s)
     response = await pipeline.answer(plan)
     return ChatCompletion(
         id=rid,
