@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.errors import NotFoundError, RagtuneError
-from ragtune.names import is_valid_name
+from ragtune.names import is_valid_ref
 from services.engines.audit_gate import check_audit
 from services.engines.base import AdapterExistsError, Engine
 from services.gateway.errors import ForbiddenError
 from services.gateway.schemas import AdapterView
 from services.modes import Mode
 from training import adapter_folder as folders
+from training import versions
 
 log = logging.getLogger("ragtune.gateway")
 
@@ -54,6 +55,8 @@ class AdapterRegistry:
         self._discovering = asyncio.Lock()
         self._unloaded: set[str] = set()
         """Names unloaded through the API: not looked up in adapters_dir again until registered."""
+        self._pointers: dict[str, tuple[tuple[int, int] | None, str, Path]] = {}
+        """Adapter name -> (versions.json stamp, engine key, folder) of its promoted version."""
 
     def names(self) -> list[str]:
         return sorted(info.name for info in self.engine.adapters())
@@ -62,17 +65,66 @@ class AdapterRegistry:
         return any(info.name == name for info in self.engine.adapters())
 
     async def find(self, name: str) -> bool:
-        """True when adapter ``name`` is loaded, loading it first when its folder appeared in
-        ``adapters_dir`` after start (trained by ``ragtune train`` meanwhile, or published by another
-        replica's deployment), so every replica serves an adapter without a restart."""
-        if self.has(name):
-            return True
-        if name in self._unloaded or not is_valid_name(name):
-            return False
+        """True when adapter ``name`` (or ``NAME@VERSION``) can be served; see ``resolve``."""
+        return await self.resolve(name) is not None
+
+    def _versioned(self, name: str, version: str | None) -> tuple[str, Path] | None:
+        """(engine key, folder) of ``name``'s version (its promoted one when None) when the adapter has
+        versions in ``adapters_dir`` (``training.versions``); None for a flat adapter without them.
+
+        ``versions.json`` is re-read only when it changed (its mtime and size), so a promotion or a
+        rollback reaches the next request without a restart.
+        """
+        folder = self.adapters_dir / name
+        stamp = versions.pointer_stamp(folder)
+        if stamp is None and version is None:
+            return None
+        if version is None:
+            cached = self._pointers.get(name)
+            if cached is not None and cached[0] == stamp:
+                return cached[1], cached[2]
+        key, servable = versions.serving(folder, version)
+        if version is None:
+            self._pointers[name] = (stamp, key, servable)
+        return key, servable
+
+    async def resolve(self, ref: str) -> str | None:
+        """The engine's name for adapter ``ref`` (``NAME`` or ``NAME@VERSION``), loading it first when
+        needed; None when there is no such adapter.
+
+        A plain name reaches the promoted version of a versioned adapter (key ``NAME@vN``: each
+        version is its own engine adapter, so a promotion switches without a restart and the old
+        version stays loaded for a rollback); a flat adapter keeps its plain name. An adapter folder
+        that appeared in ``adapters_dir`` after start (trained by ``ragtune train`` meanwhile, or
+        published by another replica's deployment) is loaded, so every replica serves it without a
+        restart."""
+        if not is_valid_ref(ref):
+            return None
+        name, version = versions.split_ref(ref)
         try:
-            folder = adapter_folder(self.adapters_dir / name)
-        except (NotFoundError, OSError):
-            return False
+            versioned = None if name in self._unloaded else self._versioned(name, version)
+        except (RagtuneError, OSError):
+            versioned = None
+            if version is not None:
+                return None
+        if versioned is None and self.has(ref):
+            return ref  # a flat adapter, or one registered through the API
+        if name in self._unloaded:
+            return None
+        if versioned is not None:
+            key, folder = versioned
+        else:
+            key = name
+            try:
+                folder = adapter_folder(self.adapters_dir / name)
+            except (NotFoundError, OSError):
+                return None
+        if self.has(key):
+            return key
+        await self._load_found(key, folder)
+        return key if self.has(key) else None
+
+    async def _load_found(self, name: str, folder: Path) -> None:
         check_audit(name, folder, self.allow_failed_audit)  # 409 with the reason (issue 17)
         async with self._discovering:
             if not self.has(name):
@@ -82,7 +134,6 @@ class AdapterRegistry:
                     pass  # loaded by a concurrent request
                 self._cards.pop(name, None)
                 log.info("adapter %s found in %s and loaded", name, self.adapters_dir)
-        return self.has(name)
 
     def card(self, name: str) -> dict[str, Any] | None:
         if name not in self._cards:
@@ -138,8 +189,8 @@ class AdapterRegistry:
         ``preferred`` (settings.gateway.default_adapter) when loaded and allowed, else the first
         loaded adapter (by name) that ``allowed(name)`` accepts, else None.
         """
-        names = self.names()
-        if preferred and preferred in names and allowed(preferred):
+        names = list(dict.fromkeys(n.partition("@")[0] for n in self.names()))  # versions: their adapter
+        if preferred and preferred.partition("@")[0] in names and allowed(preferred.partition("@")[0]):
             return preferred
         return next((n for n in names if allowed(n)), None)
 

@@ -195,11 +195,12 @@ class AnswerPipeline:
     async def check_adapter(self, name: str, tenant: Tenant) -> str:
         """``name`` if it is loaded (or found in the adapters folder) and the tenant may use it
         (403 before 404: no probing)."""
-        tenant.check_adapter(name)
-        if not await self.adapters.find(name):
+        tenant.check_adapter(name.partition("@")[0])  # a version of an adapter: the adapter's rights
+        resolved = await self.adapters.resolve(name)
+        if resolved is None:
             loaded = ", ".join(self.adapters.names()) or "none"
             raise NotFoundError(f"adapter '{name}' is not loaded (loaded: {loaded})")
-        return name
+        return resolved
 
     def default_adapter(self, tenant: Tenant) -> str | None:
         return self.adapters.default_for(tenant.may_use_adapter, self.settings.gateway.default_adapter)
@@ -218,7 +219,7 @@ class AnswerPipeline:
         adapter = self.default_adapter(tenant)
         if adapter is None and mode.uses_adapter:
             raise no_adapter_error(mode)
-        return adapter
+        return None if adapter is None else await self.check_adapter(adapter, tenant)  # its promoted version
 
     @staticmethod
     def choose_auto_mode(retrieval: Retrieval, adapter: str | None) -> Mode:
