@@ -207,6 +207,9 @@ class TenantSettings(BaseModel):
     rate_limit_per_minute: int = Field(120, ge=1)
     mask_output_pii: bool = False
     """Mask personal data in this tenant's answers (streamed or not) with the PII engine."""
+    keep_exchanges: bool = False
+    """Keep the question, the answer, the cited chunk ids and a rater's correction of this tenant's
+    rated requests, as training data for ``ragtune data from-feedback`` (off by default)."""
 
 
 class AdmissionSettings(BaseModel):
@@ -276,6 +279,10 @@ class GatewaySettings(BaseModel):
     """Stopping answers that loop ("The answer is no. The answer is no. …")."""
     mask_output_pii: bool = False
     """Mask personal data in answers of the local (no-key) user; API-key tenants set it per tenant."""
+    keep_exchanges: bool = False
+    """Keep the exchanges of the local (no-key) user's rated requests (``TenantSettings.keep_exchanges``)."""
+    unrated_exchange_hours: float = Field(24.0, gt=0)
+    """A kept exchange that got no feedback within this many hours is deleted."""
 
 
 class TrainSettings(BaseModel):
@@ -324,6 +331,27 @@ class TrainSettings(BaseModel):
     examples are ≈ 6× longer (528 tokens at the median), so the demo's first training is slower."""
 
 
+class ImproveSettings(BaseModel):
+    """The improvement loop: promotion checks and ``ragtune iterate`` (``services/improve``)."""
+
+    qa_file: Path | None = None
+    """The labelled QA set (``benchmarks/qa/sample_qa.jsonl`` format) a version must do at least as
+    well on as the promoted one to be promoted; required by ``adapters promote`` and ``iterate``."""
+    qa_limit: int | None = Field(None, ge=1)
+    """Only the first N items of the QA set (None: all)."""
+    mode: Literal["ft", "hybrid"] = "ft"
+    """The mode the versions answer the QA set in (hybrid needs the index of the QA set's documents)."""
+    max_tokens: int = Field(96, ge=1)
+    style_guide: Path | None = None
+    """The style guide of the style score (default: the sample brand voice)."""
+    tolerance: float = Field(0.0, ge=0, le=1)
+    """How far below the promoted version a figure may be and still count as "at least as good"."""
+    since_days: float = Field(7.0, gt=0)
+    """``ragtune iterate`` without ``--since``: feedback of this many days."""
+    min_examples: int = Field(1, ge=1)
+    """``ragtune iterate`` trains only when from-feedback yields at least this many examples."""
+
+
 class Settings(BaseSettings):
     """Everything ragtune can be told. See the module docstring for the sources."""
 
@@ -346,6 +374,7 @@ class Settings(BaseSettings):
     through this Redis; unset, each process counts in memory."""
     pii: PiiSettings = Field(default_factory=PiiSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    improve: ImproveSettings = Field(default_factory=ImproveSettings)
 
     @field_validator("home", mode="after")
     @classmethod

@@ -30,6 +30,7 @@ from services.gateway.pipeline import AnswerPipeline
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.routes import adapters, chat, documents, feedback, health, openai_compat, search, web
 from services.gateway.state import GatewayState, IndexAccess
+from services.improve.exchanges import ExchangeStore
 
 if TYPE_CHECKING:
     from indexer.store import DocumentStore
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayS
                 feedback=FeedbackStore(settings.home / FEEDBACK_DB),
                 metrics=GatewayMetrics(),
                 limiter=RateLimiter.for_redis(settings.redis_url),
+                exchanges=ExchangeStore(settings.home / FEEDBACK_DB, settings),
             )
             app.state.gateway = state
             app.state.pipeline = AnswerPipeline.from_state(state)
@@ -90,6 +92,8 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayS
                 yield
             finally:
                 state.feedback.close()
+                if state.exchanges is not None:
+                    state.exchanges.close()
         finally:
             index.close()
             await engine.stop()

@@ -157,6 +157,11 @@ class AnswerPipeline:
             state.metrics.observe(response, plan.route)
             try:
                 state.feedback.log_request(response, plan.tenant)
+                if state.exchanges is not None:  # kept for tenants that chose it (services/improve)
+                    cited = [c.chunk_id for c in response.citations if c.cited]
+                    state.exchanges.keep(
+                        response.id, plan.tenant, plan.prompt.question, response.answer, cited, response.refused
+                    )
             except Exception:  # noqa: BLE001 - a full disk must not cost the user the answer
                 log.exception("could not log request %s", plan.request_id)
 

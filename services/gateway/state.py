@@ -21,6 +21,7 @@ from services.gateway.adapters import AdapterRegistry
 from services.gateway.feedback import FeedbackStore
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.ratelimit import RateLimiter
+from services.improve.exchanges import ExchangeStore
 
 if TYPE_CHECKING:
     from indexer.retriever import Retriever
@@ -86,3 +87,5 @@ class GatewayState:
     metrics: GatewayMetrics
     index: IndexAccess
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    exchanges: ExchangeStore | None = None
+    """Kept exchanges of rated requests, for tenants that keep them (``services/improve``)."""
