@@ -38,6 +38,7 @@ def _print_report(report) -> None:
 def data_from_feedback(
     out: Path = typer.Argument(..., help="Output JSONL in the normal form `ragtune train` reads (report beside it)."),
     since: str = typer.Option(None, "--since", help="Only feedback from this date on (ISO, e.g. 2026-11-01)."),
+    feedback_db: Path = typer.Option(None, help="Feedback database (default: RAGTUNE_HOME/feedback.sqlite)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Training data from rated answers: those rated good, and raters' corrections (PII masked as in data prep)."""
@@ -46,7 +47,7 @@ def data_from_feedback(
     from services.improve.from_feedback import from_feedback
     from services.improve.loop import parse_since
 
-    report = from_feedback(get_settings(), out, parse_since(since, 0) if since else None)
+    report = from_feedback(get_settings(), out, parse_since(since, 0) if since else None, db=feedback_db)
     if as_json:
         print(report.model_dump_json(indent=2))
         return
@@ -116,6 +117,7 @@ def iterate_command(
     url: str = typer.Option(None, help=URL_HELP),
     qa: Path = typer.Option(None, help="QA set (default: settings improve.qa_file)."),
     api_key: str = typer.Option(None, envvar="RAGTUNE_API_KEY", help="Bearer key for the gateway."),
+    feedback_db: Path = typer.Option(None, help="Feedback database (default: RAGTUNE_HOME/feedback.sqlite)."),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """from-feedback → train the next version → check it against the promoted one → promote or say why not.
@@ -141,6 +143,7 @@ def iterate_command(
             url=url,
             qa=qa,
             api_key=api_key,
+            feedback_db=feedback_db,
             status=lambda m: console.print(f"· {m}"),
         )
     except (RagtuneError, OSError) as err:

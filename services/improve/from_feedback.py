@@ -54,12 +54,16 @@ def example_of(exchange: RatedExchange) -> dict | None:
     }
 
 
-def from_feedback(settings: Settings, out: Path, since: datetime | None = None) -> FromFeedbackReport:
+def from_feedback(
+    settings: Settings, out: Path, since: datetime | None = None, *, db: Path | None = None
+) -> FromFeedbackReport:
     """Write the training file of the exchanges rated since ``since`` to ``out``.
+
+    ``db``: the feedback database (default ``RAGTUNE_HOME/feedback.sqlite``, the gateway's).
 
     Raises RagtuneError when nothing is usable (the report says why: nothing kept, nothing good).
     """
-    db = settings.home / FEEDBACK_DB
+    db = Path(db) if db is not None else settings.home / FEEDBACK_DB
     if not db.is_file():
         raise RagtuneError(f"no feedback database at {db}: serve the gateway and rate some answers first")
     store = ExchangeStore(db, settings)

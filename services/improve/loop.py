@@ -158,6 +158,7 @@ def iterate(
     url: str | None = None,
     qa: Path | None = None,
     api_key: str | None = None,
+    feedback_db: Path | None = None,
     status: StatusFn | None = None,
 ) -> IterateOutcome:
     """One turn of the loop: from-feedback → train the next version (parent: the promoted one) →
@@ -170,7 +171,7 @@ def iterate(
     out = settings.runs_dir / f"{name}-feedback-{stamp}.jsonl"
     say(f"feedback since {since.isoformat(timespec='minutes')} → {out}")
     try:
-        data = from_feedback(settings, out, since)
+        data = from_feedback(settings, out, since, db=feedback_db)
     except RagtuneError as err:
         return IterateOutcome(status="nothing", adapter=name, message=str(err))
     kept = data.prep.kept if data.prep else 0
