@@ -305,7 +305,12 @@ def adapters_list(as_json: bool = typer.Option(False, "--json", help="Print JSON
 
     rows = adapter_rows(get_settings().adapters_dir)
     if as_json:
-        print(json.dumps({"adapters": [row.model_dump(mode="json") for row in rows]}, indent=2))
+        listed = []
+        for row in rows:  # the promoted version's card, as before versions, plus every version
+            promoted = next((v.card for v in row.versions if v.version == row.promoted and v.card), None)
+            card = promoted.model_dump(mode="json") if promoted else {"name": row.name}
+            listed.append({**card, **row.model_dump(mode="json")})
+        print(json.dumps({"adapters": listed}, indent=2))
         return
     if not rows:
         print("no adapters (train one with `ragtune train --data FILE --name NAME`)")

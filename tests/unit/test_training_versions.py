@@ -118,3 +118,19 @@ def test_damaged_versions_file_is_a_clear_error(tmp_path: Path) -> None:
     (adapter / versions.VERSIONS_FILE).write_text("{not json")
     with pytest.raises(RagtuneError, match="damaged"):
         versions.read_versions(adapter)
+
+
+def test_adapters_list_shows_every_version_and_the_promoted_one(home: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ragtune.cli import app
+
+    adapter = fake_adapter(home / "adapters" / "voice", "voice")
+    add(adapter, "v2", "v1")
+    table = CliRunner().invoke(app, ["adapters", "list"])
+    assert table.exit_code == 0, table.output
+    assert "voice@v1*" in table.output and "voice@v2 " in table.output
+    listed = json.loads(CliRunner().invoke(app, ["adapters", "list", "--json"]).output)["adapters"]
+    assert listed[0]["name"] == "voice" and listed[0]["promoted"] == "v1"
+    assert [v["version"] for v in listed[0]["versions"]] == ["v1", "v2"]
+    assert listed[0]["data_sha256"] == "d" * 64  # the promoted version's card, as before versions
