@@ -82,8 +82,8 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayS
                 feedback=FeedbackStore(settings.home / FEEDBACK_DB),
                 metrics=GatewayMetrics(),
                 limiter=RateLimiter.for_redis(settings.redis_url),
-                exchanges=ExchangeStore(settings.home / FEEDBACK_DB, settings),
             )
+            state.exchanges = ExchangeStore(state.feedback, settings)  # kept exchanges (services/improve)
             app.state.gateway = state
             app.state.pipeline = AnswerPipeline.from_state(state)
             if on_ready is not None:
@@ -92,8 +92,6 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayS
                 yield
             finally:
                 state.feedback.close()
-                if state.exchanges is not None:
-                    state.exchanges.close()
         finally:
             index.close()
             await engine.stop()

@@ -20,6 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from ragtune.settings import Settings
+from services.gateway.feedback import FeedbackStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS exchanges (
@@ -62,24 +63,27 @@ def keeps_exchanges(settings: Settings, tenant: str) -> bool:
 
 
 class ExchangeStore:
-    """The ``exchanges`` table of the feedback database; thread-safe, one connection behind a lock."""
+    """The ``exchanges`` table of the feedback database, on the feedback store's own connection and
+    lock (so whatever opens that database — encrypted or not — opens this table too)."""
 
-    def __init__(self, path: Path, settings: Settings) -> None:
-        from services.gateway.feedback import SCHEMA as FEEDBACK_SCHEMA
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
+    def __init__(self, feedback: FeedbackStore, settings: Settings) -> None:
+        self.feedback = feedback
         self.settings = settings
-        self._lock = threading.Lock()
+        self._db: sqlite3.Connection = feedback._db  # one connection per database file
+        self._lock: threading.Lock = feedback._lock
         self._since_purge = 0
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(FEEDBACK_SCHEMA + SCHEMA)
+        with self._lock:
+            self._db.executescript(SCHEMA)
+
+    @classmethod
+    def open(cls, path: Path, settings: Settings) -> ExchangeStore:
+        """The store of the feedback database at ``path`` on a connection of its own (the CLI);
+        ``close`` closes it."""
+        return cls(FeedbackStore(path), settings)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        """Close the feedback store's connection (only for a store from ``open``)."""
+        self.feedback.close()
 
     def keep(
         self, request_id: str, tenant: str, question: str, answer: str, chunk_ids: list[str], refused: bool

@@ -66,7 +66,7 @@ def from_feedback(
     db = Path(db) if db is not None else settings.home / FEEDBACK_DB
     if not db.is_file():
         raise RagtuneError(f"no feedback database at {db}: serve the gateway and rate some answers first")
-    store = ExchangeStore(db, settings)
+    store = ExchangeStore.open(db, settings)
     try:
         rated = store.rated_since(since)
     finally:

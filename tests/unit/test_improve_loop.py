@@ -105,7 +105,7 @@ def response(request_id: str, answer: str) -> ChatResponse:
 def seed(settings: Settings, rows: list[tuple[str, str, str, int | None, str | None]]) -> ExchangeStore:
     """(request id, question, answer, rating or None, correction) → the request log and kept exchanges."""
     feedback = FeedbackStore(settings.home / FEEDBACK_DB)
-    store = ExchangeStore(settings.home / FEEDBACK_DB, settings)
+    store = ExchangeStore(feedback, settings)
     for request_id, question, answer, rating, correction in rows:
         feedback.log_request(response(request_id, answer), "local")
         assert store.keep(request_id, "local", question, answer, ["doc-1:0"], refused=False)
@@ -115,14 +115,13 @@ def seed(settings: Settings, rows: list[tuple[str, str, str, int | None, str | N
             )
             if correction:
                 assert store.add_correction(request_id, correction)
-    feedback.close()
     return store
 
 
 def test_exchanges_are_kept_only_by_choice(tmp_path: Path) -> None:
     off = Settings(home=tmp_path)
     assert not keeps_exchanges(off, "local")
-    assert not ExchangeStore(tmp_path / FEEDBACK_DB, off).keep("r", "local", "q", "a", [], refused=False)
+    assert not ExchangeStore.open(tmp_path / FEEDBACK_DB, off).keep("r", "local", "q", "a", [], refused=False)
     keyed = Settings(
         home=tmp_path,
         gateway={"api_keys": {"k1": TenantSettings(name="acme", keep_exchanges=True), "k2": TenantSettings(name="b")}},
