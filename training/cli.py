@@ -338,7 +338,7 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 
 def adapters_merge(
-    name: str = typer.Argument(..., help="Adapter to merge into the base model."),
+    name: str = typer.Argument(..., help="Adapter to merge into the base model (NAME, or NAME@VERSION)."),
     out: Path = typer.Option(None, help="Output folder (default: RAGTUNE_HOME/merged/NAME)."),
 ) -> None:
     """Merge an adapter into its base model (merge_and_unload) as a full model folder for single-brand serving."""
@@ -346,17 +346,20 @@ def adapters_merge(
     from ragtune.console import console
     from ragtune.errors import NotFoundError
     from ragtune.settings import get_settings
+    from training import versions
     from training.adapter_folder import merge as merge_adapter
     from training.adapter_folder import read_card
     from training.adapters import validate_name
 
     settings = get_settings()
-    adapter_dir = settings.adapters_dir / validate_name(name)
-    if not adapter_dir.is_dir():
+    base_name, version = versions.split_ref(name)  # NAME (its promoted version) or NAME@VERSION
+    folder = settings.adapters_dir / validate_name(base_name)
+    if not folder.is_dir():
         raise NotFoundError(f"no adapter '{name}' in {settings.adapters_dir} (see `ragtune adapters list`)")
+    adapter_dir = versions.serving(folder, version)[1]
     card = read_card(adapter_dir)
     base_dir = model_store.resolve(card.base_model, settings.models_dir)
-    target = out or settings.home / "merged" / name
+    target = out or settings.home / "merged" / name.replace("@", "-")
     with console.status(f"merging {name} into {card.base_model}"):
         path = merge_adapter(base_dir, adapter_dir, target)
     console.print(
