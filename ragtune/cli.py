@@ -83,6 +83,7 @@ def _register_subcommands() -> None:
     from ragtune.keys_cli import register as register_keys
     from services.cli import register as register_services
     from services.evaluation.cli import register as register_evaluation
+    from services.improve.cli import register as register_improve
     from training.cli import register as register_training
 
     register_indexer(app)
@@ -93,6 +94,7 @@ def _register_subcommands() -> None:
 
     register_audit(app)
     register_keys(app)
+    register_improve(app)
 
 
 _register_subcommands()

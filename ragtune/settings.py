@@ -216,6 +216,9 @@ class TenantSettings(BaseModel):
     spend per UTC day; over it requests get 429 until midnight UTC. None: no token budget."""
     usd_per_day: float | None = Field(None, gt=0)
     """Most USD (the answers' ``cost.usd``) this key may spend per UTC day. None: no cost budget."""
+    keep_exchanges: bool = False
+    """Keep the question, the answer, the cited chunk ids and a rater's correction of this tenant's
+    rated requests, as training data for ``ragtune data from-feedback`` (off by default)."""
 
     @field_validator("name")
     @classmethod
@@ -331,6 +334,10 @@ class GatewaySettings(BaseModel):
     metrics_port: int | None = Field(None, ge=1, le=65535)
     """Serve ``/metrics`` without a key on this port (for Prometheus inside the cluster); the main
     port's ``/metrics`` needs the ``admin`` role either way. None: no separate listener."""
+    keep_exchanges: bool = False
+    """Keep the exchanges of the local (no-key) user's rated requests (``TenantSettings.keep_exchanges``)."""
+    unrated_exchange_hours: float = Field(24.0, gt=0)
+    """A kept exchange that got no feedback within this many hours is deleted."""
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -384,6 +391,27 @@ class TrainSettings(BaseModel):
     examples are ≈ 6× longer (528 tokens at the median), so the demo's first training is slower."""
 
 
+class ImproveSettings(BaseModel):
+    """The improvement loop: promotion checks and ``ragtune iterate`` (``services/improve``)."""
+
+    qa_file: Path | None = None
+    """The labelled QA set (``benchmarks/qa/sample_qa.jsonl`` format) a version must do at least as
+    well on as the promoted one to be promoted; required by ``adapters promote`` and ``iterate``."""
+    qa_limit: int | None = Field(None, ge=1)
+    """Only the first N items of the QA set (None: all)."""
+    mode: Literal["ft", "hybrid"] = "ft"
+    """The mode the versions answer the QA set in (hybrid needs the index of the QA set's documents)."""
+    max_tokens: int = Field(96, ge=1)
+    style_guide: Path | None = None
+    """The style guide of the style score (default: the sample brand voice)."""
+    tolerance: float = Field(0.0, ge=0, le=1)
+    """How far below the promoted version a figure may be and still count as "at least as good"."""
+    since_days: float = Field(7.0, gt=0)
+    """``ragtune iterate`` without ``--since``: feedback of this many days."""
+    min_examples: int = Field(1, ge=1)
+    """``ragtune iterate`` trains only when from-feedback yields at least this many examples."""
+
+
 class Settings(BaseSettings):
     """Everything ragtune can be told. See the module docstring for the sources."""
 
@@ -406,6 +434,7 @@ class Settings(BaseSettings):
     through this Redis; unset, each process counts in memory."""
     pii: PiiSettings = Field(default_factory=PiiSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    improve: ImproveSettings = Field(default_factory=ImproveSettings)
 
     @field_validator("home", mode="after")
     @classmethod

@@ -150,16 +150,19 @@ def write_card(adapter_dir: Path, card: AdapterCard, metrics: dict[str, Any]) ->
 
 
 def list_adapters(adapters_dir: Path) -> list[AdapterCard]:
-    """The cards of every valid adapter folder under ``adapters_dir``, by name; broken ones are skipped."""
+    """The cards of every valid adapter folder under ``adapters_dir`` (of its promoted version, see
+    ``training.versions``), by name; broken ones are skipped."""
     adapters_dir = Path(adapters_dir)
     if not adapters_dir.is_dir():
         return []
+    from training import versions  # versions builds on this module
+
     cards = []
     for folder in sorted(adapters_dir.iterdir()):
         if not folder.is_dir() or folder.name.startswith("."):
             continue
         try:
-            cards.append(read_card(folder))
+            cards.append(read_card(versions.serving(folder)[1]))  # the promoted version's card
         except RagtuneError:
             continue
     return cards

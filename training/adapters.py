@@ -46,6 +46,12 @@ class AdapterCard(BaseModel):
     """Free for the serving layer (strategy, measured speed…)."""
     audit: dict[str, Any] | None = None
     """The memorization audit (``training.audit.AuditReport``); None when none ran."""
+    version: str | None = None
+    """``v1``, ``v2`` … (``training.versions``); None on cards from before versions (= v1)."""
+    parent: str | None = None
+    """The version that was promoted when this one was trained (what it must beat to be promoted)."""
+    evaluation: dict[str, Any] | None = None
+    """Its figures on the configured QA set against its parent, from the last promotion check."""
 
     @property
     def audit_failed(self) -> bool:

@@ -186,7 +186,9 @@ def train(
     max_steps: int = typer.Option(None, help="Optimizer steps to train (instead of --epochs)."),
     style_guide: Path = typer.Option(None, help="Style guide JSON/TOML to score base vs adapter."),
     resume: bool = typer.Option(False, help="Continue an interrupted run of this NAME from its checkpoint."),
-    overwrite: bool = typer.Option(False, help="Replace an existing adapter of this NAME."),
+    overwrite: bool = typer.Option(
+        False, help="Replace an existing adapter of this NAME (all its versions); default: train its next version."
+    ),
     device: str = typer.Option(None, help="auto | cpu | cuda (default: settings train.device = auto)."),
     precision: str = typer.Option(None, help="auto | fp32 | bf16 | fp16 (default: settings train.precision)."),
     processes: str = typer.Option(
@@ -240,6 +242,7 @@ def train(
         overwrite=overwrite,
         device=device,
         precision=precision,
+        new_version=True,
     )
     if not inside_launch and (count > 1 or accelerate_config is not None):
         from training.pipeline import check_request
@@ -273,7 +276,13 @@ def train(
     if as_json:
         print(card.model_dump_json(indent=2))
         return
-    console.print(f"[green]✓[/] adapter '{card.name}' → {card.path}")
+    version = f"@{card.version}" if card.version else ""
+    console.print(f"[green]✓[/] adapter '{card.name}{version}' → {card.path}")
+    if card.parent:
+        console.print(
+            f"  not promoted yet: `ragtune adapters promote {card.name}@{card.version}` (checked against "
+            f"{card.parent} on the QA set) or `ragtune iterate`"
+        )
     console.print(
         f"  eval loss {card.eval_loss_before} → {card.eval_loss_after}; style score "
         f"{card.style_score_before} → {card.style_score_after}; {card.train_seconds:.0f} s, "
@@ -295,25 +304,38 @@ def _leave_process_group() -> None:
 
 
 def adapters_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List trained adapters with their base model, data hash and scores."""
+    """List trained adapters and their versions (the promoted one marked *), base model, data hash and scores."""
     from ragtune.settings import get_settings
-    from training.adapter_folder import list_adapters
+    from training.versions import adapter_rows
 
-    cards = list_adapters(get_settings().adapters_dir)
+    rows = adapter_rows(get_settings().adapters_dir)
     if as_json:
-        print(json.dumps({"adapters": [json.loads(c.model_dump_json()) for c in cards]}, indent=2))
+        listed = []
+        for row in rows:  # the promoted version's card, as before versions, plus every version
+            promoted = next((v.card for v in row.versions if v.version == row.promoted and v.card), None)
+            card = promoted.model_dump(mode="json") if promoted else {"name": row.name}
+            listed.append({**card, **row.model_dump(mode="json")})
+        print(json.dumps({"adapters": listed}, indent=2))
         return
-    if not cards:
+    if not rows:
         print("no adapters (train one with `ragtune train --data FILE --name NAME`)")
         return
-    print(f"{'name':24} {'method':6} {'base model':24} {'data':10} {'eval loss':>15} {'style':>13}  created")
-    for c in cards:
-        loss = f"{_num(c.eval_loss_before)}→{_num(c.eval_loss_after)}"
-        style = f"{_num(c.style_score_before, 2)}→{_num(c.style_score_after, 2)}"
-        print(
-            f"{c.name:24} {c.method:6} {c.base_model:24} {c.data_sha256[:10]:10} {loss:>15} {style:>13}  "
-            f"{c.created.isoformat(timespec='minutes')}"
-        )
+    print(f"{'name':28} {'method':6} {'base model':24} {'data':10} {'eval loss':>15} {'style':>13}  created")
+    for row in rows:
+        for entry in row.versions:
+            c = entry.card
+            mark = "*" if entry.version == row.promoted else " "
+            label = f"{row.name}@{entry.version}{mark}"
+            if c is None:
+                print(f"{label:28} (card unreadable)")
+                continue
+            loss = f"{_num(c.eval_loss_before)}→{_num(c.eval_loss_after)}"
+            style = f"{_num(c.style_score_before, 2)}→{_num(c.style_score_after, 2)}"
+            print(
+                f"{label:28} {c.method:6} {c.base_model:24} {c.data_sha256[:10]:10} {loss:>15} {style:>13}  "
+                f"{c.created.isoformat(timespec='minutes')}"
+            )
+    print("* promoted: served under the plain name; NAME@VERSION reaches any version")
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -321,7 +343,7 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 
 def adapters_merge(
-    name: str = typer.Argument(..., help="Adapter to merge into the base model."),
+    name: str = typer.Argument(..., help="Adapter to merge into the base model (NAME, or NAME@VERSION)."),
     out: Path = typer.Option(None, help="Output folder (default: RAGTUNE_HOME/merged/NAME)."),
 ) -> None:
     """Merge an adapter into its base model (merge_and_unload) as a full model folder for single-brand serving."""
@@ -329,17 +351,20 @@ def adapters_merge(
     from ragtune.console import console
     from ragtune.errors import NotFoundError
     from ragtune.settings import get_settings
+    from training import versions
     from training.adapter_folder import merge as merge_adapter
     from training.adapter_folder import read_card
     from training.adapters import validate_name
 
     settings = get_settings()
-    adapter_dir = settings.adapters_dir / validate_name(name)
-    if not adapter_dir.is_dir():
+    base_name, version = versions.split_ref(name)  # NAME (its promoted version) or NAME@VERSION
+    folder = settings.adapters_dir / validate_name(base_name)
+    if not folder.is_dir():
         raise NotFoundError(f"no adapter '{name}' in {settings.adapters_dir} (see `ragtune adapters list`)")
+    adapter_dir = versions.serving(folder, version)[1]
     card = read_card(adapter_dir)
     base_dir = model_store.resolve(card.base_model, settings.models_dir)
-    target = out or settings.home / "merged" / name
+    target = out or settings.home / "merged" / name.replace("@", "-")
     with console.status(f"merging {name} into {card.base_model}"):
         path = merge_adapter(base_dir, adapter_dir, target)
     console.print(

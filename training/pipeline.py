@@ -21,6 +21,7 @@ from ragtune import models as model_store
 from ragtune.errors import ConflictError
 from ragtune.files import staged_dir
 from ragtune.settings import Settings, TrainSettings
+from training import versions
 from training.adapter_folder import read_card, write_card
 from training.adapters import AdapterCard, validate_name
 from training.chat_tokens import encode_example
@@ -65,6 +66,9 @@ class TrainRequest(BaseModel):
     """auto | cpu | cuda (default: settings ``train.device``)."""
     precision: str | None = None
     """auto | fp32 | bf16 | fp16 (default: settings ``train.precision``)."""
+    new_version: bool = False
+    """When the adapter exists, train the next version beside it (``NAME/vN/``, see
+    ``training.versions``) instead of refusing; ``ragtune train`` sets it. ``overwrite`` wins."""
 
 
 def process_rank() -> tuple[int, int]:
@@ -100,6 +104,10 @@ class CheckedRequest(BaseModel):
     model_config = {"arbitrary_types_allowed": True}
     name: str
     target: Path
+    """Where the trained adapter goes: the adapter folder, or its ``vN/`` sub-folder for a new version."""
+    version: str
+    parent: str | None
+    """The promoted version when this one was started (None for a new adapter)."""
     run_dir: Path
     hp: TrainSettings
     plan: HardwarePlan
@@ -117,10 +125,15 @@ def check_request(request: TrainRequest, settings: Settings, status: StatusFn | 
     """
     say = status or (lambda _message: None)
     name = validate_name(request.name)
-    target = settings.adapters_dir / name
+    adapter_dir = target = settings.adapters_dir / name
     run_dir = settings.runs_dir / name
     can_resume = request.resume and last_checkpoint(run_dir) is not None
-    if target.exists() and not (request.overwrite or can_resume):
+    version, parent = "v1", None
+    existing = versions.read_versions(adapter_dir) if adapter_dir.exists() else versions.VersionsFile()
+    if existing.versions and request.new_version and not request.overwrite:
+        version, parent = versions.next_version(adapter_dir), existing.promoted
+        target = adapter_dir / version
+    elif target.exists() and not (request.overwrite or can_resume):
         raise ConflictError(
             f"adapter '{name}' already exists in {settings.adapters_dir}; pass --overwrite to replace it"
         )
@@ -156,6 +169,8 @@ def check_request(request: TrainRequest, settings: Settings, status: StatusFn | 
     return CheckedRequest(
         name=name,
         target=target,
+        version=version,
+        parent=parent,
         run_dir=run_dir,
         hp=hp,
         plan=plan,
@@ -233,6 +248,7 @@ def train_adapter(
     if lead:
         _finish(
             request,
+            checked,
             settings,
             hp,
             plan,
@@ -267,6 +283,7 @@ def _device_of_rank(rank: int) -> str:
 
 def _finish(
     request: TrainRequest,
+    checked: CheckedRequest,
     settings: Settings,
     hp: TrainSettings,
     plan: HardwarePlan,
@@ -288,8 +305,8 @@ def _finish(
     say: StatusFn,
 ) -> None:
     """Rank 0: measure the trained model, write the card and install the adapter (staging → target)."""
-    name = request.name
-    target = settings.adapters_dir / name
+    name = checked.name
+    target = checked.target
     run_dir = settings.runs_dir / name
     train_examples, eval_examples = prepared.split("train"), prepared.split("eval")
     adapter_replies: list[str] = []
@@ -345,6 +362,8 @@ def _finish(
         precision=plan.precision,
         processes=outcome.processes,
         peak_memory_mb=outcome.peak_memory_mb,
+        version=checked.version,
+        parent=checked.parent,
     )
     metrics = {
         "train_losses": [p.model_dump() for p in outcome.train_losses],
@@ -369,6 +388,14 @@ def _finish(
         if hp.method == "full":
             tokenizer.save_pretrained(staging)
         write_card(staging, card, metrics)
+    if target != settings.adapters_dir / name:  # a new version beside the old ones (not promoted yet)
+        entry = versions.VersionEntry(
+            version=checked.version,
+            folder=checked.version,
+            parent=checked.parent,
+            data_sha256=prepared.report.data_sha256,
+        )
+        versions.add_version(settings.adapters_dir / name, entry, promote=False)
     # checkpoints are only needed to resume an unfinished run
     shutil.rmtree(run_dir, ignore_errors=True)
 

@@ -22,13 +22,20 @@ VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 def discover_adapters(adapters_dir: Path) -> dict[str, Path]:
     """Adapter name -> folder for every peft adapter (a folder with adapter_config.json) or fully
     fine-tuned model (config.json, ``ragtune train --method full``) found directly under
-    ``adapters_dir`` or, for adapters, one level deeper (``NAME/adapter/``)."""
+    ``adapters_dir`` or, for adapters, one level deeper (``NAME/adapter/``); of an adapter with
+    versions, its promoted version under ``NAME@vN``."""
     found: dict[str, Path] = {}
     if not adapters_dir.is_dir():
         return found
+    from ragtune.errors import RagtuneError
+    from training import versions
+
     for folder in sorted(p for p in adapters_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if (servable := adapter_folder.find(folder)) is not None:
-            found[folder.name] = servable
+        try:  # a versioned adapter: its promoted version, as NAME@vN (training/versions.py)
+            key, servable = versions.serving(folder)
+        except (RagtuneError, OSError):
+            continue
+        found[key] = servable
     return found
 
 

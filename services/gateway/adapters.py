@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragtune.errors import NotFoundError, RagtuneError
-from ragtune.names import is_valid_name
+from ragtune.names import is_valid_name, is_valid_ref
 from services.engines.audit_gate import check_audit
 from services.engines.base import AdapterExistsError, Engine
 from services.gateway.errors import ForbiddenError
 from services.gateway.schemas import AdapterView
 from services.modes import Mode
 from training import adapter_folder as folders
+from training import versions
 
 if TYPE_CHECKING:
     from services.gateway.tenants import Tenant
@@ -52,6 +53,11 @@ def adapter_folder(path: Path) -> Path:
     if folder is None:
         raise NotFoundError(folders.not_an_adapter(path))
     return folder
+
+
+def adapter_of(ref: str) -> str:
+    """The adapter a reference names: ``NAME`` of ``NAME@VERSION`` (a version has its adapter's rights)."""
+    return ref.partition("@")[0]
 
 
 def _reaches_all(tenant: Tenant) -> bool:
@@ -98,6 +104,8 @@ class AdapterRegistry:
         self._discovering = asyncio.Lock()
         self._unloaded: set[str] = set()
         """Names unloaded through the API: not looked up in adapters_dir again until registered."""
+        self._pointers: dict[str, tuple[tuple[int, int] | None, str, Path]] = {}
+        """Adapter folder -> (versions.json stamp, engine key, folder) of its promoted version."""
 
     def names(self) -> list[str]:
         return sorted(info.name for info in self.engine.adapters())
@@ -128,12 +136,12 @@ class AdapterRegistry:
             return self._owners[name]
         path = next((Path(i.path) for i in self.engine.adapters() if i.name == name), None)
         owner = self.owner_of_path(path) if path is not None else None
-        return Ownership(owner=owner, shared="*" in self.shared or name in self.shared)
+        return Ownership(owner=owner, shared="*" in self.shared or adapter_of(name) in self.shared)
 
     def may_use(self, tenant: Tenant, name: str) -> bool:
         """True when ``tenant`` may answer with adapter ``name`` (its ``adapters`` list allows the
         name, and the adapter is its own, shared, or the caller is an admin)."""
-        if not tenant.may_use_adapter(name):
+        if not tenant.may_use_adapter(adapter_of(name)):
             return False
         if _reaches_all(tenant) or not self.has(name):
             return True
@@ -154,7 +162,7 @@ class AdapterRegistry:
     def check_manage(self, tenant: Tenant, name: str) -> None:
         """ForbiddenError (403) unless ``tenant`` may unload or replace adapter ``name``: its own
         adapters only (admins: every adapter)."""
-        tenant.check_adapter(name)
+        tenant.check_adapter(adapter_of(name))
         if _reaches_all(tenant) or not self.has(name):
             return
         if self.ownership(name).owner != tenant.name:
@@ -168,38 +176,94 @@ class AdapterRegistry:
 
     # --- discovery, registration, unloading ---------------------------------------------------
     async def find(self, name: str, tenant: Tenant | None = None) -> bool:
-        """True when adapter ``name`` is loaded, loading it first when its folder appeared after
-        start (trained by ``ragtune train`` meanwhile, or published by another replica's deployment),
-        so every replica serves an adapter without a restart. Looked for in ``tenant``'s own folder
-        first, then in ``adapters_dir`` (an admin adapter: loaded for a key only when shared)."""
-        if self.has(name):
-            return True
-        if name in self._unloaded or not is_valid_name(name):
-            return False
-        roots = [self.adapters_dir]
+        """True when adapter ``name`` (or ``NAME@VERSION``) can be served to ``tenant``; see ``resolve``."""
+        return await self.resolve(name, tenant) is not None
+
+    def _roots(self, tenant: Tenant | None) -> list[tuple[Path, bool]]:
+        """(folder, is the caller's own) to look for adapters in: ``tenant``'s own folder first (a
+        restricted key's), then the shared ``adapters_dir``."""
         own = self.tenant_root(tenant.name) if tenant is not None and tenant.restricted else None
-        if own is not None:
-            roots.insert(0, own)
-        for root in roots:
+        return ([(own, True)] if own is not None else []) + [(self.adapters_dir, False)]
+
+    def _check_shared(self, name: str, own: bool, tenant: Tenant | None) -> None:
+        """403 when ``tenant`` finds admin adapter ``name`` in the shared folder and it is not shared."""
+        if own or tenant is None or _reaches_all(tenant):
+            return
+        if not ("*" in self.shared or name in self.shared):
+            raise ForbiddenError(f"adapter '{name}' is not shared with this API key (an admin shares adapters)")
+
+    def _versioned(self, folder: Path, version: str | None) -> tuple[str, Path] | None:
+        """(engine key, folder) of the version ``version`` (the promoted one when None) of the adapter
+        at ``folder`` when it has versions (``training.versions``); None for a flat adapter.
+
+        ``versions.json`` is re-read only when it changed (its mtime and size), so a promotion or a
+        rollback reaches the next request without a restart.
+        """
+        stamp = versions.pointer_stamp(folder)
+        if stamp is None and version is None:
+            return None
+        cache = str(folder)
+        if version is None:
+            cached = self._pointers.get(cache)
+            if cached is not None and cached[0] == stamp:
+                return cached[1], cached[2]
+        key, servable = versions.serving(folder, version)
+        if version is None:
+            self._pointers[cache] = (stamp, key, servable)
+        return key, servable
+
+    async def resolve(self, ref: str, tenant: Tenant | None = None) -> str | None:
+        """The engine's name for adapter ``ref`` (``NAME`` or ``NAME@VERSION``), loading it first when
+        needed; None when there is no such adapter.
+
+        A plain name reaches the promoted version of a versioned adapter (key ``NAME@vN``: each
+        version is its own engine adapter, so a promotion switches without a restart and the old
+        version stays loaded for a rollback); a flat adapter keeps its plain name. Folders are looked
+        for in ``tenant``'s own folder first, then in ``adapters_dir`` (an admin adapter: found for a
+        key only when shared, else 403). A folder that appeared after start (trained by ``ragtune
+        train`` meanwhile, or published by another replica's deployment) is loaded, so every replica
+        serves it without a restart."""
+        if not is_valid_ref(ref):
+            return None
+        name, version = versions.split_ref(ref)
+        if name in self._unloaded:
+            return ref if self.has(ref) else None
+        for root, own in self._roots(tenant):
+            try:
+                versioned = self._versioned(root / name, version)
+            except (RagtuneError, OSError):
+                continue
+            if versioned is not None:
+                key, folder = versioned
+                if not self.has(key):
+                    self._check_shared(name, own, tenant)
+                    await self._load_found(key, folder)
+                return key if self.has(key) else None
+        if version is not None:
+            return ref if self.has(ref) else None
+        if self.has(ref):
+            return ref  # a flat adapter, or one registered through the API
+        for root, own in self._roots(tenant):
             try:
                 folder = adapter_folder(root / name)
             except (NotFoundError, OSError):
                 continue
-            if root is not own and tenant is not None and not _reaches_all(tenant):
-                if not ("*" in self.shared or name in self.shared):
-                    raise ForbiddenError(f"adapter '{name}' is not shared with this API key (an admin shares adapters)")
-            check_audit(name, folder, self.allow_failed_audit)  # 409 with the reason (issue 17)
-            async with self._discovering:
-                if not self.has(name):
-                    try:
-                        await self.engine.load_adapter(name, folder)
-                    except AdapterExistsError:
-                        pass  # loaded by a concurrent request
-                    self._cards.pop(name, None)
-                    self._owners.pop(name, None)  # owner: by its folder
-                    log.info("adapter %s found and loaded", name)
-            return self.has(name)
-        return False
+            self._check_shared(name, own, tenant)
+            await self._load_found(name, folder)
+            return name if self.has(name) else None
+        return None
+
+    async def _load_found(self, name: str, folder: Path) -> None:
+        check_audit(name, folder, self.allow_failed_audit)  # 409 with the reason (issue 17)
+        async with self._discovering:
+            if not self.has(name):
+                try:
+                    await self.engine.load_adapter(name, folder)
+                except AdapterExistsError:
+                    pass  # loaded by a concurrent request
+                self._cards.pop(name, None)
+                self._owners.pop(name, None)  # owner: by its folder
+                log.info("adapter %s found in %s and loaded", name, folder)
 
     def card(self, name: str) -> dict[str, Any] | None:
         if name not in self._cards:
@@ -296,8 +360,8 @@ class AdapterRegistry:
         ``preferred`` (settings.gateway.default_adapter) when loaded and allowed, else the first
         loaded adapter (by name) that ``allowed(name)`` accepts, else None.
         """
-        names = self.names()
-        if preferred and preferred in names and allowed(preferred):
+        names = list(dict.fromkeys(adapter_of(n) for n in self.names()))  # versions: their adapter
+        if preferred and adapter_of(preferred) in names and allowed(adapter_of(preferred)):
             return preferred
         return next((n for n in names if allowed(n)), None)
 

@@ -45,6 +45,7 @@ from services.gateway.routes import (
 )
 from services.gateway.state import GatewayState, IndexAccess
 from services.gateway.tenants import check_bind_address
+from services.improve.exchanges import ExchangeStore
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayS
                 audit=AuditLog.in_home(settings.home),
                 keys=KeyRing.for_settings(settings),
             )
+            state.exchanges = ExchangeStore(state.feedback, settings)  # kept exchanges (services/improve)
             app.state.gateway = state
             app.state.pipeline = AnswerPipeline.from_state(state)
             metrics_listener = start_metrics_listener(settings, state.metrics)

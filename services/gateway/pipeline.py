@@ -20,7 +20,7 @@ from ragtune.errors import NotFoundError, RagtuneError
 from ragtune.settings import Settings
 from services.engines.base import ChatMessage, Engine, GenerationRequest, GenerationResult, StreamDelta
 from services.gateway.accounting import Stopwatch, TokenCounter, compute_cost, make_usage, round_ms
-from services.gateway.adapters import AdapterRegistry, no_adapter_error
+from services.gateway.adapters import AdapterRegistry, adapter_of, no_adapter_error
 from services.gateway.budgets import Budgets
 from services.gateway.citations import build_citations
 from services.gateway.engine_time import EngineTimeLedger, Share
@@ -161,6 +161,11 @@ class AnswerPipeline:
             state.metrics.observe(response, plan.route)
             try:
                 state.feedback.log_request(response, plan.tenant)
+                if state.exchanges is not None:  # kept for tenants that chose it (services/improve)
+                    cited = [c.chunk_id for c in response.citations if c.cited]
+                    state.exchanges.keep(
+                        response.id, plan.tenant, plan.prompt.question, response.answer, cited, response.refused
+                    )
             except Exception:  # noqa: BLE001 - a full disk must not cost the user the answer
                 log.exception("could not log request %s", plan.request_id)
 
@@ -200,12 +205,13 @@ class AnswerPipeline:
     async def check_adapter(self, name: str, tenant: Tenant) -> str:
         """``name`` if it is loaded (or found in the adapters folder) and the tenant may use it
         (403 before 404: no probing)."""
-        tenant.check_adapter(name)
-        if not await self.adapters.find(name, tenant):
+        tenant.check_adapter(adapter_of(name))  # a version of an adapter: the adapter's rights
+        resolved = await self.adapters.resolve(name, tenant)
+        if resolved is None:
             loaded = ", ".join(n for n in self.adapters.names() if self.adapters.may_use(tenant, n)) or "none"
             raise NotFoundError(f"adapter '{name}' is not loaded (loaded: {loaded})")
-        self.adapters.check_use(tenant, name)  # another tenant's, or an admin's not shared: 403
-        return name
+        self.adapters.check_use(tenant, resolved)  # another tenant's, or an admin's not shared: 403
+        return resolved
 
     def default_adapter(self, tenant: Tenant) -> str | None:
         return self.adapters.default_for(
@@ -226,7 +232,7 @@ class AnswerPipeline:
         adapter = self.default_adapter(tenant)
         if adapter is None and mode.uses_adapter:
             raise no_adapter_error(mode)
-        return adapter
+        return None if adapter is None else await self.check_adapter(adapter, tenant)  # its promoted version
 
     @staticmethod
     def choose_auto_mode(retrieval: Retrieval, adapter: str | None) -> Mode:

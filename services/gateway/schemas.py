@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from ragtune.names import NAME_PATTERN
+from ragtune.names import NAME_PATTERN, REF_PATTERN
 from services.engines.base import GenerationResult
 from services.modes import AnswerMode, Mode
 
@@ -31,7 +31,8 @@ class ChatRequest(StrictModel):
     question: str | None = Field(None, min_length=1)
     messages: list[Message] | None = Field(None, min_length=1)
     mode: Mode = Mode.AUTO
-    adapter: str | None = Field(None, pattern=NAME_PATTERN)
+    adapter: str | None = Field(None, pattern=REF_PATTERN)
+    """An adapter, or one version of it: ``NAME@v2``."""
     top_k: int | None = Field(None, ge=1, le=50)
     namespace: str | None = Field(None, pattern=NAME_PATTERN)
     max_tokens: int | None = Field(None, ge=1)
@@ -136,7 +137,8 @@ class StreamDeltaEvent(BaseModel):
 class CompareRequest(StrictModel):
     question: str = Field(min_length=1)
     modes: list[AnswerMode] | None = Field(None, min_length=1, max_length=len(Mode.answer_modes()))
-    adapter: str | None = Field(None, pattern=NAME_PATTERN)
+    adapter: str | None = Field(None, pattern=REF_PATTERN)
+    """An adapter, or one version of it: ``NAME@v2``."""
     top_k: int | None = Field(None, ge=1, le=50)
     namespace: str | None = Field(None, pattern=NAME_PATTERN)
     max_tokens: int | None = Field(None, ge=1)
@@ -231,6 +233,9 @@ class FeedbackRequest(StrictModel):
     rating: Literal[-1, 1]
     resolved: bool
     comment: str | None = Field(None, max_length=4000)
+    correction: str | None = Field(None, min_length=1, max_length=8000)
+    """A better answer written by the rater; kept (with the exchange) only for tenants that keep
+    exchanges, and then training data for ``ragtune data from-feedback``."""
 
 
 class FeedbackStored(BaseModel):

@@ -23,6 +23,7 @@ from services.gateway.adapters import AdapterRegistry
 from services.gateway.feedback import FeedbackStore
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.ratelimit import RateLimiter
+from services.improve.exchanges import ExchangeStore
 
 if TYPE_CHECKING:
     from indexer.retriever import Retriever
@@ -92,3 +93,5 @@ class GatewayState:
     """The append-only audit log of administrative actions (``ragtune.audit_log``)."""
     keys: KeyRing | None = None
     """Every accepted API key (settings + keys file); None: the settings' keys only."""
+    exchanges: ExchangeStore | None = None
+    """Kept exchanges of rated requests, for tenants that keep them (``services/improve``)."""

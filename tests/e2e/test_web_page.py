@@ -306,6 +306,16 @@ def test_feedback_is_stored(desktop: PageProbe, gateway: str) -> None:
     row = next(r for r in after["by_mode_adapter"] if r["mode"] == "base")
     assert row["good"] >= 1 and row["resolved"] >= 1
 
+    # a better answer written by the rater goes with the feedback (issue 21: from-feedback data)
+    card.locator(".fb-correction-box summary").click()
+    card.locator("textarea.fb-correction").fill("Hej! A better answer. Varma hälsningar")
+    with page.expect_request("**/v1/feedback") as sent:
+        card.locator("button.fb-correction-save").click()
+    assert sent.value.post_data_json["correction"] == "Hej! A better answer. Varma hälsningar"
+    page.wait_for_function(
+        "el => el.textContent === 'Feedback saved'", arg=card.locator(".feedback-status").element_handle()
+    )
+
 
 def test_compare_view_shows_four_modes_and_deltas(desktop: PageProbe, shots: Path) -> None:
     page = desktop.page

@@ -449,3 +449,24 @@ def test_every_script_the_manifests_run_exists() -> None:
     assert used
     assert used <= {p.name for p in SCRIPTS}
     assert json.dumps(sorted(used))  # (the names are plain file names)
+
+
+def test_iterate_cronjob_runs_the_loop_on_the_shared_adapters() -> None:
+    """The scheduled ``ragtune iterate``: one run at a time, its exit codes for "refused" and "nothing
+    to train on" are not retried, and it writes versions where the gateway reads adapters."""
+    from services.improve.loop import EXIT_CODES
+
+    [cron] = _k8s_documents(DEPLOY / "k8s" / "jobs" / "iterate-cronjob.yaml")
+    assert cron["kind"] == "CronJob" and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    job = cron["spec"]["jobTemplate"]["spec"]
+    [container] = job["template"]["spec"]["containers"]
+    assert container["args"][:3] == ["iterate", "--name", "brand"]
+    [rule] = job["podFailurePolicy"]["rules"]
+    assert rule["action"] == "Ignore" and set(rule["onExitCodes"]["values"]) == {
+        EXIT_CODES["refused"],
+        EXIT_CODES["nothing"],
+    }
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert not mounts["/var/lib/ragtune/adapters"].get("readOnly")  # it writes NAME/vN and versions.json
+    env = {e["name"] for e in container["env"]}
+    assert "RAGTUNE_IMPROVE__QA_FILE" in env

@@ -22,6 +22,8 @@ async def add_feedback(
     """Rate an answer by its request id (stored durably before the reply)."""
     owner = tenant.name if tenant.restricted else None
     await asyncio.to_thread(state.feedback.add_feedback, body, owner)
+    if body.correction and state.exchanges is not None:  # kept only with the exchange (services/improve)
+        await asyncio.to_thread(state.exchanges.add_correction, body.request_id, body.correction)
     return FeedbackStored(request_id=body.request_id)
 
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends
 from ragtune.errors import NotFoundError
 from services.engines.base import ChatMessage, ChoiceOutcome, StreamDelta
 from services.gateway.accounting import Stopwatch
+from services.gateway.adapters import adapter_of
 from services.gateway.errors import ERROR_RESPONSES
 from services.gateway.openai_options import check_supported, conversation, has_tool_turns, requested_options
 from services.gateway.pipeline import AnswerPipeline, AnswerPlan, AnswerQuery
@@ -49,7 +50,7 @@ async def resolve_model(state: GatewayState, model: str, tenant: Tenant) -> str 
     """The adapter a ``model`` names (None for the base model); 404 for unknown names."""
     if model in base_names(state):
         return None
-    if tenant.may_use_adapter(model) and await state.adapters.find(model, tenant):
+    if tenant.may_use_adapter(adapter_of(model)) and await state.adapters.find(model, tenant):
         state.adapters.check_use(tenant, model)  # another tenant's adapter: 403
         return model
     raise NotFoundError(f"model '{model}' does not exist; GET /v1/models lists the base model and adapters")

@@ -174,6 +174,10 @@ export function feedbackControls(requestId) {
   const bad = h("button", { type: "button", class: "fb fb-bad", "aria-pressed": "false" }, thumbIcon(true), "Bad");
   const resolvedBox = h("input", { type: "checkbox", class: "fb-resolved" });
   const resolvedLabel = h("label", { class: "fb-resolved-label" }, resolvedBox, " Resolved my question");
+  // a better answer written by the rater (kept as training data where the tenant keeps exchanges)
+  const correctionBox = h("textarea", { class: "fb-correction", rows: "3", maxlength: "8000", "aria-label": "A better answer" });
+  const correctionSave = h("button", { type: "button", class: "fb fb-correction-save" }, "Send correction");
+  const correction = h("details", { class: "fb-correction-box" }, h("summary", {}, "Suggest a better answer"), correctionBox, correctionSave);
 
   async function submit() {
     good.setAttribute("aria-pressed", String(rating === 1));
@@ -181,7 +185,9 @@ export function feedbackControls(requestId) {
     status.textContent = "Saving…";
     status.className = "feedback-status";
     try {
-      await postJson("/v1/feedback", { request_id: requestId, rating, resolved: resolvedBox.checked });
+      const body = { request_id: requestId, rating, resolved: resolvedBox.checked };
+      if (correctionBox.value.trim()) body.correction = correctionBox.value.trim();
+      await postJson("/v1/feedback", body);
       status.textContent = "Feedback saved";
       status.classList.add("ok");
     } catch (error) {
@@ -195,8 +201,13 @@ export function feedbackControls(requestId) {
     if (rating === null) rating = resolvedBox.checked ? 1 : -1;
     submit();
   });
+  correctionSave.addEventListener("click", () => {
+    if (!correctionBox.value.trim()) return;
+    if (rating === null) rating = -1;
+    submit();
+  });
   return h("div", { class: "feedback", role: "group", "aria-label": "Feedback on this answer" },
-    h("span", { class: "muted small" }, "Was this helpful?"), good, bad, resolvedLabel, status);
+    h("span", { class: "muted small" }, "Was this helpful?"), good, bad, resolvedLabel, correction, status);
 }
 
 /** The header line of an answer: mode (and what auto chose), adapter. */
