@@ -24,11 +24,13 @@ from services.gateway.accounting import TokenCounter
 from services.gateway.adapters import AdapterRegistry
 from services.gateway.errors import install_error_handlers
 from services.gateway.feedback import FeedbackStore
+from services.gateway.kpi_metrics import KpiCollector
 from services.gateway.metrics import GatewayMetrics, InFlightMiddleware
 from services.gateway.middleware import GatewayMiddleware
 from services.gateway.pipeline import AnswerPipeline
 from services.gateway.ratelimit import RateLimiter
-from services.gateway.routes import adapters, chat, documents, feedback, health, openai_compat, search, web
+from services.gateway.ratings import RatingStore
+from services.gateway.routes import adapters, chat, documents, feedback, health, openai_compat, ratings, search, web
 from services.gateway.state import GatewayState, IndexAccess
 
 if TYPE_CHECKING:
@@ -82,6 +84,8 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayS
                 metrics=GatewayMetrics(),
                 limiter=RateLimiter.for_redis(settings.redis_url),
             )
+            state.ratings = RatingStore(state.feedback)
+            state.metrics.registry.register(KpiCollector(state.feedback, state.ratings))
             app.state.gateway = state
             app.state.pipeline = AnswerPipeline.from_state(state)
             if on_ready is not None:
@@ -102,7 +106,7 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayS
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (chat, openai_compat, adapters, documents, search, feedback, health, web):
+    for module in (chat, openai_compat, adapters, documents, search, feedback, ratings, health, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR, check_dir=False), name="static")
     app.add_middleware(InFlightMiddleware)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from indexer.retriever import Retriever
     from indexer.schemas import SearchHit
     from indexer.store import DocumentStore
+    from services.gateway.ratings import RatingStore
 
 T = TypeVar("T")
 
@@ -86,3 +87,5 @@ class GatewayState:
     metrics: GatewayMetrics
     index: IndexAccess
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    ratings: RatingStore | None = None
+    """Blind rating tasks and judgements (in the feedback database)."""
