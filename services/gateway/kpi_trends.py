@@ -64,7 +64,8 @@ def kpi_trend(
     requests, ``since``/``until`` to the days from ``since`` up to (not including) ``until``;
     ``period="total"`` makes one point (period ``total``) of the whole span."""
     keys = list(GROUP_KEYS) if group is None else group
-    where, args = [], []
+    where: list[str] = []
+    args: list[str | float] = []
     if tenant is not None:
         where.append("r.tenant = ?")
         args.append(tenant)

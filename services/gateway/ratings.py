@@ -231,7 +231,8 @@ class RatingStore:
         self, *, tenant: str | None = None, since: date | None = None, by: By = "contestant"
     ) -> list[Judgement]:
         """Every judgement (of ``tenant``'s tasks, from ``since`` on) with its answers as labels."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[str | float] = []
         if tenant is not None:
             where.append("t.tenant = ?")
             args.append(tenant)

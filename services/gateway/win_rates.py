@@ -75,7 +75,7 @@ def pairwise(judgement: Judgement) -> list[tuple[str, str, str | None]]:
     """The task as pairwise outcomes (a, b, winner or None for a tie): the winner beats each other
     answer, a tie ties every pair; pairs of one label, and of two losers, say nothing."""
     labels = judgement.contestants
-    outcomes = []
+    outcomes: list[tuple[str, str, str | None]] = []
     for i, a in enumerate(labels):
         for b in labels[i + 1 :]:
             if a == b:
