@@ -79,12 +79,14 @@ def _register_subcommands() -> None:
     from indexer.cli import register as register_indexer
     from services.cli import register as register_services
     from services.evaluation.cli import register as register_evaluation
+    from services.rating_cli import register as register_ratings
     from training.cli import register as register_training
 
     register_indexer(app)
     register_training(app)
     register_services(app)
     register_evaluation(app)
+    register_ratings(app)
 
 
 _register_subcommands()
