@@ -6,9 +6,11 @@ import { refreshCatalog } from "./js/catalog.js";
 import { initChat } from "./js/chat.js";
 import { initCompare } from "./js/compare.js";
 import { initDocuments } from "./js/documents.js";
+import { initKpi } from "./js/kpi.js";
+import { initRate } from "./js/rate.js";
 import { h, toast } from "./js/dom.js";
 
-const VIEWS = ["chat", "compare", "documents", "adapters"];
+const VIEWS = ["chat", "compare", "documents", "adapters", "rate", "kpi"];
 const loaders = {};
 
 /** Show the view named in the URL hash (#chat by default). */
@@ -20,7 +22,7 @@ function route() {
     if (view === name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  document.title = `ragtune · ${name[0].toUpperCase()}${name.slice(1)}`;
+  document.title = `ragtune · ${name === "kpi" ? "KPIs" : `${name[0].toUpperCase()}${name.slice(1)}`}`;
   if (loaders[name]) loaders[name]();
 }
 
@@ -101,6 +103,8 @@ function main() {
   initCompare();
   loaders.documents = initDocuments();
   loaders.adapters = initAdapters();
+  loaders.rate = initRate();
+  loaders.kpi = initKpi();
   window.addEventListener("hashchange", route);
   route();
   refreshCatalog().catch((error) => {
