@@ -29,7 +29,7 @@ function seriesName(point, group) {
 function chart(metric, periods, series) {
   const width = 420;
   const height = 180;
-  const pad = { left: 56, right: 12, top: 12, bottom: 28 };
+  const pad = { left: 70, right: 12, top: 12, bottom: 28 };
   const values = series.flatMap((s) => s.points.map((p) => p[metric.key])).filter(Number.isFinite);
   const top = metric.max ?? (Math.max(...values, 0) * 1.1 || 1);
   const x = (i) => pad.left + (periods.length > 1 ? (i / (periods.length - 1)) * (width - pad.left - pad.right) : (width - pad.left - pad.right) / 2);
