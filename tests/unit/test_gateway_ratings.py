@@ -170,6 +170,9 @@ def test_bad_task_requests_are_4xx(tmp_path: Path) -> None:
     ]
     for body in cases:
         assert client.post("/v1/ratings/tasks", json=body).status_code == 422, body
+    surrogate = b'{"question": "lone \\ud800", "contestants": [{"mode": "base"}, {"mode": "rag"}]}'
+    sent = client.post("/v1/ratings/tasks", content=surrogate, headers={"content-type": "application/json"})
+    assert sent.status_code == 422  # a lone surrogate never reaches SQLite
     missing = {"question": QUESTION, "contestants": [{"mode": "base"}, {"mode": "ft", "adapter": "nope"}]}
     assert client.post("/v1/ratings/tasks", json=missing).status_code == 404
     no_adapter_for_base = {"question": QUESTION, "contestants": [{"mode": "base", "adapter": "voice"}, {"mode": "rag"}]}
