@@ -279,3 +279,34 @@ def test_kpi_view_draws_the_trend(browser, gateway, artifacts_dir: Path) -> None
     snap(page, folder / "kpi-desktop.png")
     page.context.close()
     assert probe.errors == [], f"console errors: {probe.errors}"
+
+
+def test_rate_and_kpi_views_fit_a_phone(browser, gateway) -> None:
+    url, _ = gateway
+    context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=url)
+    context.add_init_script(f"localStorage.setItem('ragtune.apiKey', {json.dumps(ADMIN_KEY)})")
+    probe = PageProbe(context.new_page())
+    page = probe.page
+    made = api(
+        url,
+        "POST",
+        "/v1/ratings/tasks",
+        key=ADMIN_KEY,
+        json={
+            "question": QUESTION,
+            "answers": [
+                {"mode": "rag", "text": "About ten weeks. " * 20},
+                {"mode": "hybrid", "adapter": "tiny", "text": "Hej! " * 60},
+            ],
+        },
+    )
+    assert made.status_code == 201, made.text
+    page.goto("/#rate")
+    page.wait_for_selector("#rate-task .rate-card")
+    overflow = "document.documentElement.scrollWidth - window.innerWidth"
+    assert page.evaluate(overflow) <= 0, "the rate view scrolls sideways at phone width"
+    page.click("nav a[href='#kpi']")
+    page.wait_for_selector(".kpi-figure svg")
+    assert page.evaluate(overflow) <= 0, "the KPI view scrolls sideways at phone width"
+    context.close()
+    assert probe.errors == [], f"console errors: {probe.errors}"
