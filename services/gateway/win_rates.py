@@ -3,9 +3,11 @@
 Each judgement of a rating task gives pairwise outcomes between its contestants (a contestant is a
 label: ``rag``, ``hybrid:zaragoza-voice@2``, …): the chosen answer beats every other answer of the
 task, a tie ties every pair. The Bradley-Terry model gives each contestant a strength θ with
-P(i beats j) = 1 / (1 + exp(θj − θi)); ``choix.opt_pairwise`` fits it (maximum a posteriori with a
-small L2 prior, so a contestant that won every game still gets a finite strength). A tie counts as
-half a win for each side (each decisive outcome enters twice, a tie once in each direction).
+P(i beats j) = 1 / (1 + exp(θj − θi)), fitted as the maximum a posteriori under a small L2 prior (so a
+contestant that won every game still gets a finite strength); a tie counts as half a win for each
+side. The objective is ``choix.opt_pairwise``'s (the unit tests check the two agree), minimised by
+scipy's Newton-CG on the aggregated win matrix, so a fit costs the same for ten judgements or a
+million (choix walks every outcome in Python, too slow to refit for a bootstrap).
 
 Reported per contestant: games, wins, ties, losses, the raw win rate (ties half), the strength
 (centred on 0) and the **expected win rate**: its modelled chance to beat a contestant drawn from
@@ -20,12 +22,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import choix
 import numpy as np
 from pydantic import BaseModel
+from scipy.optimize import minimize
 
 PRIOR = 0.05
-"""choix's L2 regularisation (alpha): a weak pull of every strength towards the average."""
+"""The L2 prior's weight (``choix``'s alpha with each outcome entered twice): a weak pull of every strength
+towards the average."""
 
 
 @dataclass(frozen=True)
@@ -88,19 +91,31 @@ def pairwise(judgement: Judgement) -> list[tuple[str, str, str | None]]:
     return outcomes
 
 
-def _fit(n: int, outcomes: Sequence[tuple[int, int, int | None]]) -> np.ndarray:
-    """Bradley-Terry strengths (centred) of ``n`` contestants from (a, b, winner-or-None) index triples."""
-    data: list[tuple[int, int]] = []
-    for a, b, winner in outcomes:
-        if winner is None:
-            data += [(a, b), (b, a)]
-        else:
-            loser = b if winner == a else a
-            data += [(winner, loser), (winner, loser)]
-    if not data or n < 2:
+def _fit(wins: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+    """Bradley-Terry strengths (centred) from ``wins[i, j]``: how often i beat j, ties as half.
+
+    The MAP estimate under the prior ``PRIOR`` (``choix.opt_pairwise``'s objective on each outcome
+    entered twice), by Newton-CG on the aggregated counts: its cost does not grow with the number of
+    judgements, which the bootstrap refits hundreds of times."""
+    n = len(wins)
+    if n < 2 or not wins.any():
         return np.zeros(n)
-    params = np.asarray(choix.opt_pairwise(n, data, alpha=PRIOR), dtype=float)
-    return params - params.mean()
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        diff = theta[:, None] - theta[None, :]
+        value = PRIOR / 2 * float(theta @ theta) + float((wins * np.logaddexp(0.0, -diff)).sum())
+        lost = wins / (1.0 + np.exp(diff))  # wins[i, j] * P(j beats i)
+        return value, PRIOR * theta - lost.sum(axis=1) + lost.sum(axis=0)
+
+    def hessian(theta: np.ndarray) -> np.ndarray:
+        p = 1.0 / (1.0 + np.exp(theta[None, :] - theta[:, None]))
+        s = wins * p * (1.0 - p)
+        s = s + s.T
+        return np.diag(s.sum(axis=1)) - s + PRIOR * np.eye(n)
+
+    x0 = np.zeros(n) if start is None else start
+    theta = minimize(objective, x0, jac=True, hess=hessian, method="Newton-CG", options={"xtol": 1e-10}).x
+    return theta - theta.mean()
 
 
 def _expected(theta: np.ndarray) -> np.ndarray:
@@ -118,17 +133,37 @@ def win_rates(
     """Fit Bradley-Terry to the judgements and bootstrap its expected win rates (seeded: the same
     judgements give the same table)."""
     per_task = [task for task in map(pairwise, judgements) if task]
+    if not per_task:
+        return WinRateTable(judgements=0, confidence=confidence, bootstrap=bootstrap, contestants=[], pairs=[])
     labels = sorted({label for task in per_task for a, b, _ in task for label in (a, b)})
     index = {label: i for i, label in enumerate(labels)}
-    encoded = [[(index[a], index[b], None if w is None else index[w]) for a, b, w in task] for task in per_task]
-    theta = _fit(len(labels), [o for task in encoded for o in task])
-    low = high = _expected(theta)
-    if bootstrap > 0 and encoded:
+    n = len(labels)
+    # each task's contribution to the win matrix; identical ones are counted once, with a weight
+    contributions = np.zeros((len(per_task), n, n))
+    for t, task in enumerate(per_task):
+        for a, b, w in task:
+            i, j = index[a], index[b]
+            if w is None:
+                contributions[t, i, j] += 0.5
+                contributions[t, j, i] += 0.5
+            elif w == a:
+                contributions[t, i, j] += 1.0
+            else:
+                contributions[t, j, i] += 1.0
+    kinds, which = np.unique(contributions.reshape(len(per_task), n * n), axis=0, return_inverse=True)
+    kinds = kinds.reshape(-1, n, n)
+    which = np.asarray(which).reshape(-1)
+    wins = np.tensordot(np.bincount(which, minlength=len(kinds)).astype(float), kinds, axes=1)
+    theta = _fit(wins)
+    expected = _expected(theta)
+    low, high = expected, expected
+    if bootstrap > 0:
         rng = np.random.default_rng(seed)
-        samples = np.empty((bootstrap, len(labels)))
+        samples = np.empty((bootstrap, n))
         for k in range(bootstrap):
-            picked = rng.integers(0, len(encoded), len(encoded))
-            samples[k] = _expected(_fit(len(labels), [o for i in picked for o in encoded[i]]))
+            picked = which[rng.integers(0, len(per_task), len(per_task))]
+            resampled = np.tensordot(np.bincount(picked, minlength=len(kinds)).astype(float), kinds, axes=1)
+            samples[k] = _expected(_fit(resampled, theta))
         tail = (1.0 - confidence) / 2 * 100
         low, high = np.percentile(samples, [tail, 100 - tail], axis=0)
     tally: Counter[tuple[str, str]] = Counter()
@@ -146,7 +181,6 @@ def win_rates(
             key = (a, b) if a < b else (b, a)
             record = pairs.setdefault(key, [0, 0, 0])
             record[2 if w is None else (0 if w == key[0] else 1)] += 1
-    expected = _expected(theta)
     rows = [
         WinRate(
             contestant=label,

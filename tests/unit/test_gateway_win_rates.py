@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from services.gateway.win_rates import Judgement, pairwise, win_rates
+from services.gateway.win_rates import PRIOR, Judgement, pairwise, win_rates
 
 pytestmark = pytest.mark.unit
 
@@ -86,3 +87,25 @@ def test_multi_answer_tasks_give_the_winner_a_win_over_each_other_answer() -> No
     assert pairwise(Judgement(("ft", "ft"), "ft")) == []  # one label on both sides says nothing
     empty = win_rates([], bootstrap=10)
     assert empty.contestants == [] and empty.judgements == 0
+
+
+def test_the_fit_agrees_with_choix() -> None:
+    """The reference implementation (choix, MAP with the same prior, every outcome entered twice
+    and a tie once each way) gives the same strengths."""
+    choix = pytest.importorskip("choix")
+    judgements = games("a", "b", 6, 2, ties=1) + games("b", "c", 5, 3) + games("a", "c", 7, 1, ties=2)
+    judgements += [Judgement(("a", "b", "c"), "c"), Judgement(("a", "b", "c"), None)]
+    labels = ["a", "b", "c"]
+    data = []
+    for judgement in judgements:
+        for a, b, winner in pairwise(judgement):
+            i, j = labels.index(a), labels.index(b)
+            if winner is None:
+                data += [(i, j), (j, i)]
+            else:
+                w, loser = (i, j) if winner == a else (j, i)
+                data += [(w, loser), (w, loser)]
+    reference = np.asarray(choix.opt_pairwise(3, data, alpha=PRIOR))
+    reference -= reference.mean()
+    rows = by_name(win_rates(judgements, bootstrap=0))
+    assert [rows[name].strength for name in labels] == pytest.approx(list(reference), abs=1e-3)
