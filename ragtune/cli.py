@@ -84,6 +84,7 @@ def _register_subcommands() -> None:
     from services.cli import register as register_services
     from services.evaluation.cli import register as register_evaluation
     from services.improve.cli import register as register_improve
+    from services.rating_cli import register as register_ratings
     from training.cli import register as register_training
 
     register_indexer(app)
@@ -95,6 +96,7 @@ def _register_subcommands() -> None:
     register_audit(app)
     register_keys(app)
     register_improve(app)
+    register_ratings(app)
 
 
 _register_subcommands()

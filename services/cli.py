@@ -199,14 +199,30 @@ def register(app: typer.Typer) -> None:
         url: str = URL_OPTION,
         api_key: str = KEY_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        by: str = typer.Option(None, "--by", help="Also the trend by UTC 'day' or 'week'."),
+        group: str = typer.Option(
+            "mode,adapter", "--group", help="Split the trend by mode, adapter, tenant (comma-separated; 'none')."
+        ),
+        since: str = typer.Option(None, "--since", help="Trend from this day on (YYYY-MM-DD, UTC)."),
     ) -> None:
-        """Feedback KPIs: share of answers rated good and resolved without a human, per mode and adapter."""
+        """Feedback KPIs: share of answers rated good and resolved without a human, per mode and adapter;
+        with --by day|week the trend (also handling time and cost per resolved question)."""
+        from urllib.parse import urlencode
+
         from rich.table import Table
 
-        result = call_gateway("GET", url or default_url(), "/v1/kpi", api_key=api_key)
+        from services.rating_cli import print_kpi_trend
+
+        if by is not None and by not in ("day", "week"):
+            raise RagtuneError(f"unknown --by '{by}'; choose from day, week")
+        query = {"period": by, "group": group, "since": since} if by else {}
+        path = "/v1/kpi" + (f"?{urlencode({k: v for k, v in query.items() if v})}" if query else "")
+        result = call_gateway("GET", url or default_url(), path, api_key=api_key)
         if as_json:
             print(json.dumps(result, indent=2))
             return
+        if by:
+            print_kpi_trend(result)
 
         def share(value: float | None) -> str:
             return "-" if value is None else f"{value:.0%}"

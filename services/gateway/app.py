@@ -26,11 +26,13 @@ from services.gateway.accounting import TokenCounter
 from services.gateway.adapters import AdapterRegistry
 from services.gateway.errors import install_error_handlers
 from services.gateway.feedback import FeedbackStore
+from services.gateway.kpi_metrics import KpiCollector
 from services.gateway.metrics import GatewayMetrics, InFlightMiddleware
 from services.gateway.middleware import GatewayMiddleware
 from services.gateway.perimeter import PerimeterMiddleware
 from services.gateway.pipeline import AnswerPipeline
 from services.gateway.ratelimit import RateLimiter
+from services.gateway.ratings import RatingStore
 from services.gateway.routes import (
     access,
     adapters,
@@ -40,6 +42,7 @@ from services.gateway.routes import (
     feedback,
     health,
     openai_compat,
+    ratings,
     search,
     web,
 )
@@ -119,6 +122,8 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayS
                 keys=KeyRing.for_settings(settings),
             )
             state.exchanges = ExchangeStore(state.feedback, settings)  # kept exchanges (services/improve)
+            state.ratings = RatingStore(state.feedback)
+            state.metrics.registry.register(KpiCollector(state.feedback, state.ratings))
             app.state.gateway = state
             app.state.pipeline = AnswerPipeline.from_state(state)
             metrics_listener = start_metrics_listener(settings, state.metrics)
@@ -143,7 +148,7 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayS
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (chat, openai_compat, adapters, documents, search, feedback, health, web, audit):
+    for module in (chat, openai_compat, adapters, documents, search, feedback, ratings, health, web, audit):
         app.include_router(module.router)
     app.include_router(access.router)
     access.install_role_docs(app)  # "Requires role: …" in each operation of the schema

@@ -9,7 +9,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ragtune.errors import NotFoundError
 from services.gateway.schemas import ChatResponse, FeedbackRequest, KpiRow, KpiSummary
@@ -36,6 +39,8 @@ CREATE TABLE IF NOT EXISTS feedback (
     created REAL NOT NULL
 );
 """
+MIGRATIONS = (("feedback", "handling_s", "REAL"),)
+"""Columns added after a table's first release: (table, column, type), added where missing."""
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -53,13 +58,48 @@ class FeedbackStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        for table, column, kind in MIGRATIONS:
+            columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+    def add_schema(self, script: str) -> None:
+        """Create more tables in this database (``CREATE TABLE IF NOT EXISTS`` statements): the
+        ratings live beside the request log, so whatever protects this file protects them too."""
+        with self._lock:
+            self._db.executescript(script)
+
+    def read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one read-only query (the reports built on this database)."""
+        with self._lock:
+            return self._db.execute(sql, tuple(args)).fetchall()
+
+    @contextmanager
+    def transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """The connection inside one write transaction (rolled back on error); ``durable`` syncs the
+        commit to disk before returning (``synchronous=FULL``), as feedback does."""
+        with self._lock:
+            if durable:
+                self._db.execute("PRAGMA synchronous=FULL")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            finally:
+                if durable:
+                    self._db.execute("PRAGMA synchronous=NORMAL")
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    def log_request(self, response: ChatResponse, tenant: str) -> None:
-        """Remember how a request was answered (cheap: WAL, no fsync per row)."""
+    def log_request(self, response: ChatResponse, tenant: str, *, created: float | None = None) -> None:
+        """Remember how a request was answered (cheap: WAL, no fsync per row); ``created``: when
+        (epoch seconds, default now)."""
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -73,7 +113,7 @@ class FeedbackStore:
                     response.usage.completion_tokens,
                     response.cost.usd,
                     response.latency_ms.total,
-                    time.time(),
+                    time.time() if created is None else created,
                 ),
             )
 
@@ -88,10 +128,11 @@ class FeedbackStore:
             ).fetchone()
         return int(tokens), float(usd)
 
-    def add_feedback(self, feedback: FeedbackRequest, tenant: str | None) -> None:
+    def add_feedback(self, feedback: FeedbackRequest, tenant: str | None, *, created: float | None = None) -> None:
         """Store feedback for a known request; NotFoundError when the id (for this tenant) is unknown.
 
-        ``tenant`` None means any tenant's request may be rated (the local, key-less user).
+        ``tenant`` None means any tenant's request may be rated (the local, key-less user);
+        ``created``: when (epoch seconds, default now; the KPI handling time runs from the request).
         """
         with self._lock:
             row = self._db.execute(
@@ -102,8 +143,16 @@ class FeedbackStore:
             self._db.execute("PRAGMA synchronous=FULL")
             try:
                 self._db.execute(
-                    "INSERT OR REPLACE INTO feedback VALUES (?,?,?,?,?)",
-                    (feedback.request_id, feedback.rating, int(feedback.resolved), feedback.comment, time.time()),
+                    "INSERT OR REPLACE INTO feedback (request_id, rating, resolved, comment, created, handling_s) "
+                    "VALUES (?,?,?,?,?,?)",
+                    (
+                        feedback.request_id,
+                        feedback.rating,
+                        int(feedback.resolved),
+                        feedback.comment,
+                        time.time() if created is None else created,
+                        feedback.handling_s,
+                    ),
                 )
             finally:
                 self._db.execute("PRAGMA synchronous=NORMAL")

@@ -232,10 +232,14 @@ class FeedbackRequest(StrictModel):
     request_id: str = Field(min_length=1, max_length=128)
     rating: Literal[-1, 1]
     resolved: bool
+    """True when the answer settled the question without a human taking over."""
     comment: str | None = Field(None, max_length=4000)
     correction: str | None = Field(None, min_length=1, max_length=8000)
     """A better answer written by the rater; kept (with the exchange) only for tenants that keep
     exchanges, and then training data for ``ragtune data from-feedback``."""
+    handling_s: float | None = Field(None, ge=0, le=30 * 86400)
+    """How long the question took to handle, in seconds, as the client measured it (a helpdesk's
+    ticket time); without it the KPIs count from the request to this feedback."""
 
 
 class FeedbackStored(BaseModel):
@@ -256,12 +260,44 @@ class KpiRow(BaseModel):
     """Share of requests with feedback resolved without a human."""
 
 
+class KpiPoint(BaseModel):
+    """The KPIs of one period (and one mode / adapter / tenant where the trend is grouped by it)."""
+
+    period: str
+    """The period's first day (UTC, ISO date; weeks start on Monday)."""
+    mode: str | None = None
+    adapter: str | None = None
+    """The adapter as the request log names it (``NAME`` or ``NAME@VERSION``)."""
+    tenant: str | None = None
+    requests: int
+    rated: int
+    good: int
+    good_share: float | None
+    """Share of rated requests rated good."""
+    resolved: int
+    resolved_share: float | None
+    """Share of rated requests resolved without a human (feedback ``resolved: true``)."""
+    handling_s: float | None
+    """Mean handling time of the rated requests: the client-reported ``handling_s`` of their
+    feedback, else the seconds from the request to its feedback."""
+    cost_usd: float
+    """What every request of the group cost."""
+    cost_per_resolved_usd: float | None
+    """What the rated requests cost, divided by how many of them were resolved without a human."""
+
+
 class KpiSummary(BaseModel):
     requests: int
     rated: int
     good_share: float | None
     resolved_share: float | None
     by_mode_adapter: list[KpiRow]
+    period: Literal["day", "week"] | None = None
+    """The trend's period (``GET /v1/kpi?period=day|week``); None when no trend was asked for."""
+    group: list[Literal["mode", "adapter", "tenant"]] = Field(default_factory=list)
+    """What the trend's points are split by, besides the period."""
+    trend: list[KpiPoint] = Field(default_factory=list)
+    """One point per period and group, oldest first (periods without requests are left out)."""
 
 
 # --- health ---------------------------------------------------------------------------------

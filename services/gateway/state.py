@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from indexer.retriever import Retriever
     from indexer.schemas import SearchHit
     from indexer.store import DocumentStore
+    from services.gateway.ratings import RatingStore
 
 T = TypeVar("T")
 
@@ -95,3 +96,5 @@ class GatewayState:
     """Every accepted API key (settings + keys file); None: the settings' keys only."""
     exchanges: ExchangeStore | None = None
     """Kept exchanges of rated requests, for tenants that keep them (``services/improve``)."""
+    ratings: RatingStore | None = None
+    """Blind rating tasks and judgements (in the feedback database)."""

@@ -59,6 +59,9 @@ def test_ask_prints_answer_sources_and_accounting(served) -> None:
     assert feedback.status_code == 201
     kpi = run("kpi", "--url", url, "--json", env=env)
     assert json.loads(kpi.stdout)["good_share"] == 1.0
+    trend = run("kpi", "--url", url, "--by", "day", "--group", "mode", env=env)
+    assert trend.returncode == 0, trend.stderr
+    assert "KPIs by day" in trend.stderr and "cost / resolved" in trend.stderr and "rag" in trend.stderr
 
 
 def test_compare_prints_a_table_of_modes(served) -> None:

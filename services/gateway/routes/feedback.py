@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import date
+from typing import Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
+from ragtune.errors import RagtuneError
 from services.gateway.errors import ERROR_RESPONSES
+from services.gateway.kpi_trends import kpi_report, parse_group
 from services.gateway.routes.deps import admin_caller, chat_caller, get_state
 from services.gateway.schemas import FeedbackRequest, FeedbackStored, KpiSummary
 from services.gateway.state import GatewayState
@@ -28,7 +32,23 @@ async def add_feedback(
 
 
 @router.get("/v1/kpi", response_model=KpiSummary, responses=ERROR_RESPONSES)
-async def kpi(tenant: Tenant = Depends(admin_caller), state: GatewayState = Depends(get_state)) -> KpiSummary:
-    """Feedback KPIs per mode and adapter (a key sees its own requests only)."""
+async def kpi(
+    period: Literal["day", "week"] | None = Query(None, description="Add the trend by UTC day or week."),
+    group: str | None = Query(
+        None, description="Split the trend by these, comma-separated: mode, adapter, tenant (default all; 'none')."
+    ),
+    since: date | None = Query(None, description="Trend from this day (UTC) on."),
+    until: date | None = Query(None, description="Trend up to this day (UTC), not including it."),
+    tenant: Tenant = Depends(admin_caller),
+    state: GatewayState = Depends(get_state),
+) -> KpiSummary:
+    """Feedback KPIs per mode and adapter (a key sees its own requests only); with ``period`` also
+    the trend: resolved without a human, good ratings, handling time, cost per resolved question."""
     owner = tenant.name if tenant.restricted else None
-    return await asyncio.to_thread(state.feedback.kpis, owner)
+    try:
+        keys = parse_group(group)
+    except ValueError as exc:
+        raise RagtuneError(str(exc)) from None
+    return await asyncio.to_thread(
+        kpi_report, state.feedback, tenant=owner, period=period, group=keys, since=since, until=until
+    )

@@ -7,9 +7,11 @@ import { refreshCatalog } from "./js/catalog.js";
 import { initChat } from "./js/chat.js";
 import { initCompare } from "./js/compare.js";
 import { initDocuments } from "./js/documents.js";
+import { initKpi } from "./js/kpi.js";
+import { initRate } from "./js/rate.js";
 import { h, toast } from "./js/dom.js";
 
-const VIEWS = ["chat", "compare", "documents", "adapters"];
+const VIEWS = ["chat", "compare", "documents", "adapters", "rate", "kpi"];
 const loaders = {};
 
 /** Show the view named in the URL hash (#chat by default). */
@@ -22,7 +24,7 @@ function route() {
     if (view === name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  document.title = `ragtune · ${name[0].toUpperCase()}${name.slice(1)}`;
+  document.title = `ragtune · ${name === "kpi" ? "KPIs" : `${name[0].toUpperCase()}${name.slice(1)}`}`;
   // a role-gated view loads once GET /v1/whoami has answered (no 403 before the page knows the roles)
   const gate = document.getElementById(`view-${name}`).dataset.needs;
   const known = !gate || document.body.dataset[`can${gate[0].toUpperCase()}${gate.slice(1)}`] !== undefined;
@@ -111,6 +113,8 @@ function main() {
   initCompare();
   loaders.documents = initDocuments();
   loaders.adapters = initAdapters();
+  loaders.rate = initRate();
+  loaders.kpi = initKpi();
   window.addEventListener("hashchange", route);
   route();
   applyAccess().then(route); // hide what this key may not do (GET /v1/whoami)
