@@ -42,7 +42,7 @@ def make_client(tmp_path: Path, api_keys: dict | None = None) -> TestClient:
         settings=settings,
         engine=engine,
         counter=WordCounter(),
-        adapters=AdapterRegistry(engine, tmp_path / "adapters", confine_paths=False),
+        adapters=AdapterRegistry(engine, tmp_path / "adapters", confine_paths=False, shared=["*"]),
         feedback=store,
         metrics=GatewayMetrics(),
         index=FakeIndex([hit(1, "A tiled roof lasts about fifty years.")]),  # type: ignore[arg-type]
