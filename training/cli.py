@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from training.context import ContextOptions
 
 data_app = typer.Typer(
     help="Prepare brand-voice training data (validate, dedup, mask PII, split).", no_args_is_help=True
@@ -297,7 +301,7 @@ def train(
 
 def _context_options(
     settings, with_context: bool, namespace: str | None, k: int | None, refusal_share: float | None
-) -> tuple[str, object] | None:
+) -> tuple[str, ContextOptions] | None:
     """(namespace, ContextOptions) for ``--with-context``, None without it; bad values are one-line errors."""
     if not with_context:
         flags = (("--index", namespace), ("--context-k", k), ("--refusal-share", refusal_share))
@@ -323,7 +327,7 @@ def _context_options(
     return namespace, options
 
 
-def _train(request, settings, context: tuple[str, object] | None, **hooks):
+def _train(request, settings, context: tuple[str, ContextOptions] | None, **hooks):
     """Train ``request`` (context-aware when ``context`` is given) and return its card."""
     from training.pipeline import train_adapter
 

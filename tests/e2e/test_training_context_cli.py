@@ -31,7 +31,7 @@ TINY = {  # a frugal run: no style score, no early stop, short sequences
 def ragtune(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **TINY, "RAGTUNE_HOME": str(home), "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "ragtune.cli", *args], cwd=REPO, env=env, text=True, capture_output=True, timeout=600
+        [sys.executable, "-m", "ragtune.cli", *args], cwd=REPO, env=env, text=True, capture_output=True, timeout=1800
     )
 
 
