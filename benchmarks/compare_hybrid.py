@@ -36,14 +36,15 @@ def _num(value: float | None) -> str:
 
 
 def rows(plain: Path, context: Path) -> list[tuple[str, dict[str, Any]]]:
-    """(label, mode figures) for every variant, plain run first."""
+    """(label, mode figures) for every variant; modes without an adapter from whichever run has them
+    (the context-aware run first: both runs serve the same base model and index)."""
     plain_modes, _ = _modes(plain)
     context_modes, _ = _modes(context)
-    out = [
-        (label, plain_modes[m])
-        for m, label in (("base", "base"), ("rag", "rag"), ("rag+style", "rag+style"))
-        if m in plain_modes
-    ]
+    out = []
+    for mode in ("base", "rag", "rag+style"):
+        figures = context_modes.get(mode) or plain_modes.get(mode)
+        if figures:
+            out.append((mode, figures))
     out += [(f"{m} (plain adapter)", plain_modes[m]) for m in ("ft", "hybrid") if m in plain_modes]
     out += [(f"{m} (context-aware adapter)", context_modes[m]) for m in ("ft", "hybrid") if m in context_modes]
     return out
@@ -53,8 +54,8 @@ def _card_line(evaluation: dict[str, Any], label: str) -> str:
     card = evaluation.get("adapter_card") or {}
     hp = card.get("hyperparameters") or {}
     return (
-        f"- {label}: {card.get('train_examples', '?')} train + {card.get('eval_examples', '?')} eval examples, "
-        f"{hp.get('held_out_entries', '?') if hp.get('context_aware') else 'evaluated FAQ entries'} held out, "
+        f"- {label}: {card.get('train_examples', '?')} train + {card.get('eval_examples', '?')} eval examples "
+        "(the evaluated questions' FAQ entries left out), "
         f"{card.get('train_seconds', 0):.0f} s of training, eval loss {_num(card.get('eval_loss_before'))} → "
         f"{_num(card.get('eval_loss_after'))}, style score on held-out training prompts "
         f"{_num(card.get('style_score_before'))} → {_num(card.get('style_score_after'))}"
@@ -83,6 +84,10 @@ def render(plain: Path, context: Path, note: str | None) -> str:
         "memorised answers.",
         "",
         TARGETS,
+        "",
+        "Loops: answers that repeated themselves, which the gateway stopped at the repetition (none reaches the "
+        "user looping), of the answered ones. Citation correct: share of cited `[n]` chunks that hold the "
+        "supporting text (– when nothing is cited).",
         "",
         "| variant | term recall | citation correct | cites | grounded | refuses unanswerable | refuses answerable "
         "| style | loops | hit@5 | support in prompt |",
