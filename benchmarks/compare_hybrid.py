@@ -68,6 +68,39 @@ def _card_line(evaluation: dict[str, Any], label: str) -> str:
     )
 
 
+def verdict(plain: Path, context: Path) -> list[str]:
+    """One line per target: the context-aware hybrid's figure against it."""
+    context_modes, _ = _modes(context)
+    plain_modes, _ = _modes(plain)
+    hybrid, rag = context_modes.get("hybrid"), context_modes.get("rag") or plain_modes.get("rag")
+    if not hybrid or not rag:
+        return []
+
+    def mark(ok: bool) -> str:
+        return "met" if ok else "**missed**"
+
+    recall, rag_recall = hybrid["answer_term_recall"], rag["answer_term_recall"]
+    cites, rag_cites = hybrid["citation_correctness"], rag["citation_correctness"]
+    loops = hybrid.get("looping_answers", 0)
+    return [
+        "Context-aware hybrid against the targets:",
+        "",
+        f"- style {_num(hybrid['style_score'])} (≥ 0.8): {mark(hybrid['style_score'] >= 0.8)}",
+        f"- term recall {_pct(recall)} (rag {_pct(rag_recall)}; ≥ rag and ≥ 35 %): "
+        f"{mark(recall >= rag_recall and recall >= 0.35)}",
+        f"- citation correctness {_pct(cites)} (rag {_pct(rag_cites)}"
+        + ("; rag cites nothing, so there is no rag figure to beat" if rag_cites is None else "")
+        + f"): {mark(cites is not None and (rag_cites is None or cites >= rag_cites))}",
+        f"- refusals on unanswerable {_pct(hybrid['refusal_on_unanswerable'])} (rag "
+        f"{_pct(rag['refusal_on_unanswerable'])}): "
+        f"{mark(hybrid['refusal_on_unanswerable'] >= rag['refusal_on_unanswerable'])}",
+        f"- looping answers {loops} of {hybrid.get('answered')} answered (≤ 1 in 56): "
+        f"{mark(loops * 56 <= hybrid.get('answered', 56))}",
+        f"- not a target, the price: it refuses {_pct(hybrid['false_refusal_on_answerable'])} of the answerable "
+        f"questions (rag {_pct(rag['false_refusal_on_answerable'])})",
+    ]
+
+
 def render(plain: Path, context: Path, note: str | None) -> str:
     """The report's Markdown."""
     _, plain_eval = _modes(plain)
@@ -101,9 +134,8 @@ def render(plain: Path, context: Path, note: str | None) -> str:
             f"{_pct(m['false_refusal_on_answerable'])} | {_num(m['style_score'])} | {loops} | "
             f"{_pct(m.get('hit@5'))} | {_pct(m.get('support_in_prompt'))} |"
         )
+    lines += ["", *verdict(plain, context), "", "Adapters:"]
     lines += [
-        "",
-        "Adapters:",
         "",
         _card_line(plain_eval, "plain"),
         _card_line(context_eval, "context-aware"),
