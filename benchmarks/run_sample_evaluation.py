@@ -96,6 +96,7 @@ def main() -> None:
     parser.add_argument("--eval-concurrency", type=int, default=4)
     parser.add_argument("--limit", type=int, default=None, help="only the first N QA items")
     parser.add_argument("--skip", choices=["bench", "eval"], action="append", default=[])
+    parser.add_argument("--modes", help="answer modes to evaluate, comma-separated (default: all)")
     parser.add_argument("--note", help="a line about the run conditions, shown at the top of report.md")
     args = parser.parse_args()
 
@@ -132,6 +133,7 @@ def main() -> None:
                     max_tokens=args.eval_max_tokens,
                     concurrency=args.eval_concurrency,
                     limit=args.limit,
+                    **({"modes": args.modes.split(",")} if args.modes else {}),
                 ),
                 settings,
                 _bar("eval"),

@@ -36,11 +36,17 @@ RAG_SYSTEM = (
 
 
 class ContextChunk(Protocol):
-    """What a prompt needs from a retrieved chunk (``indexer.SearchHit`` satisfies it)."""
+    """What a prompt needs from a retrieved chunk (``indexer.SearchHit`` satisfies it; read-only, so
+    a chunk whose title is always a ``str`` fits too)."""
 
-    title: str | None
-    section: str | None
-    text: str
+    @property
+    def title(self) -> str | None: ...
+
+    @property
+    def section(self) -> str | None: ...
+
+    @property
+    def text(self) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -385,10 +385,11 @@ class TrainSettings(BaseModel):
     """Compute precision: auto = bf16 on GPUs that support it (else fp16), fp32 on the CPU (QLoRA: bf16)."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less GPU memory for larger models, ≈ 30 % slower."""
-    sample_with_context: bool = False
+    sample_with_context: bool = True
     """Train the demo adapter context-aware (``training.context``) over the indexed sample corpus,
-    so it keeps its voice in ``hybrid``. Off by default until its evaluation is committed: its
-    examples are ≈ 6× longer (528 tokens at the median), so the demo's first training is slower."""
+    so it keeps its voice in ``hybrid`` (benchmarks/results/hybrid/report.md). Its examples are
+    ≈ 6× longer (528 tokens at the median), so the demo's first training is slower; False trains
+    the plain adapter (better in ``ft`` alone)."""
 
 
 class ImproveSettings(BaseModel):

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from training.context import ContextOptions
 
 data_app = typer.Typer(
     help="Prepare brand-voice training data (validate, dedup, mask PII, split).", no_args_is_help=True
@@ -201,6 +205,23 @@ def train(
     tenant: str = typer.Option(
         None, "--tenant", help="Write the adapter to this tenant's own folder (RAGTUNE_HOME/tenants/TENANT/adapters)."
     ),
+    with_context: bool = typer.Option(
+        False,
+        "--with-context",
+        help="Context-aware: train on the gateway's hybrid prompt (retrieved chunks of the company index "
+        "before each question, the supporting one cited; training/context.py).",
+    ),
+    index_namespace: str = typer.Option(
+        None, "--index", help="Index namespace the context comes from (with --with-context; default: default)."
+    ),
+    context_k: int = typer.Option(
+        None, "--context-k", help="Chunks per example: the supporting one and distractors (default: index.top_k)."
+    ),
+    refusal_share: float = typer.Option(
+        None,
+        "--refusal-share",
+        help="Share of examples given only distractors, whose target is the refusal (default: 0.2).",
+    ),
 ) -> None:
     """Train a brand-voice adapter (LoRA SFT on assistant tokens) and write its card."""
     import os
@@ -215,7 +236,7 @@ def train(
 
     from ragtune.console import console
     from ragtune.settings import get_settings
-    from training.pipeline import TrainRequest, process_rank, train_adapter
+    from training.pipeline import TrainRequest, process_rank
 
     if max_steps is not None and max_steps < 1:
         raise typer.BadParameter("--max-steps must be at least 1")
@@ -230,6 +251,7 @@ def train(
     settings = get_settings()
     if tenant is not None:  # only the output folder changes: the tenant's own adapters folder
         settings = settings.model_copy(update={"adapters_path": settings.tenant_adapters_dir(tenant)})
+    context = _context_options(settings, with_context, index_namespace, context_k, refusal_share)
     settings.ensure_dirs()
     request = TrainRequest(
         data=data,
@@ -252,7 +274,7 @@ def train(
     rank, _world = process_rank()
     try:
         if rank != 0:  # the other processes train quietly; rank 0 reports
-            train_adapter(request, settings)
+            _train(request, settings, context)
             return
         columns = (
             TextColumn("[bold]train {task.fields[name]}"),
@@ -270,7 +292,7 @@ def train(
                     task, completed=step, total=total, steps=total, loss=f"{loss:.4f}" if loss is not None else "-"
                 )
 
-            card = train_adapter(request, settings, progress=progress, status=lambda m: bar.console.print(f"· {m}"))
+            card = _train(request, settings, context, progress=progress, status=lambda m: bar.console.print(f"· {m}"))
     finally:
         _leave_process_group()
     if as_json:
@@ -289,6 +311,47 @@ def train(
         f"${card.train_cost_usd:.5f}; {card.device}, {card.precision}, {card.processes} process(es), "
         f"peak memory {card.peak_memory_mb} MiB"
     )
+
+
+def _context_options(
+    settings, with_context: bool, namespace: str | None, k: int | None, refusal_share: float | None
+) -> tuple[str, ContextOptions] | None:
+    """(namespace, ContextOptions) for ``--with-context``, None without it; bad values are one-line errors."""
+    if not with_context:
+        flags = (("--index", namespace), ("--context-k", k), ("--refusal-share", refusal_share))
+        given = [flag for flag, value in flags if value is not None]
+        if given:
+            raise typer.BadParameter(f"{', '.join(given)} only apply with --with-context")
+        return None
+    from ragtune.names import NAME_RULE, is_valid_name
+    from training.context import ContextOptions
+
+    namespace = "default" if namespace is None else namespace
+    if not is_valid_name(namespace):
+        raise typer.BadParameter(f"--index: invalid namespace {namespace!r}: use {NAME_RULE}")
+    if k is not None and not 1 <= k <= 50:
+        raise typer.BadParameter("--context-k must be between 1 and 50")
+    if refusal_share is not None and not 0.0 <= refusal_share <= 1.0:
+        raise typer.BadParameter("--refusal-share must be between 0 and 1")
+    options = ContextOptions(
+        k=k or settings.index.top_k,
+        refusal_text=settings.gateway.refusal_text,
+        **({"refusal_share": refusal_share} if refusal_share is not None else {}),
+    )
+    return namespace, options
+
+
+def _train(request, settings, context: tuple[str, ContextOptions] | None, **hooks):
+    """Train ``request`` (context-aware when ``context`` is given) and return its card."""
+    from training.pipeline import train_adapter
+
+    if context is None:
+        return train_adapter(request, settings, **hooks)
+    from training.adapter_folder import read_card
+    from training.context import train_with_context
+
+    namespace, options = context
+    return read_card(train_with_context(request, settings, namespace=namespace, options=options, **hooks))
 
 
 def _leave_process_group() -> None:
