@@ -85,6 +85,9 @@ def _register_subcommands() -> None:
     register_training(app)
     register_services(app)
     register_evaluation(app)
+    from ragtune.store_cli import register as register_store
+
+    register_store(app)
 
 
 _register_subcommands()

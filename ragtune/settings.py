@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -134,6 +134,9 @@ class EngineSettings(BaseModel):
     merged_cache_max_gib: float = Field(20.0, gt=0)
     """Size limit of the merged-model cache: above it, the least recently used merged folders no
     registered adapter needs are removed (after each merge)."""
+    ca_bundle: Path | None = None
+    """PEM file of the certificate authorities trusted for an ``https://`` ``url`` (a private CA);
+    None: the system's trust store."""
 
 
 class PriceSettings(BaseModel):
@@ -276,6 +279,10 @@ class GatewaySettings(BaseModel):
     """Stopping answers that loop ("The answer is no. The answer is no. …")."""
     mask_output_pii: bool = False
     """Mask personal data in answers of the local (no-key) user; API-key tenants set it per tenant."""
+    tls_cert: Path | None = None
+    """PEM certificate (chain) to serve HTTPS with (``ragtune serve --tls-cert``); needs ``tls_key``."""
+    tls_key: Path | None = None
+    """PEM private key of ``tls_cert`` (``ragtune serve --tls-key``)."""
 
 
 class TrainSettings(BaseModel):
@@ -346,6 +353,12 @@ class Settings(BaseSettings):
     through this Redis; unset, each process counts in memory."""
     pii: PiiSettings = Field(default_factory=PiiSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    encryption_key: SecretStr | None = None
+    """``RAGTUNE_ENCRYPTION_KEY``: encrypt data at rest (``ragtune.crypto``): the document catalog and
+    every SQLite database of RAGTUNE_HOME through SQLCipher, FAISS files and prepared training data
+    through AES-GCM. At least 32 characters (``ragtune store keygen``). Unset: stored in clear."""
+    encryption_key_file: Path | None = None
+    """``RAGTUNE_ENCRYPTION_KEY_FILE``: a file holding the key instead (e.g. a mounted Secret)."""
 
     @field_validator("home", mode="after")
     @classmethod
