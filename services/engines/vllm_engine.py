@@ -124,7 +124,7 @@ class VLLMEngine(EngineBase):
         self.base_model = served_model_name
         self.process = process
         self._url = url.rstrip("/").removesuffix("/v1") if url else None
-        self._api_key = api_key
+        self._api_key = api_key if api_key is not None else (process.api_key if process is not None else None)
         self._initial_adapters = dict(adapters or {})
         self._adapters: dict[str, AdapterInfo] = {}
         self._timeout = httpx.Timeout(request_timeout_s, connect=10.0)
