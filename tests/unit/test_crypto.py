@@ -3,6 +3,7 @@ feedback database, ``check_home`` and ``rekey`` over a whole RAGTUNE_HOME, and t
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -231,9 +232,8 @@ def test_an_interrupted_rekey_blocks_opening_until_finished(tmp_path: Path) -> N
     populated_home(tmp_path, DataKey(KEY))
     staged = tmp_path / ".feedback.sqlite.rekey-new"
     crypto.export_database(tmp_path / "feedback.sqlite", DataKey(KEY), staged, DataKey(OTHER))
-    (tmp_path / crypto.REKEY_JOURNAL).write_text(
-        '{"swaps": [["%s", "%s"]]}' % (staged, tmp_path / "feedback.sqlite")
-    )
+    swaps = {"swaps": [[str(staged), str(tmp_path / "feedback.sqlite")]]}
+    (tmp_path / crypto.REKEY_JOURNAL).write_text(json.dumps(swaps))
     with pytest.raises(EncryptionError, match="interrupted"):
         check_home(settings_for(tmp_path, KEY))
     assert rekey(settings_for(tmp_path, KEY), DataKey(OTHER)).finished_interrupted
