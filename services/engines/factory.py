@@ -163,6 +163,7 @@ def create_single_engine(settings: Settings, adapters: dict[str, Path] | None = 
             url=engine.url,
             api_key=engine.api_key,
             adapters=lora_only(adapters, "an external vLLM server serves LoRA adapters only"),
+            ca_bundle=engine.ca_bundle,
         )
     model_dir = _generator_dir(settings)
     if engine.kind == "local":
