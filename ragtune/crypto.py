@@ -226,6 +226,7 @@ def connect(
     target = f"file:{path}?mode=ro" if read_only else str(path)
     db = sqlcipher.connect(target, uri=read_only, **kwargs)
     try:
+        db.execute("PRAGMA cipher_log_level = NONE")  # a wrong key is our one-line error, not log noise
         db.execute(f"PRAGMA key = {key.sqlcipher_pragma}")
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlcipher.DatabaseError:

@@ -258,3 +258,21 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
         [sys.executable, "-m", "ragtune.cli", "store", "check"], env=env, capture_output=True, text=True, timeout=120
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_serve_refuses_to_start_without_the_key(tmp_path: Path) -> None:
+    import os
+
+    populated_home(tmp_path, DataKey(KEY))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGTUNE_")}
+    env.update(RAGTUNE_HOME=str(tmp_path), RAGTUNE_ENGINE__KIND="local")
+    run = subprocess.run(
+        [sys.executable, "-m", "ragtune.cli", "serve", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    said = (run.stdout + run.stderr).strip()
+    assert run.returncode == 2 and "Traceback" not in said
+    assert said.splitlines()[-1].startswith("error:") and "is encrypted" in said
