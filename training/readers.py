@@ -16,6 +16,7 @@ prompt and a reply column from the pairs above, or exactly two columns: prompt, 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ragtune import crypto
 from training.records import ChatExample, DataError, LineIssue, Message
 
 ROLE_ALIASES = {
@@ -161,8 +163,13 @@ def example_from_object(obj: Any, default_id: str) -> ChatExample:
         raise ValueError(err.errors()[0]["msg"]) from None
 
 
+def _file_text(path: Path) -> io.StringIO:
+    """The file's text, decrypted when ``ragtune.crypto`` encrypted it (key from the settings)."""
+    return io.StringIO(crypto.read_text(path, errors="replace"), newline="")
+
+
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, Any | ValueError]]:
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
+    with _file_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -174,7 +181,7 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, Any | ValueError]]:
 
 def _iter_json(path: Path) -> Iterator[tuple[int, Any | ValueError]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+        data = json.loads(_file_text(path).getvalue())
     except json.JSONDecodeError as err:
         raise DataError(f"{path}: invalid JSON at line {err.lineno}: {err.msg}") from None
     if isinstance(data, dict):
@@ -193,7 +200,7 @@ def _csv_columns(header: list[str]) -> tuple[int, int] | None:
 
 
 def _iter_csv(path: Path) -> Iterator[tuple[int, Any | ValueError]]:
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+    with _file_text(path) as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:

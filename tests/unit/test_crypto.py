@@ -276,3 +276,22 @@ def test_serve_refuses_to_start_without_the_key(tmp_path: Path) -> None:
     said = (run.stdout + run.stderr).strip()
     assert run.returncode == 2 and "Traceback" not in said
     assert said.splitlines()[-1].startswith("error:") and "is encrypted" in said
+
+
+def test_prepared_training_data_is_encrypted(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ragtune.settings import get_settings
+    from training.prep import prepare, write_prepared
+    from training.readers import read_examples
+
+    raw = home / "raw.jsonl"
+    rows = [{"prompt": f"How long does roof {i} last?", "completion": f"{SECRET_TEXT}, roof {i}."} for i in range(6)]
+    raw.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = home / "data" / "prepared.jsonl"
+    write_prepared(prepare(raw, eval_fraction=0.0), out, DataKey(KEY))
+    assert crypto.is_encrypted(out.read_bytes()) and b"Ekudden" not in out.read_bytes()
+    with pytest.raises(EncryptionError, match="no key is configured"):
+        read_examples(out)
+    monkeypatch.setenv("RAGTUNE_ENCRYPTION_KEY", KEY)  # `ragtune train --data` reads it with the settings' key
+    get_settings.cache_clear()
+    examples, issues = read_examples(out)
+    assert not issues and len(examples) == 6 and SECRET_TEXT in examples[0][1].messages[-1].content
