@@ -99,7 +99,9 @@ def gateway(published_home: Path, vllm_server, tmp_path_factory: pytest.TempPath
             "RAGTUNE_GATEWAY__HOST": "127.0.0.1",
             "RAGTUNE_GATEWAY__PORT": str(port),
             "RAGTUNE_ENGINE__URL": f"{vllm_server.url.rstrip('/')}/v1",
-            "RAGTUNE_GATEWAY__API_KEYS": json.dumps({CLIENT_KEY: {"name": "acme", "namespace": "default"}}),
+            "RAGTUNE_GATEWAY__API_KEYS": json.dumps(
+                {CLIENT_KEY: {"name": "acme", "namespace": "default", "roles": ["chat", "documents"]}}
+            ),
             "RAGTUNE_MODELS__GENERATOR": vllm_server.served_model_name,
             "RAGTUNE_ENCRYPTION_KEY_FILE": str(key_file(published_home.parent)),
         }
