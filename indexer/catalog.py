@@ -23,6 +23,8 @@ import numpy as np
 
 from indexer.errors import IndexerError, InvalidRequestError
 from indexer.schemas import Chunk, DocumentInfo
+from ragtune import crypto
+from ragtune.crypto import DataKey
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -109,27 +111,31 @@ def filter_clause(filters: dict[str, Any] | None) -> tuple[str, list[Any]]:
 class Catalog:
     """SQLite access for one index folder."""
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False, key: DataKey | None = None) -> None:
+        """``key``: the catalog is (or becomes, when new) an SQLCipher database under it; a wrong or
+        missing key raises ``ragtune.crypto.EncryptionError``."""
         self.path = path
         self.read_only = read_only
         try:
             if read_only:
-                self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+                self.db = crypto.connect(path, key, read_only=True, what="the index catalog", check_same_thread=False)
             else:
-                self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+                self.db = crypto.connect(
+                    path, key, what="the index catalog", check_same_thread=False, isolation_level=None
+                )
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.executescript(SCHEMA)
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA busy_timeout=30000")
-        except sqlite3.DatabaseError as exc:
+        except crypto.database_errors() as exc:
             raise IndexerError(f"the index catalog {path} cannot be opened: {exc}") from None
 
     def close(self) -> None:
         if not self.read_only:
             try:  # fold the write-ahead log into the database file so the folder stays small
                 self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.DatabaseError:
+            except crypto.database_errors():
                 pass  # a reader holds the log open; SQLite checkpoints later
         self.db.close()
 

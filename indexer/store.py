@@ -43,6 +43,7 @@ from indexer.pipeline import check_metadata, check_namespace
 from indexer.retriever import StoreRetriever
 from indexer.schemas import AddReport, DocumentInfo, IndexStats, SearchHit, SearchMode
 from indexer.vector_index import VectorIndex
+from ragtune.crypto import DataKey
 from ragtune.settings import IndexSettings
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,19 @@ class DocumentStore:
     """Chunks of company documents in FAISS + SQLite (search: ``retriever()`` or ``search``)."""
 
     def __init__(
-        self, index_dir: Path, embedder: Embedder, config: IndexSettings, *, read_only: bool, reranker: Reranker | None
+        self,
+        index_dir: Path,
+        embedder: Embedder,
+        config: IndexSettings,
+        *,
+        read_only: bool,
+        reranker: Reranker | None,
+        key: DataKey | None = None,
     ) -> None:
         self.index_dir = Path(index_dir)
+        self.key = key
+        """Encryption at rest (``ragtune.crypto``): the catalog through SQLCipher, FAISS files
+        through AES-GCM; None stores them in clear."""
         self.embedder = embedder
         self.config = config
         self.read_only = read_only
@@ -81,11 +92,13 @@ class DocumentStore:
         *,
         read_only: bool = False,
         reranker_path: Path | None = None,
+        key: DataKey | None = None,
     ) -> DocumentStore:
         """Open (creating unless read-only) the store in ``index_dir``.
 
         The embedder loads on first use. A read-only store on a folder that holds no index yet is
-        empty until another process creates one.
+        empty until another process creates one. ``key``: the store is encrypted under it (a
+        missing or wrong key for an encrypted store raises ``ragtune.crypto.EncryptionError``).
         """
         read_only = read_only or config.read_only
         reranker_path = reranker_path or config.reranker_path
@@ -95,6 +108,7 @@ class DocumentStore:
             config,
             read_only=read_only,
             reranker=Reranker(reranker_path) if reranker_path else None,
+            key=key,
         )
         if not read_only:
             store.index_dir.mkdir(parents=True, exist_ok=True)
@@ -107,7 +121,7 @@ class DocumentStore:
             path = self.index_dir / CATALOG_FILE
             if self.read_only and not path.is_file():
                 return None
-            self._catalog = Catalog(path, read_only=self.read_only)
+            self._catalog = Catalog(path, read_only=self.read_only, key=self.key)
         return self._catalog
 
     def _check_embedder(self) -> None:
@@ -168,7 +182,7 @@ class DocumentStore:
             return None
         vectors = self._vectors.get(namespace)
         if vectors is None:
-            vectors = VectorIndex.load(self._vector_path(namespace), dimension, self.config)
+            vectors = VectorIndex.load(self._vector_path(namespace), dimension, self.config, key=self.key)
             if (
                 vectors is not None
                 and vectors.saved_digest is not None
@@ -239,7 +253,9 @@ class DocumentStore:
             for namespace in namespaces:
                 vectors = self._vectors.get(namespace)
                 if vectors is not None:
-                    vectors.save(self._vector_path(namespace), generation, catalog.chunk_digest(namespace))
+                    vectors.save(
+                        self._vector_path(namespace), generation, catalog.chunk_digest(namespace), key=self.key
+                    )
 
     @contextmanager
     def reading(self) -> Iterator[Catalog | None]:

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ragtune.files import atomic_write
+from ragtune import crypto
+from ragtune.crypto import DataKey
 from ragtune.settings import IndexSettings
 
 TOMBSTONE_SHARE = 0.2
@@ -146,9 +147,10 @@ class VectorIndex:
         return ids[0][keep].astype(np.int64), scores[0][keep]
 
     # --- files --------------------------------------------------------------------------
-    def save(self, path: Path, generation: int, digest: str | None = None) -> None:
+    def save(self, path: Path, generation: int, digest: str | None = None, *, key: DataKey | None = None) -> None:
         """Write atomically (temporary file, fsync, rename, folder fsync), then a sidecar with the
-        catalog generation and ``digest`` (``Catalog.chunk_digest``) it was built from."""
+        catalog generation and ``digest`` (``Catalog.chunk_digest``) it was built from; both
+        encrypted (AES-GCM, ``ragtune.crypto``) under ``key`` when given."""
         faiss = _faiss()
         if self.needs_compaction():
             live = self.ids()
@@ -159,7 +161,7 @@ class VectorIndex:
             )
             self.rebuild(live, vectors)
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, faiss.serialize_index(self.index).tobytes(), fsync=True)
+        crypto.write_bytes(path, faiss.serialize_index(self.index).tobytes(), key, fsync=True)
         sidecar = {
             "generation": generation,
             "digest": digest,
@@ -167,19 +169,32 @@ class VectorIndex:
             "dimension": self.dimension,
             "tombstones": sorted(self.tombstones),
         }
-        atomic_write(path.with_suffix(".json"), json.dumps(sidecar), fsync=True)
+        crypto.write_bytes(path.with_suffix(".json"), json.dumps(sidecar), key, fsync=True)
 
     @classmethod
-    def load(cls, path: Path, dimension: int, config: IndexSettings) -> VectorIndex | None:
-        """The saved index, or None when missing, unreadable or built for another configuration."""
+    def load(
+        cls, path: Path, dimension: int, config: IndexSettings, *, key: DataKey | None = None
+    ) -> VectorIndex | None:
+        """The saved index, or None when missing, unreadable or built for another configuration.
+
+        With ``key``, a file not encrypted under it counts as unreadable (rebuilt from the catalog,
+        then saved encrypted); without one an encrypted file raises ``EncryptionError``.
+        """
         faiss = _faiss()
         vectors = cls(dimension, config)
         sidecar_path = path.with_suffix(".json")
         if not path.is_file() or not sidecar_path.is_file():
             return None
         try:
-            sidecar = json.loads(sidecar_path.read_text())
-            index = faiss.read_index(str(path))
+            sidecar_blob, index_blob = sidecar_path.read_bytes(), path.read_bytes()
+            if key is not None and not (crypto.is_encrypted(sidecar_blob) and crypto.is_encrypted(index_blob)):
+                return None
+            sidecar = json.loads(crypto.decrypt(sidecar_blob, key, what=str(sidecar_path)))
+            index = faiss.deserialize_index(np.frombuffer(crypto.decrypt(index_blob, key, what=str(path)), np.uint8))
+        except crypto.EncryptionError:
+            if key is None:
+                raise
+            return None  # another key's file: the catalog (which opened with this key) rebuilds it
         except (OSError, RuntimeError, ValueError):
             return None
         wanted = config.kind

@@ -97,6 +97,9 @@ def _register_subcommands() -> None:
     register_keys(app)
     register_improve(app)
     register_ratings(app)
+    from ragtune.store_cli import register as register_store
+
+    register_store(app)
 
 
 _register_subcommands()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ragtune import models as model_store
+from ragtune.crypto import load_key
 from ragtune.settings import Settings
 
 if TYPE_CHECKING:
@@ -19,10 +20,13 @@ if TYPE_CHECKING:
 def open_store(settings: Settings, *, read_only: bool = False) -> DocumentStore:
     """The document store in ``settings.index_dir`` (read-only when asked or configured).
 
-    Raises ``ModelNotFoundError`` when a configured model is missing and an ``IndexerError`` when
-    the index cannot be opened.
+    Raises ``ModelNotFoundError`` when a configured model is missing, an ``IndexerError`` when
+    the index cannot be opened and ``ragtune.crypto.EncryptionError`` when its encryption key
+    (``RAGTUNE_ENCRYPTION_KEY``) is missing or wrong.
     """
     from indexer.store import DocumentStore
+
+    key = load_key(settings)
 
     embedder = model_store.resolve(settings.models.embedder, settings.models_dir)
     reranker = model_store.resolve(settings.models.reranker, settings.models_dir) if settings.models.reranker else None
@@ -32,4 +36,5 @@ def open_store(settings: Settings, *, read_only: bool = False) -> DocumentStore:
         settings.index,
         read_only=read_only or settings.index.read_only,
         reranker_path=reranker,
+        key=key,
     )

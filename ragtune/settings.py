@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -138,6 +138,9 @@ class EngineSettings(BaseModel):
     merged_cache_max_gib: float = Field(20.0, gt=0)
     """Size limit of the merged-model cache: above it, the least recently used merged folders no
     registered adapter needs are removed (after each merge)."""
+    ca_bundle: Path | None = None
+    """PEM file of the certificate authorities trusted for an ``https://`` ``url`` (a private CA);
+    None: the system's trust store."""
 
 
 class PriceSettings(BaseModel):
@@ -338,6 +341,10 @@ class GatewaySettings(BaseModel):
     """Keep the exchanges of the local (no-key) user's rated requests (``TenantSettings.keep_exchanges``)."""
     unrated_exchange_hours: float = Field(24.0, gt=0)
     """A kept exchange that got no feedback within this many hours is deleted."""
+    tls_cert: Path | None = None
+    """PEM certificate (chain) to serve HTTPS with (``ragtune serve --tls-cert``); needs ``tls_key``."""
+    tls_key: Path | None = None
+    """PEM private key of ``tls_cert`` (``ragtune serve --tls-key``)."""
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -436,6 +443,12 @@ class Settings(BaseSettings):
     pii: PiiSettings = Field(default_factory=PiiSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     improve: ImproveSettings = Field(default_factory=ImproveSettings)
+    encryption_key: SecretStr | None = None
+    """``RAGTUNE_ENCRYPTION_KEY``: encrypt data at rest (``ragtune.crypto``): the document catalog and
+    every SQLite database of RAGTUNE_HOME through SQLCipher, FAISS files and prepared training data
+    through AES-GCM. At least 32 characters (``ragtune store keygen``). Unset: stored in clear."""
+    encryption_key_file: Path | None = None
+    """``RAGTUNE_ENCRYPTION_KEY_FILE``: a file holding the key instead (e.g. a mounted Secret)."""
 
     @field_validator("home", mode="after")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -20,10 +21,11 @@ ADAPTER_MODES = " and ".join(m for m in Mode.answer_modes() if m.uses_adapter)
 def default_url() -> str:
     """The gateway URL from the settings (``RAGTUNE_GATEWAY__HOST``/``__PORT``)."""
     from services.gateway.server import gateway_url
+    from services.gateway.tls import scheme
 
     gateway = get_settings().gateway
     host = "127.0.0.1" if gateway.host in ("0.0.0.0", "::") else gateway.host
-    return gateway_url(host, gateway.port)
+    return gateway_url(host, gateway.port, scheme(gateway))
 
 
 def call_gateway(
@@ -127,6 +129,8 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(None, "--port", help="Port (default 8000)."),
         engine: str = typer.Option(None, "--engine", help="vllm (default) or local."),
         engine_url: str = typer.Option(None, "--engine-url", help="Use an external vLLM server at this URL."),
+        tls_cert: Path = typer.Option(None, "--tls-cert", help="Serve HTTPS with this PEM certificate (chain)."),
+        tls_key: Path = typer.Option(None, "--tls-key", help="The PEM private key of --tls-cert."),
     ) -> None:
         """Serve the gateway: the engine, the index in RAGTUNE_HOME/index and every adapter found."""
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -134,7 +138,9 @@ def register(app: typer.Typer) -> None:
             raise RagtuneError(f"--engine must be 'vllm' or 'local', not '{engine}'")
         from services.gateway.server import serve, with_overrides
 
-        settings = with_overrides(get_settings(), engine_kind=engine, engine_url=engine_url)
+        settings = with_overrides(
+            get_settings(), engine_kind=engine, engine_url=engine_url, tls_cert=tls_cert, tls_key=tls_key
+        )
         serve(settings, host=host, port=port)
 
     @app.command("ask")

@@ -69,6 +69,7 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape
         from rich.table import Table
 
+        from ragtune.crypto import load_key
         from services.gateway.app import FEEDBACK_DB
         from services.gateway.feedback import FeedbackStore
         from services.gateway.ratings import RatingStore
@@ -79,10 +80,11 @@ def register(app: typer.Typer) -> None:
             day = date.fromisoformat(since) if since else None
         except ValueError:
             raise RagtuneError(f"--since wants a date as YYYY-MM-DD, not '{since}'") from None
-        path = get_settings().home / FEEDBACK_DB
+        settings = get_settings()
+        path = settings.home / FEEDBACK_DB
         if not path.is_file():
             raise RagtuneError(f"no ratings yet: {path} does not exist (rate answers in the page's Rate view)")
-        store = FeedbackStore(path)
+        store = FeedbackStore(path, key=load_key(settings))
         try:
             summary = RatingStore(store).summary(since=day, by=by, bootstrap=bootstrap)  # type: ignore[arg-type]
         finally:

@@ -99,7 +99,9 @@ def data_prep(
     from training.audit_cli import insert_canaries, write_recorded
 
     prepared, inserted = insert_canaries(prepared, out, canaries, canary_repeats, None)
-    report_path = write_prepared(prepared, out)
+    from ragtune.crypto import load_key
+
+    report_path = write_prepared(prepared, out, load_key(settings))
     if (canary_file := write_recorded(out, inserted)) is not None:
         console.print(f"{len(inserted)} canaries × {canary_repeats} inserted; recorded in {canary_file}")
     if as_json:

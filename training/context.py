@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from ragtune.files import atomic_write
+from ragtune import crypto
+from ragtune.crypto import DataKey
 from ragtune.prompts import PROMPT_TEMPLATE, ContextChunk, build_messages
 from ragtune.settings import Settings
 from training.records import ChatExample, DataError, Message
@@ -186,9 +187,10 @@ def is_context_aware(card: dict | None) -> bool:
     return bool(((card or {}).get("hyperparameters") or {}).get("context_aware"))
 
 
-def write_examples(examples: Sequence[ChatExample], path: Path) -> Path:
-    """The examples as ragtune's JSONL normal form (one object per line)."""
-    atomic_write(path, "".join(e.model_dump_json(exclude_none=True) + "\n" for e in examples))
+def write_examples(examples: Sequence[ChatExample], path: Path, key: DataKey | None = None) -> Path:
+    """The examples as ragtune's JSONL normal form (one object per line), encrypted under ``key``
+    (``ragtune.crypto``) when given."""
+    crypto.write_bytes(path, "".join(e.model_dump_json(exclude_none=True) + "\n" for e in examples), key)
     return path
 
 
@@ -233,7 +235,7 @@ def train_with_context(
     finally:
         store.close()
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
-    data = write_examples(built, settings.runs_dir / f"{request.name}-context.jsonl")
+    data = write_examples(built, settings.runs_dir / f"{request.name}-context.jsonl", crypto.load_key(settings))
     extra = {
         **request.extra_hyperparameters,
         **context_card_fields(options, settings.models.embedder, report, len(held_out or ())),

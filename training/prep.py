@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ragtune import crypto
+from ragtune.crypto import DataKey
 from ragtune.neardup import find_duplicates
 from ragtune.pii import PiiEngine, PiiMasker
 from ragtune.settings import PiiSettings
@@ -202,19 +204,16 @@ def pii_engine(
     return PiiEngine(pii, extra_allow=allow or [])
 
 
-def write_prepared(data: PreparedData, out: Path) -> Path:
+def write_prepared(data: PreparedData, out: Path, key: DataKey | None = None) -> Path:
     """Write the examples as JSONL to ``out`` and the report to ``<out stem>.report.json`` beside it.
 
     The file is written to a temporary name and renamed, so a failure never leaves half a file.
+    With ``key`` the examples are encrypted (``ragtune.crypto``; the report holds counts only).
     Returns the report path.
     """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.with_name(f".{out.name}.tmp")
-    with staging.open("w", encoding="utf-8") as handle:
-        for example in data.examples:
-            handle.write(json.dumps(example.model_dump(), ensure_ascii=False) + "\n")
-    staging.replace(out)
+    lines = "".join(json.dumps(example.model_dump(), ensure_ascii=False) + "\n" for example in data.examples)
+    crypto.write_bytes(out, lines, key)
     report_path = out.with_name(f"{out.stem}.report.json")
     report_path.write_text(data.report.model_dump_json(indent=2))
     return report_path

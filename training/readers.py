@@ -18,6 +18,7 @@ issue (``.jsonl``) or a one-line ``DataError`` (``.json``), never a ``RecursionE
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ragtune import crypto
 from ragtune.jsonlimits import JSONLimitError, loads_bounded
 from training.records import ChatExample, DataError, LineIssue, Message
 
@@ -164,8 +166,13 @@ def example_from_object(obj: Any, default_id: str) -> ChatExample:
         raise ValueError(err.errors()[0]["msg"]) from None
 
 
+def _file_text(path: Path) -> io.StringIO:
+    """The file's text, decrypted when ``ragtune.crypto`` encrypted it (key from the settings)."""
+    return io.StringIO(crypto.read_text(path, errors="replace"), newline="")
+
+
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, Any | ValueError]]:
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
+    with _file_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -179,7 +186,7 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, Any | ValueError]]:
 
 def _iter_json(path: Path) -> Iterator[tuple[int, Any | ValueError]]:
     try:
-        data = loads_bounded(path.read_text(encoding="utf-8", errors="replace"), what="the file")
+        data = loads_bounded(_file_text(path).getvalue(), what="the file")
     except JSONLimitError as err:
         raise DataError(f"{path}: {err}") from None
     except json.JSONDecodeError as err:
@@ -200,7 +207,7 @@ def _csv_columns(header: list[str]) -> tuple[int, int] | None:
 
 
 def _iter_csv(path: Path) -> Iterator[tuple[int, Any | ValueError]]:
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+    with _file_text(path) as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:

@@ -105,13 +105,16 @@ def ensure_sample_adapter(
 
         return train_with_context(request, settings, held_out=set(held_out), progress=progress, status=status)
     if held_out:
+        from ragtune.crypto import load_key
         from training.context import without_entries, write_examples
         from training.readers import read_examples
 
         rows, _ = read_examples(sample_dataset_path())
         settings.runs_dir.mkdir(parents=True, exist_ok=True)
         data = write_examples(
-            without_entries((e for _, e in rows), set(held_out)), settings.runs_dir / f"{SAMPLE_ADAPTER}-held-out.jsonl"
+            without_entries((e for _, e in rows), set(held_out)),
+            settings.runs_dir / f"{SAMPLE_ADAPTER}-held-out.jsonl",
+            load_key(settings),
         )
         request = request.model_copy(update={"data": data})
     train_adapter(request, settings, progress=progress, status=status)

@@ -72,7 +72,7 @@ def served_name(settings: Settings) -> str:
 
 
 def _launch_config(settings: Settings, model_dir: Path, served: str, *, enable_lora: bool, adapters: dict[str, Path]):
-    from services.engines.vllm_process import VLLMLaunchConfig
+    from services.engines.vllm_process import VLLMLaunchConfig, new_api_key
 
     engine = settings.engine
     return VLLMLaunchConfig(
@@ -87,6 +87,7 @@ def _launch_config(settings: Settings, model_dir: Path, served: str, *, enable_l
         cpu_threads=engine.cpu_threads,
         dtype=engine.dtype,
         extra_args=[*engine.extra_args, *([] if engine.compile or enable_lora else ["--enforce-eager"])],
+        api_key=new_api_key(),  # every owned child requires its own random key; the engine sends it
     )
 
 
@@ -169,6 +170,7 @@ def create_single_engine(settings: Settings, adapters: dict[str, Path] | None = 
             url=engine.url,
             api_key=engine.api_key,
             adapters=lora_only(adapters, "an external vLLM server serves LoRA adapters only"),
+            ca_bundle=engine.ca_bundle,
         )
     model_dir = _generator_dir(settings)
     if engine.kind == "local":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -39,6 +40,20 @@ from services.engines.base import (
 )
 from services.engines.vllm_process import VLLMProcess
 from training import adapter_folder
+
+
+def client_context(ca_bundle: Path | None) -> ssl.SSLContext | bool:
+    """What the engine's HTTP clients verify an ``https://`` server with: the system's trust store
+    (True), or a context trusting the CA certificates in ``ca_bundle`` (``engine.ca_bundle``)."""
+    if ca_bundle is None:
+        return True
+    path = Path(ca_bundle).expanduser()
+    if not path.is_file():
+        raise EngineError(f"the CA bundle {ca_bundle} (engine.ca_bundle) does not exist or is not a file")
+    try:
+        return ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, ValueError) as exc:
+        raise EngineError(f"the CA bundle {ca_bundle} (engine.ca_bundle) holds no usable certificate ({exc})") from None
 
 
 class _PromptDetails(BaseModel):
@@ -113,8 +128,12 @@ class VLLMEngine(EngineBase):
         api_key: str | None = None,
         adapters: dict[str, Path] | None = None,
         request_timeout_s: float = 600.0,
+        ca_bundle: Path | None = None,
     ) -> None:
         """Either ``process`` (owned child, started by ``start``) or ``url`` (external server).
+
+        ``ca_bundle``: PEM file of the CAs trusted for an ``https://`` url (default: the system's).
+        An owned child's key (``process.api_key``) is sent unless ``api_key`` says otherwise.
 
         ``adapters`` are registered at start: passed on the command line of an owned process
         (the caller builds its config with them) or loaded through the API on an external one.
@@ -124,13 +143,14 @@ class VLLMEngine(EngineBase):
         self.base_model = served_model_name
         self.process = process
         self._url = url.rstrip("/").removesuffix("/v1") if url else None
-        self._api_key = api_key
+        self._api_key = api_key if api_key is not None else (process.api_key if process is not None else None)
         self._initial_adapters = dict(adapters or {})
         self._adapters: dict[str, AdapterInfo] = {}
         self._timeout = httpx.Timeout(request_timeout_s, connect=10.0)
         self._client: httpx.AsyncClient | None = None
         self._session: aiohttp.ClientSession | None = None
         self._request_timeout_s = request_timeout_s
+        self._verify = client_context(ca_bundle)
         self._ready = False
 
     # --- plumbing -----------------------------------------------------------------------------
@@ -149,6 +169,7 @@ class VLLMEngine(EngineBase):
                 headers=self._headers(),
                 timeout=self._timeout,
                 limits=httpx.Limits(max_connections=256),
+                verify=self._verify,
             )
         return self._client
 
@@ -157,7 +178,10 @@ class VLLMEngine(EngineBase):
         if self._session is None or self._session.closed:
             timeout = aiohttp.ClientTimeout(total=self._request_timeout_s, sock_connect=10.0)
             self._session = aiohttp.ClientSession(
-                base_url=self.url, headers=self._headers(), timeout=timeout, connector=aiohttp.TCPConnector(limit=256)
+                base_url=self.url,
+                headers=self._headers(),
+                timeout=timeout,
+                connector=aiohttp.TCPConnector(limit=256, ssl=self._verify),
             )
         return self._session
 

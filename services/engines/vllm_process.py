@@ -16,6 +16,8 @@ import asyncio
 import atexit
 import ctypes
 import os
+import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from services.engines.base import EngineError
 
@@ -60,6 +62,29 @@ class VLLMLaunchConfig(BaseModel):
     named); hermes reads the ``<tool_call>`` convention most small chat models use. None = no tools."""
     extra_args: list[str] = Field(default_factory=list)
     python: str = Field(default_factory=lambda: sys.executable)
+    api_key: SecretStr | None = None
+    """The key the server requires on its ``/v1`` routes (``/health`` stays open). It reaches the
+    child as ``VLLM_API_KEY`` in its environment, not as ``--api-key``: a command line is readable
+    by every local user (``ps``) and is written at the top of the server log. The gateway gives
+    every child it owns a fresh random one (``new_api_key``); None = no key."""
+
+
+SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+
+
+def new_api_key() -> SecretStr:
+    """A fresh random key for one vLLM child (256 bits)."""
+    return SecretStr(secrets.token_urlsafe(32))
+
+
+def scrubbed_environment(base: dict[str, str]) -> dict[str, str]:
+    """``base`` without ragtune's settings (``RAGTUNE_*``: API keys, the encryption key, Redis URLs
+    with passwords — vLLM reads none of them) and without an inherited ``VLLM_API_KEY``."""
+    return {
+        name: value
+        for name, value in base.items()
+        if not name.upper().startswith("RAGTUNE_") and name.upper() != "VLLM_API_KEY"
+    }
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -111,8 +136,11 @@ def build_command(config: VLLMLaunchConfig, port: int) -> list[str]:
 
 
 def build_env(config: VLLMLaunchConfig, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The child's environment: offline hub, runtime LoRA updates, CPU threads and KV cache."""
-    env = dict(os.environ if base is None else base)
+    """The child's environment: the parent's scrubbed of ragtune's secrets (``scrubbed_environment``),
+    plus offline hub, runtime LoRA updates, CPU threads, KV cache and the child's own API key."""
+    env = scrubbed_environment(dict(os.environ if base is None else base))
+    if config.api_key is not None:
+        env["VLLM_API_KEY"] = config.api_key.get_secret_value()
     env.update(
         {
             "HF_HUB_OFFLINE": "1",
@@ -177,6 +205,11 @@ class VLLMProcess:
     @property
     def served_model_name(self) -> str:
         return self.config.served_model_name
+
+    @property
+    def api_key(self) -> str | None:
+        """The key clients of this server send as ``Authorization: Bearer …`` (None: none needed)."""
+        return self.config.api_key.get_secret_value() if self.config.api_key is not None else None
 
     @property
     def url(self) -> str:

@@ -18,6 +18,8 @@ from fastapi.staticfiles import StaticFiles
 
 from ragtune import models as model_store
 from ragtune.audit_log import AuditLog
+from ragtune.crypto import EncryptionError
+from ragtune.crypto_home import check_home
 from ragtune.errors import RagtuneError
 from ragtune.index import open_store
 from ragtune.keys import KeyRing
@@ -64,6 +66,8 @@ def open_index(settings: Settings) -> tuple[DocumentStore | None, str | None]:
     serves the modes without retrieval."""
     try:
         store = open_store(settings)
+    except EncryptionError:
+        raise  # a missing or wrong key: the gateway refuses to start rather than serve without it
     except (RagtuneError, model_store.ModelNotFoundError, OSError) as exc:
         log.warning("document index unavailable: %s", exc)
         return None, str(exc)
@@ -94,6 +98,7 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayS
         from services.engines.factory import create_engine
 
         settings.home.mkdir(parents=True, exist_ok=True)
+        data_key = check_home(settings)  # refuse to start, saying why, before any engine starts
         engine = create_engine(settings)
         await engine.start()
         store, store_error = await asyncio.to_thread(open_index, settings)
@@ -115,7 +120,7 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[GatewayS
                     tenants_dir=settings.tenants_dir,
                     shared=settings.gateway.shared_adapters,
                 ),
-                feedback=FeedbackStore(settings.home / FEEDBACK_DB),
+                feedback=FeedbackStore(settings.home / FEEDBACK_DB, key=data_key),
                 metrics=GatewayMetrics(),
                 limiter=RateLimiter.for_redis(settings.redis_url),
                 audit=AuditLog.in_home(settings.home),

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ragtune import crypto
+from ragtune.crypto import DataKey
 from ragtune.errors import NotFoundError
 from services.gateway.schemas import ChatResponse, FeedbackRequest, KpiRow, KpiSummary
 
@@ -50,11 +52,15 @@ def _share(part: int, whole: int) -> float | None:
 class FeedbackStore:
     """Thread-safe SQLite store; one connection guarded by a lock (calls take microseconds)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, key: DataKey | None = None) -> None:
+        """``key``: the whole database (every table, also those added later) is SQLCipher-encrypted
+        under it; a missing or wrong key raises ``ragtune.crypto.EncryptionError``."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db = crypto.connect(
+            path, key, what="the feedback and request log", check_same_thread=False, isolation_level=None
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)

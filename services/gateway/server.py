@@ -6,21 +6,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragtune.console import console
+from ragtune.crypto_home import check_home
 from ragtune.keys import KeyRing
 from ragtune.settings import Settings
 from services.gateway.state import GatewayState
 from services.gateway.tenants import check_bind_address
+from services.gateway.tls import scheme, uvicorn_tls
 
 if TYPE_CHECKING:
     import uvicorn
 
 
-def gateway_url(host: str, port: int) -> str:
+def gateway_url(host: str, port: int, scheme: str = "http") -> str:
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
+    return f"{scheme}://{shown}:{port}"
 
 
 def with_overrides(
@@ -30,9 +33,12 @@ def with_overrides(
     port: int | None = None,
     engine_kind: str | None = None,
     engine_url: str | None = None,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
 ) -> Settings:
     """``settings`` with the command-line choices applied (validated like any other setting)."""
-    gateway = settings.gateway.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})
+    chosen = (("host", host), ("port", port), ("tls_cert", tls_cert), ("tls_key", tls_key))
+    gateway = settings.gateway.model_copy(update={k: v for k, v in chosen if v is not None})
     engine_update: dict = {}
     if engine_kind is not None:
         engine_update["kind"] = engine_kind
@@ -54,8 +60,10 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     settings = with_overrides(settings, host=host, port=port)
     host, port = settings.gateway.host, settings.gateway.port
     check_bind_address(settings.gateway, host, KeyRing.for_settings(settings))
+    tls = uvicorn_tls(settings.gateway)
+    check_home(settings)  # a missing or wrong encryption key: one line, before anything starts
     settings.ensure_dirs()
-    url = gateway_url(host, port)
+    url = gateway_url(host, port, scheme(settings.gateway))
 
     started: list[GatewayState] = []
 
@@ -86,7 +94,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         f"starting the gateway on {url} (engine: {settings.engine.kind}"
         f"{' at ' + settings.engine.url if settings.engine.url else ''})…"
     )
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10, **tls)
     from ragtune.running import gateway_marker
 
     with gateway_marker(settings.home, url):  # `ragtune index search` over this home asks this gateway
@@ -126,6 +134,7 @@ class BackgroundGateway:
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=5,
+            **uvicorn_tls(gateway),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="ragtune-gateway", daemon=True)
@@ -139,7 +148,7 @@ class BackgroundGateway:
                 raise TimeoutError(f"the gateway did not start within {self.start_timeout_s:.0f} s")
             time.sleep(0.05)
         port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = gateway_url(gateway.host, port)
+        self.url = gateway_url(gateway.host, port, scheme(gateway))
         return self
 
     def stop(self) -> None:

@@ -79,7 +79,9 @@ class ExchangeStore:
     def open(cls, path: Path, settings: Settings) -> ExchangeStore:
         """The store of the feedback database at ``path`` on a connection of its own (the CLI);
         ``close`` closes it."""
-        return cls(FeedbackStore(path), settings)
+        from ragtune.crypto import load_key
+
+        return cls(FeedbackStore(path, key=load_key(settings)), settings)
 
     def close(self) -> None:
         """Close the feedback store's connection (only for a store from ``open``)."""

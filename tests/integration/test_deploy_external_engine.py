@@ -51,12 +51,14 @@ def published_home(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -
     home.mkdir()
     (home / "models").symlink_to(models_dir, target_is_directory=True)
     (home / "adapters").mkdir()
+    key_file(root).write_text("test-encryption-key-of-the-published-index-0123")
     env = {
         **os.environ,
         "RAGTUNE_HOME": str(home),
         "INDEX_CLI": str(RAGTUNE),
         "RAGTUNE_INDEX__READ_ONLY": "true",
         "RAGTUNE_CONFIG": str(root / "none.toml"),
+        "RAGTUNE_ENCRYPTION_KEY_FILE": str(key_file(root)),  # the index Job mounts the key, as the gateway
     }
     result = subprocess.run(
         [str(SCRIPTS / "publish-index.sh"), str(docs), str(published)],
@@ -74,7 +76,15 @@ def published_home(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+    from ragtune.crypto import sqlite_state
+
+    assert sqlite_state(home / "index" / "catalog.sqlite3") == "encrypted"  # published encrypted
     return home
+
+
+def key_file(root: Path) -> Path:
+    """Where the test keeps the encryption key (the cluster mounts the Secret ragtune-encryption-key)."""
+    return root / "encryption-key"
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +103,7 @@ def gateway(published_home: Path, vllm_server, tmp_path_factory: pytest.TempPath
                 {CLIENT_KEY: {"name": "acme", "namespace": "default", "roles": ["admin"]}}
             ),
             "RAGTUNE_MODELS__GENERATOR": vllm_server.served_model_name,
+            "RAGTUNE_ENCRYPTION_KEY_FILE": str(key_file(published_home.parent)),
         }
     )
     env.pop("RAGTUNE_ENGINE__API_KEY", None)  # the shared test server runs without a key

@@ -1,5 +1,6 @@
 """kill -9 of an owned vLLM child mid-stream: a clean error, a 503 without the log tail while it
-restarts, then an answer again. The test owns its own engine (the shared ``vllm_server`` must not
+restarts, then an answer again. The child requires its own API key (401 without it), which the
+engine sends. The test owns its own engine (the shared ``vllm_server`` must not
 be killed), and costs two vLLM starts."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import os
 import signal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from services.engines.base import ChatMessage, GenerationRequest, GenerationResult, StreamDelta
@@ -20,7 +22,7 @@ def test_kill_9_mid_stream_then_restart_then_answer(generator_path: Path, tmp_pa
     pytest.importorskip("vllm")
     from services.engines.supervisor import EngineCrashedError, SupervisedEngine
     from services.engines.vllm_engine import VLLMEngine
-    from services.engines.vllm_process import VLLMLaunchConfig, VLLMProcess
+    from services.engines.vllm_process import VLLMLaunchConfig, VLLMProcess, new_api_key
 
     config = VLLMLaunchConfig(
         model_dir=generator_path,
@@ -29,6 +31,7 @@ def test_kill_9_mid_stream_then_restart_then_answer(generator_path: Path, tmp_pa
         kv_cache_gib=1,
         max_model_len=1024,
         extra_args=["--enforce-eager"],
+        api_key=new_api_key(),  # as the gateway's owned children: the engine sends it, nobody else has it
     )
     process = VLLMProcess(config, tmp_path / "runs", start_timeout_s=420)
     engine = SupervisedEngine(
@@ -41,6 +44,11 @@ def test_kill_9_mid_stream_then_restart_then_answer(generator_path: Path, tmp_pa
     async def scenario() -> None:
         await engine.start()
         try:
+            async with httpx.AsyncClient(base_url=process.url) as client:
+                assert (await client.get("/v1/models")).status_code == 401
+                wrong = await client.get("/v1/models", headers={"Authorization": "Bearer wrong"})
+                assert wrong.status_code == 401
+                assert (await client.get("/health")).status_code == 200
             stream = engine.stream(request)
             assert isinstance(await anext(stream), StreamDelta)
             assert process.pid is not None

@@ -19,7 +19,7 @@ K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 @pytest.fixture()
 def cluster_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
     for name in ("configmap.yaml", "secret.example.yaml"):
-        doc = yaml.safe_load((K8S / name).read_text())
+        doc = next(yaml.safe_load_all((K8S / name).read_text()))  # the Secret ragtune-secrets comes first
         for key, value in (doc.get("data") or doc.get("stringData")).items():
             monkeypatch.setenv(key, str(value))
     monkeypatch.setenv("RAGTUNE_HOME", str(tmp_path / "home"))  # the image's /var/lib/ragtune

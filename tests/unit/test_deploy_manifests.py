@@ -260,6 +260,53 @@ def test_gateway_settings_from_configmap_and_secret_build_a_read_only_external_e
     assert str(settings.home) == "/var/lib/ragtune"
 
 
+def _pod(path: Path) -> dict:
+    return next(d for d in _k8s_documents(path) if d["kind"] in ("Deployment", "Job"))["spec"]["template"]["spec"]
+
+
+def test_kubernetes_ingress_terminates_tls_with_cert_manager() -> None:
+    ingress = _k8s_documents(DEPLOY / "k8s" / "ingress.yaml")[0]
+    assert ingress["kind"] == "Ingress" and "cert-manager.io/cluster-issuer" in ingress["metadata"]["annotations"]
+    tls = ingress["spec"]["tls"][0]
+    assert tls["secretName"] and tls["hosts"] == [ingress["spec"]["rules"][0]["host"]]
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    service = next(d for d in _k8s_documents(DEPLOY / "k8s" / "gateway.yaml") if d["kind"] == "Service")
+    assert backend["name"] == service["metadata"]["name"]
+    assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+
+
+def test_the_encryption_key_reaches_the_data_writers_and_never_vllm() -> None:
+    from ragtune.crypto import DataKey
+
+    key_file = Path(_k8s_documents(DEPLOY / "k8s" / "configmap.yaml")[0]["data"]["RAGTUNE_ENCRYPTION_KEY_FILE"])
+    secret = next(
+        d
+        for d in _k8s_documents(DEPLOY / "k8s" / "secret.example.yaml")
+        if d["metadata"]["name"] == "ragtune-encryption-key"
+    )
+    DataKey(secret["stringData"][key_file.name])  # a usable example key, under the file name the setting reads
+
+    def key_mounts(pod: dict) -> set[str]:
+        volumes = {
+            v["name"]
+            for v in pod.get("volumes", [])
+            if v.get("secret", {}).get("secretName") == secret["metadata"]["name"]
+        }
+        return {m["mountPath"] for c in pod["containers"] for m in c.get("volumeMounts", []) if m["name"] in volumes}
+
+    for path in (
+        DEPLOY / "k8s" / "gateway.yaml",
+        DEPLOY / "k8s" / "jobs" / "index-job.yaml",
+        DEPLOY / "k8s" / "jobs" / "training-job.yaml",
+    ):
+        assert key_mounts(_pod(path)) == {str(key_file.parent)}, path
+    assert not key_mounts(_pod(DEPLOY / "k8s" / "vllm.yaml"))
+    compose = _compose({**_dotenv(COMPOSE_ENV_EXAMPLE), "ENCRYPTION_KEY": "k" * 40})
+    for name in ("gateway", "index", "train"):
+        assert compose["services"][name]["environment"]["RAGTUNE_ENCRYPTION_KEY"] == "k" * 40
+    assert not any("RAGTUNE" in str(v) for v in compose["services"]["vllm"]["environment"].values())
+
+
 # --- docker compose -------------------------------------------------------------------------
 def _dotenv(path: Path) -> dict[str, str]:
     values = {}
@@ -357,6 +404,12 @@ def test_compose_gateway_environment_builds_settings(monkeypatch: pytest.MonkeyP
 
     assert f"--served-model-name={served_name(settings)}" in vllm_command
     assert vllm_command[0].rstrip("/").endswith(f"/models/{served_name(settings)}")
+    # the gateway serves HTTPS with the certificate and key mounted from TLS_DIR
+    assert settings.gateway.tls_cert is not None and settings.gateway.tls_key is not None
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in gateway["volumes"]}
+    assert mounts[str(settings.gateway.tls_cert.parent)] == "./tls"
+    assert settings.gateway.tls_key.parent == settings.gateway.tls_cert.parent
+    assert settings.encryption_key is None or not settings.encryption_key.get_secret_value()  # empty: clear
 
 
 def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:

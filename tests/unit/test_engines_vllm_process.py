@@ -202,3 +202,47 @@ def test_stop_kills_a_child_that_ignores_sigterm(tmp_path: Path, model_dir: Path
     assert process.returncode == -signal.SIGKILL
     assert _live_group_members(pid) == []  # the whole group (the shell and its sleep) is gone
     process.stop()  # idempotent
+
+
+def test_environment_is_scrubbed_of_ragtune_secrets(model_dir: Path) -> None:
+    parent = {
+        "PATH": "/bin",
+        "HOME": "/root",
+        "RAGTUNE_GATEWAY__API_KEYS": '{"sk-client": {"name": "a"}}',
+        "RAGTUNE_ENCRYPTION_KEY": "x" * 40,
+        "RAGTUNE_ENCRYPTION_KEY_FILE": "/secrets/key",
+        "RAGTUNE_REDIS_URL": "redis://:hunter2@cache:6379/0",
+        "ragtune_engine__api_key": "lower-case-too",
+        "VLLM_API_KEY": "inherited",
+    }
+    env = build_env(VLLMLaunchConfig(model_dir=model_dir, served_model_name="m"), base=parent)
+    assert not [name for name in env if name.upper().startswith("RAGTUNE_")]
+    assert "VLLM_API_KEY" not in env  # no key configured: none inherited either
+    assert env["PATH"] == "/bin" and env["HOME"] == "/root"
+    assert not any(secret in value for value in env.values() for secret in ("sk-client", "hunter2", "x" * 40))
+
+
+def test_the_child_gets_its_own_key_in_its_environment_not_its_command_line(model_dir: Path) -> None:
+    from services.engines.vllm_process import new_api_key
+
+    key = new_api_key()
+    assert len(key.get_secret_value()) >= 40 and key.get_secret_value() != new_api_key().get_secret_value()
+    config = VLLMLaunchConfig(model_dir=model_dir, served_model_name="m", api_key=key)
+    env = build_env(config, base={"VLLM_API_KEY": "inherited"})
+    assert env["VLLM_API_KEY"] == key.get_secret_value()
+    assert key.get_secret_value() not in " ".join(build_command(config, 1))
+    assert key.get_secret_value() not in repr(config)
+
+
+def test_owned_engines_send_the_key_of_their_child(model_dir: Path, tmp_path: Path) -> None:
+    from ragtune.settings import Settings
+    from services.engines.factory import _launch_config
+    from services.engines.vllm_engine import VLLMEngine
+
+    settings = Settings(home=tmp_path)
+    first = _launch_config(settings, model_dir, "m", enable_lora=False, adapters={})
+    second = _launch_config(settings, model_dir, "m", enable_lora=False, adapters={})
+    assert first.api_key is not None and second.api_key is not None
+    assert first.api_key.get_secret_value() != second.api_key.get_secret_value()
+    engine = VLLMEngine(served_model_name="m", process=VLLMProcess(first, tmp_path / "runs"))
+    assert engine._headers() == {"Authorization": f"Bearer {first.api_key.get_secret_value()}"}
