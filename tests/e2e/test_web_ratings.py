@@ -61,6 +61,7 @@ def gateway(
         "RAGTUNE_ENGINE__KIND": "local",
         "RAGTUNE_GATEWAY__DEFAULT_MAX_TOKENS": "8",
         "RAGTUNE_GATEWAY__API_KEYS": json.dumps(keys),
+        "RAGTUNE_GATEWAY__SHARED_ADAPTERS": json.dumps(["*"]),
     }
     env.pop("RAGTUNE_CONFIG", None)
     command = [sys.executable, "-m", "ragtune.cli", "serve", "--engine", "local", "--port", str(port)]
