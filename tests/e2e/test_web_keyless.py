@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_web_page import ANSWER_TIMEOUT_MS, CHROMIUM, CHROMIUM_ARGS, PageProbe
+from tests.e2e.test_web_page import ANSWER_TIMEOUT_MS, PageProbe
 
 pytestmark = pytest.mark.e2e
 
@@ -67,18 +67,6 @@ def other_site(tmp_path_factory: pytest.TempPathFactory, free_port) -> Iterator[
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: install Debian's chromium (`make browser`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def documents(gateway: str) -> list[str]:

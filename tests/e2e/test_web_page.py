@@ -23,14 +23,6 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 API_KEY = "web-e2e-key"
 CHAT_ONLY_KEY = "web-e2e-chat-only-key"
 ADAPTER = "tiny"
@@ -134,19 +126,6 @@ def gateway(
 
 def api(gateway: str, method: str, path: str) -> httpx.Response:
     return httpx.request(method, f"{gateway}{path}", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60)
-
-
-# --- the browser ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: install Debian's chromium (`make browser`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 class PageProbe:

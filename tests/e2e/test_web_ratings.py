@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_web_page import CHROMIUM, CHROMIUM_ARGS, PageProbe, install_adapter, snap
+from tests.e2e.test_web_page import PageProbe, install_adapter, snap
 
 pytestmark = pytest.mark.e2e
 
@@ -67,18 +67,6 @@ def gateway(
     command = [sys.executable, "-m", "ragtune.cli", "serve", "--engine", "local", "--port", str(port)]
     with serve_gateway(command, env, home / "gateway.log", url, cwd=home):
         yield url, home
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: install Debian's chromium (`make browser`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def open_page(browser, url: str, key: str, view: str) -> PageProbe:
