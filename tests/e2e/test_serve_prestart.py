@@ -56,7 +56,7 @@ def test_ready_means_the_served_adapters_engines_run(
         missing = [line for line in said.splitlines() if line.strip().startswith("not pre-started")]
         assert len(missing) == 1 and "voice-b:" in missing[0] and "max_engines=2" in missing[0]
 
-        engines = {e["name"]: e for e in httpx.get(f"{url}/healthz", timeout=30).json()["engine"]["engines"]}
+        engines = {e["name"]: e for e in httpx.get(f"{url}/v1/health", timeout=30).json()["engine"]["engines"]}
         assert engines["merged:voice-a"]["state"] == "ready"
         started = _engine_logs(home)
         assert len(started) == 2  # base + voice-a, both before "ready"
@@ -68,5 +68,5 @@ def test_ready_means_the_served_adapters_engines_run(
         )
         assert answer.status_code == 200, answer.text
         assert _engine_logs(home) == started  # the first request started no engine
-        engines = {e["name"]: e for e in httpx.get(f"{url}/healthz", timeout=30).json()["engine"]["engines"]}
+        engines = {e["name"]: e for e in httpx.get(f"{url}/v1/health", timeout=30).json()["engine"]["engines"]}
         assert engines["merged:voice-a"]["state"] == "ready" and engines["merged:voice-a"]["restarts"] == 0
