@@ -9,6 +9,8 @@ Each step is idempotent, so a second `make demo` starts in seconds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 from ragtune import models
@@ -48,7 +50,16 @@ def prepare_adapter(settings: Settings) -> Path:
     """Train the sample brand-voice adapter once; later runs reuse it (cached by data hash)."""
     from training.sample import ensure_sample_adapter
 
-    path = ensure_sample_adapter(settings)
+    with ExitStack() as bars:
+        shown: list[Callable[[str, float], None]] = []
+
+        def progress(step: int, total: int, loss: float | None) -> None:
+            if not shown:  # a bar only when it trains (a cached adapter returns at once)
+                shown.append(bars.enter_context(progress_bar("training the sample adapter")))
+            said = f"step {step}/{total}" + (f", loss {loss:.3f}" if loss is not None else "")
+            shown[0](said, step / total if total else 0.0)
+
+        path = ensure_sample_adapter(settings, progress=progress, status=lambda m: console.print(f"· {m}"))
     console.print(f"[green]✓[/] sample adapter: {path}")
     return path
 
