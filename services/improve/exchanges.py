@@ -11,8 +11,6 @@ tenants without the setting.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,17 +61,14 @@ def keeps_exchanges(settings: Settings, tenant: str) -> bool:
 
 
 class ExchangeStore:
-    """The ``exchanges`` table of the feedback database, on the feedback store's own connection and
-    lock (so whatever opens that database — encrypted or not — opens this table too)."""
+    """The ``exchanges`` table of the feedback database, through the feedback store's schema, read and
+    transaction methods (so whatever opens that database — encrypted or not — opens this table too)."""
 
     def __init__(self, feedback: FeedbackStore, settings: Settings) -> None:
         self.feedback = feedback
         self.settings = settings
-        self._db: sqlite3.Connection = feedback._db  # one connection per database file
-        self._lock: threading.Lock = feedback._lock
         self._since_purge = 0
-        with self._lock:
-            self._db.executescript(SCHEMA)
+        feedback.add_schema(SCHEMA)
 
     @classmethod
     def open(cls, path: Path, settings: Settings) -> ExchangeStore:
@@ -93,8 +88,8 @@ class ExchangeStore:
         """Keep one exchange when ``tenant`` keeps exchanges; False (nothing stored) otherwise."""
         if not keeps_exchanges(self.settings, tenant):
             return False
-        with self._lock:
-            self._db.execute(
+        with self.feedback.transaction() as db:
+            db.execute(
                 "INSERT OR REPLACE INTO exchanges VALUES (?,?,?,?,?,?,NULL,?)",
                 (request_id, tenant, question, answer, json.dumps(chunk_ids), int(refused), time.time()),
             )
@@ -106,18 +101,16 @@ class ExchangeStore:
 
     def add_correction(self, request_id: str, correction: str) -> bool:
         """Store a rater's better answer with the kept exchange; False when the exchange is not kept."""
-        with self._lock:
-            cursor = self._db.execute(
-                "UPDATE exchanges SET correction = ? WHERE request_id = ?", (correction, request_id)
-            )
+        with self.feedback.transaction() as db:
+            cursor = db.execute("UPDATE exchanges SET correction = ? WHERE request_id = ?", (correction, request_id))
             return cursor.rowcount > 0
 
     def purge_unrated(self, now: float | None = None) -> int:
         """Delete the kept exchanges that got no feedback in time; returns how many."""
         cutoff = (now if now is not None else time.time()) - self.settings.gateway.unrated_exchange_hours * 3600
-        with self._lock:
+        with self.feedback.transaction() as db:
             self._since_purge = 0
-            cursor = self._db.execute(
+            cursor = db.execute(
                 "DELETE FROM exchanges WHERE created < ? AND request_id NOT IN (SELECT request_id FROM feedback)",
                 (cutoff,),
             )
@@ -131,8 +124,7 @@ class ExchangeStore:
             FROM exchanges e JOIN feedback f ON f.request_id = e.request_id
             WHERE f.created >= ? ORDER BY f.created, e.request_id
         """
-        with self._lock:
-            rows = self._db.execute(query, (since.timestamp() if since else 0.0,)).fetchall()
+        rows = self.feedback.read(query, (since.timestamp() if since else 0.0,))
         return [
             RatedExchange(
                 request_id=request_id,
