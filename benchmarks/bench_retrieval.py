@@ -52,14 +52,15 @@ SHIPPED = [
     "ventilation-manual-libreoffice.pdf",
 ]
 K = 5
-# name → (mode, candidates per retriever, rrf_k, at most this many chunks per section)
+# name → (mode, candidates per retriever, rrf_k, at most this many chunks per section, navigation last)
 RETRIEVERS = {
-    "dense": ("dense", 50, 60, None),
-    "bm25": ("bm25", 50, 60, None),
-    "hybrid (50 each, RRF 60)": ("hybrid", 50, 60, None),
-    "hybrid (10 each, RRF 60)": ("hybrid", 10, 60, None),
-    "hybrid (50 each) + 1 per section": ("hybrid", 50, 60, 1),
-    "hybrid (10 each) + 1 per section": ("hybrid", 10, 60, 1),
+    "dense": ("dense", 50, 60, None, False),
+    "bm25": ("bm25", 50, 60, None, False),
+    "hybrid (50 each, RRF 60)": ("hybrid", 50, 60, None, False),
+    "hybrid (10 each, RRF 60)": ("hybrid", 10, 60, None, False),
+    "hybrid (50 each) + 1 per section": ("hybrid", 50, 60, 1, False),
+    "hybrid (10 each) + 1 per section": ("hybrid", 10, 60, 1, False),
+    "hybrid (10 each) + 1 per section + navigation last (default)": ("hybrid", 10, 60, 1, True),
 }
 
 
@@ -156,9 +157,14 @@ def main() -> None:
         for chunk_tokens in (int(c) for c in args.chunk_tokens.split(",")):
             store = build(Path(tmp), chunk_tokens)
             try:
-                for name, (mode, candidates, rrf_k, per_section) in RETRIEVERS.items():
+                for name, (mode, candidates, rrf_k, per_section, demote) in RETRIEVERS.items():
                     retriever = StoreRetriever(
-                        store, mode=mode, candidates=candidates, rrf_k=rrf_k, per_section=per_section
+                        store,
+                        mode=mode,
+                        candidates=candidates,
+                        rrf_k=rrf_k,
+                        per_section=per_section,
+                        demote_navigation=demote,
                     )
                     for set_name, (namespace, items) in sets.items():
                         figures = measure(store, retriever, namespace, items)

@@ -40,12 +40,14 @@ CREATE TABLE IF NOT EXISTS chunks (
     doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
     namespace TEXT NOT NULL, position INTEGER NOT NULL, section TEXT NOT NULL, text TEXT NOT NULL,
     content_hash TEXT NOT NULL, embed_hash TEXT NOT NULL, tokens INTEGER NOT NULL,
-    embedding BLOB NOT NULL);
+    embedding BLOB NOT NULL, page INTEGER, page_end INTEGER);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE INDEX IF NOT EXISTS chunks_namespace ON chunks(namespace);
 CREATE INDEX IF NOT EXISTS chunks_embed_hash ON chunks(embed_hash);
 """
 
+PAGE_COLUMNS = ("page", "page_end")
+"""Chunk columns added after the first catalogs were written (added on open, NULL in old rows)."""
 DOCUMENT_COLUMNS = {"doc_id", "source", "title", "format", "namespace", "origin"}
 _FILTER_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
@@ -62,6 +64,8 @@ class ChunkRow:
     title: str
     source: str
     metadata: dict[str, Any]
+    page: int | None = None
+    page_end: int | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,7 @@ class Catalog:
         missing key raises ``ragtune.crypto.EncryptionError``."""
         self.path = path
         self.read_only = read_only
+        self._page_sql: str | None = None
         try:
             if read_only:
                 self.db = crypto.connect(path, key, read_only=True, what="the index catalog", check_same_thread=False)
@@ -126,10 +131,25 @@ class Catalog:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.executescript(SCHEMA)
+                self._add_missing_columns()
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA busy_timeout=30000")
         except crypto.database_errors() as exc:
             raise IndexerError(f"the index catalog {path} cannot be opened: {exc}") from None
+
+    def _add_missing_columns(self) -> None:
+        """Columns newer than a catalog written by an earlier version (their values stay NULL)."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(chunks)")}
+        for column in PAGE_COLUMNS:
+            if column not in columns:
+                self.db.execute(f"ALTER TABLE chunks ADD COLUMN {column} INTEGER")
+
+    def _page_columns(self) -> str:
+        """``c.page, c.page_end``, or NULLs on a read-only catalog written before pages were stored."""
+        if self._page_sql is None:
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(chunks)")}
+            self._page_sql = ", ".join(f"c.{c}" if c in columns else "NULL" for c in PAGE_COLUMNS)
+        return self._page_sql
 
     def close(self) -> None:
         if not self.read_only:
@@ -219,7 +239,7 @@ class Catalog:
             for chunk, embed_hash, vector in zip(doc.chunks, doc.embed_hashes, doc.embeddings, strict=True):
                 cursor = db.execute(
                     "INSERT INTO chunks(doc_id, namespace, position, section, text, content_hash, "
-                    "embed_hash, tokens, embedding) VALUES (?,?,?,?,?,?,?,?,?)",
+                    "embed_hash, tokens, embedding, page, page_end) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         doc.doc_id,
                         doc.namespace,
@@ -230,6 +250,8 @@ class Catalog:
                         embed_hash,
                         chunk.tokens,
                         np.asarray(vector, dtype=np.float32).tobytes(),
+                        chunk.page,
+                        chunk.page_end,
                     ),
                 )
                 assert cursor.lastrowid is not None
@@ -381,8 +403,8 @@ class Catalog:
         for start in range(0, len(wanted), 900):
             part = wanted[start : start + 900]
             for r in self.db.execute(
-                "SELECT c.id, c.doc_id, c.position, c.section, c.text, d.title, d.source, d.metadata "
-                "FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
+                "SELECT c.id, c.doc_id, c.position, c.section, c.text, d.title, d.source, d.metadata, "
+                f"{self._page_columns()} FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
                 f"WHERE c.id IN ({','.join('?' * len(part))})",
                 part,
             ):
@@ -395,5 +417,7 @@ class Catalog:
                     title=r[5],
                     source=r[6],
                     metadata=json.loads(r[7]),
+                    page=r[8],
+                    page_end=r[9],
                 )
         return found

@@ -3,7 +3,8 @@
 A section is cut into pieces (sentences, keeping paragraph breaks); pieces longer than a chunk are
 cut at token boundaries. Pieces are packed greedily into chunks of at most ``chunk_tokens``; each
 new chunk of a section starts with the last pieces of the previous one, up to ``chunk_overlap``
-tokens.
+tokens. A section that goes on over several pages (a PDF's, one ``Section`` per page with the same
+title) is chunked as one, so a chunk may cross a page end; its ``page`` is the page it starts on.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class _Piece:
     text: str
     tokens: int
     separator: str  # what joins it to the piece before: "\n\n" (new paragraph), "\n" or " "
+    page: int | None = None
 
 
 def _sentences(paragraph: str) -> list[str]:
@@ -68,7 +70,7 @@ class TokenChunker:
             parts.append(text[window[0][0] : end].strip())
         return [p for p in parts if p]
 
-    def _pieces(self, text: str) -> list[_Piece]:
+    def _pieces(self, text: str, page: int | None = None) -> list[_Piece]:
         raw: list[tuple[str, str]] = []
         for p_index, paragraph in enumerate(p for p in re.split(r"\n\s*\n", text) if p.strip()):
             for s_index, sentence in enumerate(_sentences(paragraph.strip())):
@@ -81,16 +83,26 @@ class TokenChunker:
         pieces: list[_Piece] = []
         for (sentence, separator), count in zip(raw, counts, strict=True):
             if count <= self.chunk_tokens:
-                pieces.append(_Piece(sentence, count, separator))
+                pieces.append(_Piece(sentence, count, separator, page))
                 continue
             parts = self._split_long(sentence)
             for i, (part, n) in enumerate(zip(parts, self._count(parts), strict=True)):
-                pieces.append(_Piece(part, n, separator if i == 0 else " "))
+                pieces.append(_Piece(part, n, separator if i == 0 else " ", page))
         return pieces
 
     def chunk_section(self, section: Section, start_position: int) -> list[Chunk]:
         """Chunks of one section, numbered from ``start_position``."""
-        pieces = self._pieces(section.text)
+        return self._chunk_run([section], start_position)
+
+    def _chunk_run(self, run: list[Section], start_position: int) -> list[Chunk]:
+        """Chunks of the pages of one section (a run of sections with its title), numbered from
+        ``start_position``; a new page goes on from the previous one's last line."""
+        pieces: list[_Piece] = []
+        for section in run:
+            more = self._pieces(section.text, section.page)
+            if pieces and more:
+                more[0].separator = "\n"
+            pieces.extend(more)
         groups: list[list[_Piece]] = []
         current: list[_Piece] = []
         size = 0
@@ -120,10 +132,12 @@ class TokenChunker:
             chunks.append(
                 Chunk(
                     position=start_position + offset,
-                    section=section.title,
+                    section=run[0].title,
                     text=text,
                     content_hash=content_hash(text),
                     tokens=sum(p.tokens for p in group),
+                    page=group[0].page,
+                    page_end=group[-1].page if group[-1].page != group[0].page else None,
                 )
             )
         return chunks
@@ -131,6 +145,25 @@ class TokenChunker:
     def chunk(self, sections: list[Section]) -> list[Chunk]:
         """Chunks of a whole document, positions counted across its sections."""
         chunks: list[Chunk] = []
-        for section in sections:
-            chunks.extend(self.chunk_section(section, len(chunks)))
+        for run in _runs(sections):
+            chunks.extend(self._chunk_run(run, len(chunks)))
         return chunks
+
+
+def _runs(sections: list[Section]) -> list[list[Section]]:
+    """Sections grouped into runs: the pages of one section (same title, each page following the
+    one before) form one run; every other section is a run of its own."""
+    runs: list[list[Section]] = []
+    for section in sections:
+        last = runs[-1][-1] if runs else None
+        if (
+            last is not None
+            and section.page is not None
+            and last.page is not None
+            and section.title == last.title
+            and section.page == last.page + 1
+        ):
+            runs[-1].append(section)
+        else:
+            runs.append([section])
+    return runs

@@ -10,6 +10,7 @@ without an outline falls back to one section per page.
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 from dataclasses import dataclass
@@ -112,7 +113,8 @@ def _heading_pattern(title: str) -> re.Pattern[str]:
 
 
 def outline_sections(pages: list[str], outline: list[OutlineEntry]) -> list[Section]:
-    """Cut the pages' text at the outline's headings; text before the first one is untitled.
+    """Cut the pages' text at the outline's headings, then at page ends (a section per page, each
+    with its ``page``); text before the first heading is untitled.
 
     Each heading is looked for as a line on its bookmark's page (or the next one), after the
     previous heading. Found, the heading line is dropped from the text (the section title holds
@@ -141,14 +143,29 @@ def outline_sections(pages: list[str], outline: list[OutlineEntry]) -> list[Sect
             continue
         cuts.append((start, body, title))
         position = body
-    sections = []
-    head = text[: cuts[0][0]].strip() if cuts else text.strip()
-    if head:
-        sections.append(Section(title="", text=head))
+    spans = [(0, cuts[0][0] if cuts else len(text), "")]
     for index, (_start, body, title) in enumerate(cuts):
-        end = cuts[index + 1][0] if index + 1 < len(cuts) else len(text)
-        sections.append(Section(title=title, text=text[body:end].strip()))
+        spans.append((body, cuts[index + 1][0] if index + 1 < len(cuts) else len(text), title))
+    sections = []
+    for span_start, span_end, title in spans:
+        sections.extend(_page_pieces(text, starts, span_start, span_end, title))
     return [s for s in sections if s.text or s.title]
+
+
+def _page_pieces(text: str, starts: list[int], start: int, end: int, title: str) -> list[Section]:
+    """The text between ``start`` and ``end`` as one section per page it covers (all with
+    ``title``), so every chunk knows its page; an empty span keeps a titled section of its own."""
+    pieces: list[Section] = []
+    page = bisect.bisect_right(starts, start) - 1
+    while start < end or not pieces:
+        stop = min(end, starts[page + 1] if page + 1 < len(starts) else end)
+        piece = text[start:stop].strip()
+        if piece or (title and not pieces and stop >= end):
+            pieces.append(Section(title=title, text=piece, page=page + 1))
+        if stop >= end:
+            break
+        start, page = stop, page + 1
+    return pieces
 
 
 def load_pdf(data: bytes, filename: str, _config: IndexSettings) -> list[LoadedDocument]:
@@ -164,7 +181,7 @@ def load_pdf(data: bytes, filename: str, _config: IndexSettings) -> list[LoadedD
     pages = strip_repeated_lines([fix_pdf_text(page, words, keep_hyphens) for page in pages])
     sections = outline_sections(pages, content.outline) if content.outline else []
     if not any(section.title for section in sections):
-        sections = [Section(title=f"page {n}", text=text) for n, text in enumerate(pages, 1) if text.strip()]
+        sections = [Section(title=f"page {n}", text=text, page=n) for n, text in enumerate(pages, 1) if text.strip()]
     sections = [s for s in sections if s.text.strip()] or sections
     if not title or title.lower() in _PLACEHOLDER_TITLES:
         first = next((line.strip() for s in sections for line in s.text.splitlines() if line.strip()), "")

@@ -59,7 +59,7 @@ class PreparedDocument:
 
 
 def _clean_sections(sections: list[Section]) -> list[Section]:
-    cleaned = [Section(title=clean_text(s.title), text=clean_text(s.text)) for s in sections]
+    cleaned = [s.model_copy(update={"title": clean_text(s.title), "text": clean_text(s.text)}) for s in sections]
     return [s for s in cleaned if s.text]
 
 
@@ -73,7 +73,9 @@ def _mask_pii(loaded: LoadedDocument, pii: PiiSettings | None) -> tuple[LoadedDo
 
         pii = get_settings().pii
     masker = PiiMasker(PiiEngine(pii))
-    sections = [Section(title=masker.mask(s.title), text=masker.mask(s.text)) for s in loaded.sections]
+    sections = [
+        s.model_copy(update={"title": masker.mask(s.title), "text": masker.mask(s.text)}) for s in loaded.sections
+    ]
     masked = loaded.model_copy(update={"title": masker.mask(loaded.title), "sections": sections})
     return masked, masker.counts()
 
@@ -117,7 +119,7 @@ def prepare_document(
     digest.update(_signature(config, embedder_name).encode())
     digest.update(
         json.dumps(
-            [title, loaded.format, [s.model_dump() for s in sections], metadata],
+            [title, loaded.format, [s.model_dump(exclude_none=True) for s in sections], metadata],
             sort_keys=True,
             ensure_ascii=False,
             default=str,

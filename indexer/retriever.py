@@ -16,6 +16,7 @@ from indexer.catalog import Catalog, ChunkRow
 from indexer.embedder import Reranker
 from indexer.errors import InvalidRequestError
 from indexer.lexical import reciprocal_rank_fusion
+from indexer.navigation import is_navigation
 from indexer.pipeline import check_namespace
 from indexer.schemas import SearchHit, SearchMode
 
@@ -50,6 +51,7 @@ class StoreRetriever:
         rrf_k: int = 60,
         reranker: Reranker | None = None,
         per_section: int | None = None,
+        demote_navigation: bool = False,
     ) -> None:
         if mode not in SEARCH_MODES:
             raise InvalidRequestError(f"unknown search mode {mode!r} ({', '.join(SEARCH_MODES)})")
@@ -59,6 +61,7 @@ class StoreRetriever:
         self.rrf_k = rrf_k
         self.reranker = reranker
         self.per_section = per_section
+        self.demote_navigation = demote_navigation
 
     def run(
         self, query: str, *, k: int = 4, namespace: str = "default", filters: dict[str, Any] | None = None
@@ -91,7 +94,7 @@ class StoreRetriever:
             ranked = [(i, s) for i, s in ranked if i in rows]
             if query_vector is not None:
                 self._score_unscored(catalog, query_vector, ranked, dense)
-        ranked = self.diversify(self.rerank(query, ranked, rows), rows, k)
+        ranked = self.diversify(self.demote(self.rerank(query, ranked, rows), rows), rows, k)
         return [_hit(rows[i], score, dense.get(i), bm25.get(i)) for i, score in ranked[:k]]
 
     # --- stages ---------------------------------------------------------------------------
@@ -133,17 +136,25 @@ class StoreRetriever:
         scores = self.reranker.scores(query, [rows[i].text for i, _ in ranked])
         return sorted(zip((i for i, _ in ranked), scores, strict=True), key=lambda p: -p[1])
 
+    def demote(self, ranked: list[tuple[int, float]], rows: dict[int, ChunkRow]) -> list[tuple[int, float]]:
+        """Navigation chunks (tables of contents, indexes: ``indexer.navigation``) after the others,
+        each group in its order (unchanged unless ``demote_navigation``)."""
+        if not self.demote_navigation:
+            return ranked
+        navigation = {i for i, _ in ranked if is_navigation(rows[i].text)}
+        return [p for p in ranked if p[0] not in navigation] + [p for p in ranked if p[0] in navigation]
+
     def diversify(self, ranked: list[tuple[int, float]], rows: dict[int, ChunkRow], k: int) -> list[tuple[int, float]]:
-        """At most ``per_section`` chunks of one section (document + heading) among the first ``k``,
+        """At most ``per_section`` chunks of one section (document + heading + page) among the first ``k``,
         so five chunks of one page do not crowd out the second-best page; the rest follow, in order,
         to fill ``k`` when there are not enough sections (unchanged when ``per_section`` is None)."""
         if self.per_section is None:
             return ranked
-        seen: dict[tuple[str, str | None], int] = {}
+        seen: dict[tuple[str, str | None, int | None], int] = {}
         first: list[tuple[int, float]] = []
         rest: list[tuple[int, float]] = []
         for i, score in ranked:
-            key = (rows[i].doc_id, rows[i].section)
+            key = (rows[i].doc_id, rows[i].section, rows[i].page)
             seen[key] = seen.get(key, 0) + 1
             (first if seen[key] <= self.per_section and len(first) < k else rest).append((i, score))
         return first + rest
@@ -170,5 +181,7 @@ def _hit(row: ChunkRow, score: float, dense_score: float | None, bm25_score: flo
         score=float(score),
         dense_score=dense_score,
         bm25_score=bm25_score,
+        page=row.page,
+        page_end=row.page_end,
         metadata=row.metadata,
     )

@@ -16,6 +16,8 @@ class Section(BaseModel):
 
     title: str = ""
     text: str
+    page: int | None = None
+    """The (1-based) page of a paged document, e.g. a PDF, where this text is; None elsewhere."""
 
 
 class LoadedDocument(BaseModel):
@@ -38,6 +40,10 @@ class Chunk(BaseModel):
     text: str
     content_hash: str
     tokens: int
+    page: int | None = None
+    """The page it starts on (PDFs), shown in citations."""
+    page_end: int | None = None
+    """The page it ends on, when it goes on over a page end (else None)."""
 
     def embedding_input(self, title: str) -> str:
         """What the embedder and BM25 see: title and section give short chunks their context."""
@@ -141,6 +147,10 @@ class SearchHit(BaseModel):
     dense_score: float | None = None
     """Cosine similarity of query and chunk; filled whenever the embedder ran."""
     bm25_score: float | None = None
+    page: int | None = None
+    """The (1-based) page of a PDF the chunk starts on; None for documents without pages."""
+    page_end: int | None = None
+    """The page it ends on when that is a later one (a chunk across a page end); else None."""
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 

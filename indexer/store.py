@@ -477,6 +477,7 @@ class DocumentStore:
             rrf_k=self.config.rrf_k,
             reranker=self.reranker,
             per_section=self.config.max_chunks_per_section,
+            demote_navigation=self.config.demote_navigation,
         )
 
     def search(

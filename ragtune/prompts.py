@@ -61,11 +61,22 @@ class BuiltPrompt:
     """The chunks in marker order (marker n = chunks[n-1])."""
 
 
+def page_label(page: int | None, page_end: int | None = None) -> str:
+    """``p. 12``, ``pp. 12–13`` or '' (no page)."""
+    if page is None:
+        return ""
+    return f"pp. {page}–{page_end}" if page_end is not None and page_end != page else f"p. {page}"
+
+
 def format_context(chunks: Sequence[ContextChunk]) -> str:
-    """The numbered context block: ``[n] title — section`` then the chunk text, one per chunk."""
+    """The numbered context block: ``[n] title — section`` (``, p. N`` or ``, pp. N–M`` for a PDF's
+    pages) then the chunk text, one per chunk."""
     blocks = []
     for number, chunk in enumerate(chunks, start=1):
         heading = " — ".join(part for part in (chunk.title, chunk.section) if part)
+        pages = page_label(getattr(chunk, "page", None), getattr(chunk, "page_end", None))
+        if pages:
+            heading = f"{heading}, {pages}" if heading else pages
         header = f"[{number}] {heading}".rstrip()
         blocks.append(f"{header}\n{chunk.text.strip()}")
     return "\n\n".join(blocks)

@@ -76,12 +76,19 @@ class IndexSettings(BaseModel):
     """Reciprocal rank fusion constant: score = sum of 1 / (rrf_k + rank)."""
     candidates: int = Field(10, ge=1)
     """Each retriever's candidates before fusion / re-ranking (at least k). 10, as in Haystack's
-    hybrid pipeline, beat 50 on both question sets of ``benchmarks/bench_retrieval.py`` (hit@5 0.917
-    vs 0.896 on the sample QA set, 0.975 vs 0.950 on the held-out labelled queries); raise it when
+    hybrid pipeline, beat 50 on both question sets of ``benchmarks/bench_retrieval.py`` (hit@5 0.958
+    vs 0.938 on the sample QA set, 0.950 vs 0.925 on the held-out labelled queries); raise it when
     a re-ranker is configured, so it has more to choose from."""
-    max_chunks_per_section: int | None = Field(None, ge=1)
+    max_chunks_per_section: int | None = Field(1, ge=1)
     """At most this many chunks of one section (document + heading) in the top k, the others moved
-    after them (diversity); None keeps the fused order."""
+    after them (diversity); None keeps the fused order. A PDF's sections are cut at page ends, so
+    for PDFs this is per page: on the 1,158-page manual of ``benchmarks/bench_manual.py`` one per
+    page cut the top-5 lists holding two chunks of one page from 21 of 30 to 5, hits unchanged; on
+    the FAQ sets of ``benchmarks/bench_retrieval.py`` it changes nothing."""
+    demote_navigation: bool = True
+    """Tables of contents, alphabetical indexes and link lists (``indexer/navigation.py``) go after
+    the other results: they match many queries word for word and answer none (on the manual of
+    ``benchmarks/bench_manual.py``: 4 of 150 top-5 results were index pages, 0 with this on)."""
     near_duplicate_threshold: float = Field(0.9, gt=0, le=1)
     """Chunks whose word-shingle Jaccard similarity to an earlier chunk reaches this are dropped."""
     embed_batch_size: int = Field(64, ge=1)

@@ -40,6 +40,8 @@ def build_citations(answer: str, chunks: Sequence[Any]) -> list[Citation]:
             title=getattr(chunk, "title", None),
             section=getattr(chunk, "section", None),
             source=None if getattr(chunk, "source", None) is None else str(chunk.source),
+            page=getattr(chunk, "page", None),
+            page_end=getattr(chunk, "page_end", None),
             text=chunk.text,
             score=float(chunk.score),
             dense_score=getattr(chunk, "dense_score", None),

@@ -61,6 +61,10 @@ class Citation(BaseModel):
     title: str | None = None
     section: str | None = None
     source: str | None = None
+    page: int | None = None
+    """The (1-based) PDF page the chunk starts on; None for documents without pages."""
+    page_end: int | None = None
+    """The page it ends on when it goes on over a page end; else None."""
     text: str
     score: float
     """The retriever's ranking score (cosine, BM25 or reciprocal-rank fusion, per index settings)."""

@@ -45,3 +45,19 @@ def test_a_sentence_longer_than_a_chunk_is_cut_at_tokens(tokenizer):
     assert len(chunks) >= 8
     assert all(c.tokens <= 50 for c in chunks)
     assert "word0" in chunks[0].text and "word399" in chunks[-1].text
+
+
+def test_a_section_over_several_pages_is_chunked_as_one_and_chunks_know_their_start_page(tokenizer):
+    sentences = [f"Step {i} of the filter change is described here in words." for i in range(12)]
+    pages = [
+        Section(title="Filters", text=" ".join(sentences[:5]), page=7),
+        Section(title="Filters", text=" ".join(sentences[5:]), page=8),
+        Section(title="Alarms", text="Alarm A3 means a faulty sensor.", page=8),
+        Section(title="page 20", text="Loose page.", page=20),
+    ]
+    chunks = TokenChunker(tokenizer, chunk_tokens=80, chunk_overlap=0).chunk(pages)
+    filters = [c for c in chunks if c.section == "Filters"]
+    crossing = next(c for c in filters if "Step 4 " in c.text)
+    assert "Step 5 " in crossing.text and (crossing.page, crossing.page_end) == (7, 8)  # across the page end
+    assert (filters[-1].page, filters[-1].page_end) == (8, None) and "Step 11 " in filters[-1].text
+    assert [(c.section, c.page) for c in chunks[len(filters) :]] == [("Alarms", 8), ("page 20", 20)]

@@ -183,3 +183,33 @@ def test_other_index_kinds_search_and_reopen(tmp_path: Path, embedder_path: Path
     assert reopened.stats().chunks == 79
     assert reopened.search("copper roof", k=3, mode="dense")[0].chunk_id == hits[0].chunk_id
     reopened.close()
+
+
+def test_pdf_hits_carry_their_pages_and_old_catalogs_gain_the_columns(tmp_path: Path, embedder_path: Path):
+    import sqlite3
+
+    docs = Path(__file__).resolve().parents[1] / "data" / "docs"
+    store = DocumentStore.open(tmp_path / "index", embedder_path, IndexSettings())
+    try:
+        store.add_paths([docs / "ventilation-manual-pdftex-twocolumn.pdf"], namespace="manuals")
+        store.add_paths([write(tmp_path / "docs", "roofs.md", ROOFS)], namespace="manuals")
+        hits = store.search("How often should the filters be replaced?", k=5, namespace="manuals")
+        assert hits and all(h.source.endswith(".pdf") and h.page is not None and h.page >= 1 for h in hits)
+        assert all(h.page_end is None or h.page_end > h.page for h in hits)
+        (roofs,) = store.search("concrete roof tiles", k=1, namespace="manuals")
+        assert roofs.source.endswith("roofs.md") and roofs.page is None and roofs.page_end is None
+    finally:
+        store.close()
+    # a catalog written before pages were stored: the columns are added on open, old rows stay page-less
+    catalog = tmp_path / "index" / "catalog.sqlite3"
+    with sqlite3.connect(catalog) as db:
+        db.execute("ALTER TABLE chunks DROP COLUMN page_end")
+        db.execute("ALTER TABLE chunks DROP COLUMN page")
+    reopened = DocumentStore.open(tmp_path / "index", embedder_path, IndexSettings())
+    try:
+        hits = reopened.search("filters", k=3, namespace="manuals")
+        assert hits and all(h.page is None for h in hits)
+    finally:
+        reopened.close()
+    with sqlite3.connect(catalog) as db:
+        assert {"page", "page_end"} <= {row[1] for row in db.execute("PRAGMA table_info(chunks)")}

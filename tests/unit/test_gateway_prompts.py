@@ -84,3 +84,24 @@ def test_citations_map_markers_to_sources() -> None:
         (2, "d2", "faq/permits.md", False),
     ]
     assert citations[0].text == HITS[0].text and citations[0].score == pytest.approx(0.8)
+
+
+@dataclass
+class PageHit(Hit):
+    page: int | None = None
+    page_end: int | None = None
+
+
+def test_a_pdf_chunk_names_its_page_in_the_context_and_the_citation() -> None:
+    hits = [
+        PageHit("m", "m:7", "GNU Octave", "5.3.5 Searching", "octave.pdf", "strrep replaces.", 0.7, page=106),
+        PageHit("m", "m:8", "GNU Octave", "", "octave.pdf", "Across a page end.", 0.5, page=107, page_end=108),
+        PageHit("d", "d:0", "Warranty", "Roofs", "faq.md", "Ten years.", 0.4),
+    ]
+    assert [block.splitlines()[0] for block in format_context(hits).split("\n\n")] == [
+        "[1] GNU Octave — 5.3.5 Searching, p. 106",
+        "[2] GNU Octave, pp. 107–108",
+        "[3] Warranty — Roofs",
+    ]
+    citations = build_citations("See [1].", hits)
+    assert [(c.page, c.page_end) for c in citations] == [(106, None), (107, 108), (None, None)]

@@ -71,13 +71,24 @@ def test_manual_words_keep_their_spaces(name):
     assert "control board" in text and "condensation will drip" in text  # hyphenation repaired
 
 
+def merged(doc) -> list[tuple[str, str]]:
+    """(title, text) of the outline's sections: the pieces of one section on several pages joined."""
+    out: list[tuple[str, str]] = []
+    for s in doc.sections:
+        if out and out[-1][0] == s.title:
+            out[-1] = (s.title, out[-1][1] + "\n" + s.text)
+        else:
+            out.append((s.title, s.text))
+    return out
+
+
 @pytest.mark.parametrize("name", MANUALS)
 def test_sections_come_from_the_outline(name):
     doc = load(name)
     assert doc.title == "FTX-400 Ventilation Unit: Installation and User Manual"
-    titles = [s.title for s in doc.sections]
+    titles = [title for title, _ in merged(doc)]
     assert [t for t in titles if t in OUTLINE] == OUTLINE
-    sections = {s.title: clean_text(s.text) for s in doc.sections}
+    sections = {title: clean_text(text) for title, text in merged(doc)}
     assert sections["Changing the filters"].startswith("Replace both filters every six months")
     assert "Alarm A3 means that the extract air sensor is faulty" in sections["Troubleshooting"]
     assert "Weight of seventy-two kilograms." in sections["Technical data"]
@@ -86,11 +97,12 @@ def test_sections_come_from_the_outline(name):
 
 def test_two_column_pdftex_outline_with_numbered_headings():
     doc = load("ventilation-manual-pdftex-twocolumn.pdf")
-    assert doc.sections[0].title == ""  # the title block before the first heading
-    assert doc.sections[0].text.startswith("FTX-400 Ventilation Unit")
-    assert [s.title for s in doc.sections[1:]] == OUTLINE
+    sections = merged(doc)
+    assert sections[0][0] == ""  # the title block before the first heading
+    assert sections[0][1].startswith("FTX-400 Ventilation Unit")
+    assert [title for title, _ in sections[1:]] == OUTLINE
     # "3.2 Duct connections" on the page: the number went with the heading line
-    assert doc.sections[5].text.startswith("Connect the four ducts")
+    assert sections[5][1].startswith("Connect the four ducts")
 
 
 def test_chromium_bookmark_spacing_is_taken_from_the_page():
@@ -114,6 +126,26 @@ def test_outline_headings_not_found_cut_at_their_page():
         ("Figures", "Page two starts here.\nMore."),
         ("Appendix A", "Last page."),
     ]
+
+
+def test_sections_are_cut_at_page_ends_and_know_their_page():
+    pages = ["Cover.\n1 Install\nStep one.", "Step two.\nStep three.", "2 Use\nPress start.", ""]
+    outline = [OutlineEntry(0, "Install", 0), OutlineEntry(0, "Use", 2), OutlineEntry(0, "Empty", 3)]
+    sections = outline_sections(pages, outline)
+    assert [(s.title, s.text, s.page) for s in sections] == [
+        ("", "Cover.", 1),
+        ("Install", "Step one.", 1),
+        ("Install", "Step two.\nStep three.", 2),
+        ("Use", "Press start.", 3),
+        ("Empty", "", 4),
+    ]
+
+
+def test_pdf_chunks_carry_their_page():
+    doc = load("ventilation-manual-pdftex-twocolumn.pdf")
+    assert all(s.page is not None and s.page >= 1 for s in doc.sections)
+    assert [s.page for s in doc.sections] == sorted(s.page for s in doc.sections)
+    assert len({s.page for s in doc.sections}) > 1
 
 
 def test_heading_inside_a_sentence_is_not_a_cut():
@@ -155,7 +187,7 @@ def test_pdfs_load_from_several_threads_at_once():
         thread.start()
     for thread in threads:
         thread.join()
-    assert errors == [] and results == [15] * 12
+    assert errors == [] and results == [16] * 12  # 15 outline sections, one of them on two pages
 
 
 def test_line_end_hyphens_joined_unless_the_hyphen_belongs():

@@ -101,3 +101,32 @@ def test_at_most_n_chunks_per_section_in_the_top_k():
     assert [i for i, _ in diverse] == [1, 4, 5, 2, 3, 6]  # one per section first, the rest keep their order
     assert [i for i, _ in StoreRetriever(object(), per_section=2).diversify(ranked, rows, 3)][:3] == [1, 2, 4]  # type: ignore[arg-type]
     assert StoreRetriever(object()).diversify(ranked, rows, 3) == ranked  # type: ignore[arg-type]
+
+
+def test_pages_of_one_section_count_apart_for_diversity():
+    from indexer.catalog import ChunkRow
+    from indexer.retriever import StoreRetriever
+
+    pages = {1: 10, 2: 10, 3: 11, 4: 12}
+    rows = {
+        i: ChunkRow(id=i, doc_id="d", position=i, section="S", text="t", title="T", source="s", metadata={}, page=p)
+        for i, p in pages.items()
+    }
+    ranked = [(i, 1.0 / i) for i in pages]
+    diverse = StoreRetriever(object(), per_section=1).diversify(ranked, rows, 3)  # type: ignore[arg-type]
+    assert [i for i, _ in diverse] == [1, 3, 4, 2]  # one chunk per page of the long section
+
+
+def test_navigation_chunks_go_last_when_demoted():
+    from indexer.catalog import ChunkRow
+    from indexer.retriever import StoreRetriever
+
+    toc = "1 Intro . . . . . . . . 1\n2 Install . . . . . . . 4\n3 Use . . . . . . . . . 9"
+    texts = {1: toc, 2: "Install the unit on a wall.", 3: toc, 4: "Use the remote."}
+    rows = {
+        i: ChunkRow(id=i, doc_id="d", position=i, section="", text=t, title="T", source="s", metadata={})
+        for i, t in texts.items()
+    }
+    ranked = [(i, 1.0 / i) for i in texts]
+    assert [i for i, _ in StoreRetriever(object(), demote_navigation=True).demote(ranked, rows)] == [2, 4, 1, 3]  # type: ignore[arg-type]
+    assert StoreRetriever(object()).demote(ranked, rows) == ranked  # type: ignore[arg-type]

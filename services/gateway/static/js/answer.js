@@ -25,6 +25,13 @@ export function modeBadge(mode) {
 }
 
 /** Open the source dialog for one citation; focus returns to `trigger` when it closes. */
+/** "p. 12", "pp. 12–13" (a chunk across a page end) or "" for a citation without pages. */
+export function pageLabel(citation) {
+  if (citation.page == null) return "";
+  return citation.page_end != null && citation.page_end !== citation.page
+    ? `pp. ${citation.page}–${citation.page_end}` : `p. ${citation.page}`;
+}
+
 export function showSource(citation) {
   const dialog = document.getElementById("source-dialog");
   const body = dialog.querySelector(".source-body");
@@ -38,6 +45,7 @@ export function showSource(citation) {
       h("dt", {}, "Document"), h("dd", {}, h("code", {}, citation.doc_id || "–")),
       h("dt", {}, "Chunk"), h("dd", {}, h("code", {}, citation.chunk_id ?? "–")),
       citation.section ? [h("dt", {}, "Section"), h("dd", {}, citation.section)] : null,
+      citation.page != null ? [h("dt", {}, "Page"), h("dd", {}, pageLabel(citation).replace(/^pp?\. /, ""))] : null,
       h("dt", {}, "Source"), h("dd", { class: "break" }, sourceLink),
       h("dt", {}, "Score"), h("dd", {}, Number.isFinite(citation.score) ? citation.score.toFixed(3) : "–"),
     ),
@@ -88,7 +96,8 @@ function sourcesList(citations) {
           h("span", { class: "source-title" }, c.title || c.doc_id || "Untitled"),
           c.cited ? h("span", { class: "cited-tag" }, " cited") : null,
           h("div", { class: "source-sub muted small" },
-            c.section && c.section !== c.title ? `${c.section} · ` : "", h("code", {}, c.doc_id || ""))),
+            c.section && c.section !== c.title ? `${c.section} · ` : "",
+            c.page != null ? `${pageLabel(c)} · ` : "", h("code", {}, c.doc_id || ""))),
         Number.isFinite(c.score) ? h("span", { class: "score", title: "retrieval score" }, c.score.toFixed(2)) : null,
       )),
     ),
