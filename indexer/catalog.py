@@ -142,7 +142,11 @@ class Catalog:
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(chunks)")}
         for column in PAGE_COLUMNS:
             if column not in columns:
-                self.db.execute(f"ALTER TABLE chunks ADD COLUMN {column} INTEGER")
+                try:
+                    self.db.execute(f"ALTER TABLE chunks ADD COLUMN {column} INTEGER")
+                except crypto.database_errors() as exc:
+                    if "duplicate column" not in str(exc):  # another process added it just now
+                        raise
 
     def _page_columns(self) -> str:
         """``c.page, c.page_end``, or NULLs on a read-only catalog written before pages were stored."""

@@ -4,7 +4,8 @@ A section is cut into pieces (sentences, keeping paragraph breaks); pieces longe
 cut at token boundaries. Pieces are packed greedily into chunks of at most ``chunk_tokens``; each
 new chunk of a section starts with the last pieces of the previous one, up to ``chunk_overlap``
 tokens. A section that goes on over several pages (a PDF's, one ``Section`` per page with the same
-title) is chunked as one, so a chunk may cross a page end; its ``page`` is the page it starts on.
+title) is chunked as one, so a chunk may cross a page end; it records the page it starts on
+(``page``) and, when later, the one it ends on (``page_end``).
 """
 
 from __future__ import annotations
@@ -89,10 +90,6 @@ class TokenChunker:
             for i, (part, n) in enumerate(zip(parts, self._count(parts), strict=True)):
                 pieces.append(_Piece(part, n, separator if i == 0 else " ", page))
         return pieces
-
-    def chunk_section(self, section: Section, start_position: int) -> list[Chunk]:
-        """Chunks of one section, numbered from ``start_position``."""
-        return self._chunk_run([section], start_position)
 
     def _chunk_run(self, run: list[Section], start_position: int) -> list[Chunk]:
         """Chunks of the pages of one section (a run of sections with its title), numbered from

@@ -492,3 +492,30 @@ def test_a_chat_only_key_sees_no_documents_view(browser, gateway: str) -> None:
     assert page.is_hidden("#view-documents") and page.is_visible("nav a[href='#compare']")
     context.close()
     assert probe.errors == [], f"console errors: {probe.errors}"
+
+
+def test_a_pdf_source_names_its_page(desktop: PageProbe, gateway: str, shots: Path) -> None:
+    pdf = Path(__file__).resolve().parents[1] / "data" / "docs" / "ventilation-manual-pdftex-twocolumn.pdf"
+    with pdf.open("rb") as handle:
+        response = httpx.post(
+            f"{gateway}/v1/documents",
+            headers={"Authorization": f"Bearer {API_KEY}"},
+            timeout=120,
+            files={"files": (pdf.name, handle, "application/pdf")},
+        )
+    assert response.status_code == 201, response.text
+    doc_id = response.json()["reports"][0]["documents"][0]["doc_id"]
+    try:
+        card = ask(desktop.page, "How often should the filters of the FTX-400 ventilation unit be replaced?", "rag")
+        sources = card.locator(".sources li", has_text="FTX-400")
+        assert sources.count() >= 1
+        assert all(" · " in text and "p. " in text for text in sources.locator(".source-sub").all_inner_texts())
+        sources.first.locator("button.source-marker").click()
+        dialog = desktop.page.locator("#source-dialog")
+        dialog.wait_for(state="visible")
+        assert "Page" in dialog.locator(".facts").inner_text()
+        desktop.page.screenshot(path=str(shots / "pdf-source-desktop.png"))
+        desktop.page.keyboard.press("Escape")
+        dialog.wait_for(state="hidden")
+    finally:
+        assert api(gateway, "DELETE", f"/v1/documents/{doc_id}").status_code == 200
