@@ -17,7 +17,7 @@ from typing import Any
 from ragtune import crypto
 from ragtune.crypto import DataKey
 from ragtune.errors import NotFoundError
-from services.gateway.schemas import ChatResponse, FeedbackRequest, KpiRow, KpiSummary
+from services.gateway.schemas import ChatResponse, FeedbackRequest, KpiRow, KpiSummary, share
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -45,8 +45,11 @@ MIGRATIONS = (("feedback", "handling_s", "REAL"),)
 """Columns added after a table's first release: (table, column, type), added where missing."""
 
 
-def _share(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
+def where_clause(conditions: list[tuple[str, Any]]) -> tuple[str, list[Any]]:
+    """``WHERE a AND b …`` (or '') and its arguments, for the (SQL, value) conditions whose value
+    is not None."""
+    kept = [(sql, value) for sql, value in conditions if value is not None]
+    return ("WHERE " + " AND ".join(sql for sql, _ in kept) if kept else ""), [value for _, value in kept]
 
 
 class FeedbackStore:
@@ -165,7 +168,7 @@ class FeedbackStore:
 
     def kpis(self, tenant: str | None = None) -> KpiSummary:
         """Share of requests rated good and resolved without a human, per mode and adapter."""
-        where, args = ("WHERE r.tenant = ?", (tenant,)) if tenant is not None else ("", ())
+        where, args = where_clause([("r.tenant = ?", tenant)])
         query = f"""
             SELECT r.mode, r.adapter, COUNT(*), COUNT(f.request_id),
                    COALESCE(SUM(f.rating = 1), 0), COALESCE(SUM(f.resolved = 1), 0)
@@ -175,16 +178,7 @@ class FeedbackStore:
         with self._lock:
             rows = self._db.execute(query, args).fetchall()
         kpi_rows = [
-            KpiRow(
-                mode=mode,
-                adapter=adapter,
-                requests=requests,
-                rated=rated,
-                good=good,
-                good_share=_share(good, rated),
-                resolved=resolved,
-                resolved_share=_share(resolved, rated),
-            )
+            KpiRow.counted(mode=mode, adapter=adapter, requests=requests, rated=rated, good=good, resolved=resolved)
             for mode, adapter, requests, rated, good, resolved in rows
         ]
         requests = sum(r.requests for r in kpi_rows)
@@ -192,7 +186,7 @@ class FeedbackStore:
         return KpiSummary(
             requests=requests,
             rated=rated,
-            good_share=_share(sum(r.good for r in kpi_rows), rated),
-            resolved_share=_share(sum(r.resolved for r in kpi_rows), rated),
+            good_share=share(sum(r.good for r in kpi_rows), rated),
+            resolved_share=share(sum(r.resolved for r in kpi_rows), rated),
             by_mode_adapter=kpi_rows,
         )

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Literal
 
-from services.gateway.feedback import FeedbackStore
+from services.gateway.feedback import FeedbackStore, where_clause
 from services.gateway.schemas import KpiPoint, KpiSummary
 
 Period = Literal["day", "week"]
@@ -28,10 +28,6 @@ BUCKETS: dict[str, str] = {
     "week": "date(r.created, 'unixepoch', 'weekday 0', '-6 days')",  # the Monday of the request's week
     "total": "'total'",  # one bucket: the whole span asked for (the Prometheus gauges)
 }
-
-
-def _share(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
 
 
 def parse_group(text: str | None) -> list[GroupKey]:
@@ -46,9 +42,9 @@ def parse_group(text: str | None) -> list[GroupKey]:
     return [key for key in GROUP_KEYS if key in names]
 
 
-def epoch(day: date) -> float:
-    """Midnight UTC of ``day`` in epoch seconds."""
-    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+def epoch(day: date | None) -> float | None:
+    """Midnight UTC of ``day`` in epoch seconds (None for no day: an open end of a span)."""
+    return None if day is None else datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
 
 
 def kpi_trend(
@@ -64,17 +60,9 @@ def kpi_trend(
     requests, ``since``/``until`` to the days from ``since`` up to (not including) ``until``;
     ``period="total"`` makes one point (period ``total``) of the whole span."""
     keys = list(GROUP_KEYS) if group is None else group
-    where: list[str] = []
-    args: list[str | float] = []
-    if tenant is not None:
-        where.append("r.tenant = ?")
-        args.append(tenant)
-    if since is not None:
-        where.append("r.created >= ?")
-        args.append(epoch(since))
-    if until is not None:
-        where.append("r.created < ?")
-        args.append(epoch(until))
+    where, args = where_clause(
+        [("r.tenant = ?", tenant), ("r.created >= ?", epoch(since)), ("r.created < ?", epoch(until))]
+    )
     columns = "".join(f", r.{key}" for key in keys)
     query = f"""
         SELECT {BUCKETS[period]} AS period{columns},
@@ -85,7 +73,7 @@ def kpi_trend(
                COALESCE(SUM(r.cost_usd), 0),
                COALESCE(SUM(CASE WHEN f.request_id IS NOT NULL THEN r.cost_usd ELSE 0 END), 0)
         FROM requests r LEFT JOIN feedback f ON f.request_id = r.request_id
-        {"WHERE " + " AND ".join(where) if where else ""}
+        {where}
         GROUP BY period{columns} ORDER BY period{columns}
     """
     points = []
@@ -93,15 +81,13 @@ def kpi_trend(
         period_start, labels, numbers = row[0], row[1 : 1 + len(keys)], row[1 + len(keys) :]
         requests, rated, good, resolved, handling_total, cost, rated_cost = numbers
         points.append(
-            KpiPoint(
+            KpiPoint.counted(
                 period=period_start,
                 **dict(zip(keys, labels, strict=True)),
                 requests=requests,
                 rated=rated,
                 good=good,
-                good_share=_share(good, rated),
                 resolved=resolved,
-                resolved_share=_share(resolved, rated),
                 handling_s=round(handling_total / rated, 3) if rated and handling_total is not None else None,
                 cost_usd=cost,
                 cost_per_resolved_usd=rated_cost / resolved if resolved else None,

@@ -20,7 +20,7 @@ from datetime import date
 from typing import Literal
 
 from ragtune.errors import ConflictError, NotFoundError, RagtuneError
-from services.gateway.feedback import FeedbackStore
+from services.gateway.feedback import FeedbackStore, where_clause
 from services.gateway.kpi_trends import epoch
 from services.gateway.pipeline import AnswerPipeline, AnswerQuery
 from services.gateway.rating_schemas import (
@@ -231,20 +231,13 @@ class RatingStore:
         self, *, tenant: str | None = None, since: date | None = None, by: By = "contestant"
     ) -> list[Judgement]:
         """Every judgement (of ``tenant``'s tasks, from ``since`` on) with its answers as labels."""
-        where: list[str] = []
-        args: list[str | float] = []
-        if tenant is not None:
-            where.append("t.tenant = ?")
-            args.append(tenant)
-        if since is not None:
-            where.append("j.created >= ?")
-            args.append(epoch(since))
+        where, args = where_clause([("t.tenant = ?", tenant), ("j.created >= ?", epoch(since))])
         rows = self.db.read(
             f"""SELECT j.task_id, j.rater, j.choice, a.answer_id, a.mode, a.adapter
                 FROM rating_judgements j
                 JOIN rating_tasks t ON t.task_id = j.task_id
                 JOIN rating_answers a ON a.task_id = j.task_id
-                {"WHERE " + " AND ".join(where) if where else ""}
+                {where}
                 ORDER BY j.created, j.task_id, j.rater, a.position""",
             args,
         )
@@ -263,6 +256,6 @@ class RatingStore:
     ) -> RatingSummary:
         """Win rates (Bradley-Terry, bootstrap intervals) of the judged tasks."""
         table = win_rates(self.judgements(tenant=tenant, since=since, by=by), bootstrap=bootstrap)
-        where, args = ("WHERE tenant = ?", (tenant,)) if tenant is not None else ("", ())
+        where, args = where_clause([("tenant = ?", tenant)])
         tasks = self.db.read(f"SELECT COUNT(*) FROM rating_tasks {where}", args)[0][0]
         return RatingSummary(**table.model_dump(), by=by, tasks=tasks)

@@ -6,7 +6,7 @@ ignore them the way OpenAI-compatible servers do, so the official ``openai`` cli
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -251,9 +251,14 @@ class FeedbackStored(BaseModel):
     stored: bool = True
 
 
-class KpiRow(BaseModel):
-    mode: str
-    adapter: str | None
+def share(part: int, whole: int) -> float | None:
+    """``part / whole`` to 4 decimals; None when ``whole`` is 0."""
+    return round(part / whole, 4) if whole else None
+
+
+class KpiCounts(BaseModel):
+    """Requests, how many were rated, and the shares of the rated ones rated good and resolved."""
+
     requests: int
     rated: int
     good: int
@@ -261,10 +266,27 @@ class KpiRow(BaseModel):
     """Share of rated requests rated good (rating 1)."""
     resolved: int
     resolved_share: float | None
-    """Share of requests with feedback resolved without a human."""
+    """Share of rated requests resolved without a human (feedback ``resolved: true``)."""
+
+    @classmethod
+    def counted(cls, *, rated: int, good: int, resolved: int, **fields: Any) -> Self:
+        """The model with both shares computed from the counts (None when nothing was rated)."""
+        return cls(
+            rated=rated,
+            good=good,
+            good_share=share(good, rated),
+            resolved=resolved,
+            resolved_share=share(resolved, rated),
+            **fields,
+        )
 
 
-class KpiPoint(BaseModel):
+class KpiRow(KpiCounts):
+    mode: str
+    adapter: str | None
+
+
+class KpiPoint(KpiCounts):
     """The KPIs of one period (and one mode / adapter / tenant where the trend is grouped by it)."""
 
     period: str
@@ -273,14 +295,6 @@ class KpiPoint(BaseModel):
     adapter: str | None = None
     """The adapter as the request log names it (``NAME`` or ``NAME@VERSION``)."""
     tenant: str | None = None
-    requests: int
-    rated: int
-    good: int
-    good_share: float | None
-    """Share of rated requests rated good."""
-    resolved: int
-    resolved_share: float | None
-    """Share of rated requests resolved without a human (feedback ``resolved: true``)."""
     handling_s: float | None
     """Mean handling time of the rated requests: the client-reported ``handling_s`` of their
     feedback, else the seconds from the request to its feedback."""

@@ -22,6 +22,7 @@ from services.engines.base import (
     StreamDelta,
     collect_result,
 )
+from services.gateway.schemas import ChatResponse, Cost, Latency, Usage
 
 TTFT_MS = 20.0
 TOTAL_MS = 50.0
@@ -133,3 +134,19 @@ class WordCounter:
 
     def count(self, text: str) -> int:
         return words(text)
+
+
+def chat_response(request_id: str, mode: str = "rag", adapter: str | None = None, usd: float = 1e-6) -> ChatResponse:
+    """A gateway answer as the request log records it: fixed usage and latency, costing ``usd``."""
+    return ChatResponse(
+        id=request_id,
+        mode=mode,
+        adapter=adapter,
+        answer="a",
+        citations=[],
+        usage=Usage(question_tokens=2, context_tokens=5, prompt_tokens=20, completion_tokens=4, total_tokens=24),
+        latency_ms=Latency(retrieval=5, prompt=1, ttft=50, generation=100, total=160),
+        cost=Cost(usd=usd, input_usd=usd * 0.4, output_usd=usd * 0.6, price_source="self_hosted"),
+        requested_mode=mode,
+        model="m",
+    )

@@ -9,32 +9,18 @@ import pytest
 from ragtune.errors import NotFoundError
 from services.gateway.feedback import FeedbackStore
 from services.gateway.metrics import GatewayMetrics
-from services.gateway.schemas import ChatResponse, Cost, FeedbackRequest, Latency, Usage
+from services.gateway.schemas import FeedbackRequest
+from tests.fakes import chat_response
 
 pytestmark = pytest.mark.unit
-
-
-def response(request_id: str, mode: str = "rag", adapter: str | None = None) -> ChatResponse:
-    return ChatResponse(
-        id=request_id,
-        mode=mode,
-        adapter=adapter,
-        answer="a",
-        citations=[],
-        usage=Usage(question_tokens=2, context_tokens=5, prompt_tokens=20, completion_tokens=4, total_tokens=24),
-        latency_ms=Latency(retrieval=5, prompt=1, ttft=50, generation=100, total=160),
-        cost=Cost(usd=1e-6, input_usd=4e-7, output_usd=6e-7, price_source="self_hosted"),
-        requested_mode=mode,
-        model="m",
-    )
 
 
 def test_feedback_is_durable_and_kpis_per_mode_and_adapter(tmp_path: Path) -> None:
     path = tmp_path / "feedback.sqlite"
     store = FeedbackStore(path)
-    store.log_request(response("r1"), "a")
-    store.log_request(response("r2"), "a")
-    store.log_request(response("r3", "ft", "voice"), "b")
+    store.log_request(chat_response("r1"), "a")
+    store.log_request(chat_response("r2"), "a")
+    store.log_request(chat_response("r3", "ft", "voice"), "b")
     store.add_feedback(FeedbackRequest(request_id="r1", rating=1, resolved=True), "a")
     store.add_feedback(FeedbackRequest(request_id="r2", rating=-1, resolved=False, comment="wrong"), None)
     with pytest.raises(NotFoundError):
@@ -55,7 +41,7 @@ def test_feedback_is_durable_and_kpis_per_mode_and_adapter(tmp_path: Path) -> No
 
 def test_metrics_count_tokens_latency_and_cost() -> None:
     metrics = GatewayMetrics()
-    metrics.observe(response("r1", "hybrid", "voice"), "chat")
+    metrics.observe(chat_response("r1", "hybrid", "voice"), "chat")
     text = metrics.render().decode()
     assert 'ragtune_requests_total{adapter="voice",mode="hybrid",route="chat"} 1.0' in text
     assert 'ragtune:context_tokens_total{adapter="voice",mode="hybrid"} 5.0' in text

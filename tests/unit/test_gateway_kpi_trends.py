@@ -26,7 +26,8 @@ from services.gateway.feedback import FeedbackStore
 from services.gateway.kpi_metrics import KpiCollector
 from services.gateway.kpi_trends import kpi_report, kpi_trend, parse_group
 from services.gateway.metrics import GatewayMetrics
-from services.gateway.schemas import ChatResponse, Cost, FeedbackRequest, Latency, Usage
+from services.gateway.schemas import FeedbackRequest
+from tests.fakes import chat_response
 
 pytestmark = pytest.mark.unit
 ADAPTER = "voice@2"
@@ -34,21 +35,6 @@ ADAPTER = "voice@2"
 
 def at(day: int, hour: int, minute: int = 0, second: int = 0) -> float:
     return datetime(2026, 11, day, hour, minute, second, tzinfo=UTC).timestamp()
-
-
-def response(request_id: str, mode: str, adapter: str | None, usd: float) -> ChatResponse:
-    return ChatResponse(
-        id=request_id,
-        mode=mode,
-        adapter=adapter,
-        answer="a",
-        citations=[],
-        usage=Usage(question_tokens=2, context_tokens=5, prompt_tokens=20, completion_tokens=4, total_tokens=24),
-        latency_ms=Latency(retrieval=5, prompt=1, ttft=50, generation=100, total=160),
-        cost=Cost(usd=usd, input_usd=usd / 2, output_usd=usd / 2, price_source="self_hosted"),
-        requested_mode=mode,
-        model="m",
-    )
 
 
 # id, answered, tenant, mode, adapter, cost, feedback: (rating, resolved, seconds later, client handling_s)
@@ -67,7 +53,7 @@ SEED = [
 def store(tmp_path: Path):
     db = FeedbackStore(tmp_path / "feedback.sqlite")
     for request_id, answered, tenant, mode, adapter, usd, feedback in SEED:
-        db.log_request(response(request_id, mode, adapter, usd), tenant, created=answered)
+        db.log_request(chat_response(request_id, mode, adapter, usd), tenant, created=answered)
         if feedback is not None:
             rating, resolved, later, handling = feedback
             db.add_feedback(
@@ -156,11 +142,11 @@ def test_group_parsing() -> None:
 def test_prometheus_gauges_show_the_current_window(tmp_path: Path) -> None:
     db = FeedbackStore(tmp_path / "feedback.sqlite")
     now = datetime.now(UTC).timestamp()
-    db.log_request(response("old", "rag", None, 0.5), "a", created=now - 30 * 86400)  # outside the window
+    db.log_request(chat_response("old", "rag", None, 0.5), "a", created=now - 30 * 86400)  # outside the window
     db.add_feedback(FeedbackRequest(request_id="old", rating=-1, resolved=False), None, created=now - 30 * 86400)
-    db.log_request(response("n1", "hybrid", ADAPTER, 0.002), "a", created=now - 100)
+    db.log_request(chat_response("n1", "hybrid", ADAPTER, 0.002), "a", created=now - 100)
     db.add_feedback(FeedbackRequest(request_id="n1", rating=1, resolved=True), None, created=now - 40)
-    db.log_request(response("n2", "hybrid", ADAPTER, 0.002), "a", created=now - 50)
+    db.log_request(chat_response("n2", "hybrid", ADAPTER, 0.002), "a", created=now - 50)
     metrics = GatewayMetrics()
     metrics.registry.register(KpiCollector(db))
     text = metrics.render().decode()
